@@ -1,0 +1,143 @@
+//! The in-process backend: every teammate is a component instance in its
+//! own wasmtime `Store`, run on its own tokio task, sharing one `Engine` and
+//! one pre-instantiated component per plugin.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::watch;
+use tokio::task::AbortHandle;
+
+use super::TeammateBackend;
+use cap_std::fs::Dir;
+
+use crate::sandbox::{Launch, Plugin, ReadScope, Workspace};
+use crate::team::{Event, ExitReason, Liveness, Team};
+
+/// A running in-process teammate.
+#[derive(Debug, Clone)]
+pub struct Handle {
+    id: String,
+    abort: AbortHandle,
+    kill_reason: Arc<Mutex<Option<String>>>,
+    exit: watch::Receiver<Option<ExitReason>>,
+}
+
+/// Runs teammates as sandboxed component instances in this process.
+#[derive(Debug)]
+pub struct InProcess {
+    team: Arc<Team>,
+    root: Dir,
+    read: ReadScope,
+    plugins: HashMap<String, Plugin>,
+}
+
+impl InProcess {
+    /// A backend running the plugins of `plugins` (keyed by teammate group)
+    /// over the workspace `root`.
+    pub fn new(team: Arc<Team>, root: Dir, read: ReadScope, plugins: HashMap<String, Plugin>) -> Self {
+        Self {
+            team,
+            root,
+            read,
+            plugins,
+        }
+    }
+}
+
+impl TeammateBackend for InProcess {
+    type Handle = Handle;
+
+    fn name(&self) -> &'static str {
+        "in-process"
+    }
+
+    fn team(&self) -> &Arc<Team> {
+        &self.team
+    }
+
+    fn id<'a>(&self, handle: &'a Handle) -> &'a str {
+        &handle.id
+    }
+
+    async fn spawn(&self, launch: Launch) -> anyhow::Result<Handle> {
+        let plugin = self
+            .plugins
+            .get(&launch.group)
+            .ok_or_else(|| anyhow::anyhow!("no plugin loaded for teammate group `{}`", launch.group))?
+            .clone();
+        let root = self
+            .root
+            .try_clone()
+            .map_err(|e| anyhow::anyhow!("cannot share the workspace root: {e}"))?;
+        let workspace = Arc::new(Workspace::new(root, self.read, launch.limits.file_bytes()));
+        let team = self.team.clone();
+        let id = launch.id.clone();
+        let guest = tokio::spawn(async move {
+            let instance = match plugin.instantiate(&launch, team.clone(), workspace).await {
+                Ok(i) => i,
+                Err(e) => return ExitReason::SpawnFailed(crate::sanitize::line(&format!("{e:#}"))),
+            };
+            team.roster.update(&launch.id, |m| {
+                if m.state == Liveness::Spawning {
+                    m.state = Liveness::Working;
+                }
+            });
+            instance.run().await
+        });
+        let (tx, rx) = watch::channel(None);
+        let kill_reason = Arc::new(Mutex::new(None));
+        let handle = Handle {
+            id: id.clone(),
+            abort: guest.abort_handle(),
+            kill_reason: kill_reason.clone(),
+            exit: rx,
+        };
+        let team = self.team.clone();
+        // The watcher outlives the guest task so that an exit is reported
+        // however the guest ended: returned, trapped, panicked, or aborted.
+        tokio::spawn(async move {
+            let reason = match guest.await {
+                Ok(reason) => reason,
+                Err(e) if e.is_cancelled() => ExitReason::Killed(
+                    kill_reason
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clone()
+                        .unwrap_or_default(),
+                ),
+                Err(e) => ExitReason::Trapped(format!("host task panicked: {e}")),
+            };
+            let state = if reason.is_clean() {
+                Liveness::Exited
+            } else {
+                Liveness::Dead
+            };
+            team.roster.gone(&id, state, reason.to_string());
+            let _ = tx.send(Some(reason.clone()));
+            let _ = team.events.send(Event::Exited { id, reason }).await;
+        });
+        Ok(handle)
+    }
+
+    async fn result(&self, handle: &Handle) -> ExitReason {
+        let mut rx = handle.exit.clone();
+        match rx.wait_for(Option::is_some).await {
+            Ok(v) => v.clone().unwrap_or_else(|| ExitReason::Killed("exit lost".into())),
+            Err(_) => ExitReason::Killed("exit watcher ended without a result".into()),
+        }
+    }
+
+    async fn kill(&self, handle: &Handle, why: &str) -> ExitReason {
+        self.team.roster.update(&handle.id, |m| m.state = Liveness::Stopping);
+        handle
+            .kill_reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert_with(|| why.to_string());
+        // Aborting drops the guest's future at its next yield point: at once
+        // if it waits in a host call, within one epoch tick if it computes.
+        handle.abort.abort();
+        self.result(handle).await
+    }
+}

@@ -1,0 +1,352 @@
+//! The swarm imports (`mailbox`, `task-list`, `workspace`, `log`) as the host
+//! implements them for one in-process teammate.
+//!
+//! Each import checks first (size caps, roster, ownership, deadline) and
+//! returns `wasmtime::Result<Result<T, E>>`: the outer error traps the guest
+//! (a limit it may not ignore), the inner one is an error the guest sees.
+//! The sender of every message is the store's own teammate id: a guest
+//! cannot forge its identity.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use super::bindings::swarm::teammate::{log, mailbox, task_list, types, workspace};
+use super::workspace::FsError;
+use super::{Held, LimitHit, TeammateState};
+use crate::mailbox::{Incoming, SendError, TEAM_LEAD};
+use crate::protocol::{Finding, TeammateMessage};
+use crate::tasks::TaskReport;
+use crate::team::{Event, Liveness};
+
+impl TeammateState {
+    /// Sends `msg` to the coordinator. The future owns its sender (not
+    /// `&self`, which is not `Sync`), so host futures stay `Send`.
+    fn emit(&self, msg: TeammateMessage) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let events = self.team.events.clone();
+        async move {
+            // The coordinator outlives its teammates; a closed channel means
+            // the run is being torn down and there is nobody left to tell.
+            let _ = events.send(Event::Message(msg)).await;
+        }
+    }
+
+    fn beat(&self, f: impl FnOnce(&mut crate::team::Member)) {
+        self.team.roster.update(&self.id, f);
+    }
+
+    fn deadline_hit(&self) -> Option<LimitHit> {
+        let h = self.held.as_ref()?;
+        (Instant::now() >= h.deadline).then(|| LimitHit::Deadline {
+            task: h.id.clone(),
+            deadline: h.deadline_len,
+        })
+    }
+
+    fn owned(&self) -> BTreeSet<String> {
+        self.held.as_ref().map(|h| h.owned.clone()).unwrap_or_default()
+    }
+
+    fn message_too_large(&self, body: &str, summary: Option<&str>) -> Option<u32> {
+        let size = body.len() + summary.map_or(0, str::len);
+        (size > self.limits.message_bytes()).then_some(self.limits.message_bytes() as u32)
+    }
+}
+
+impl types::Host for TeammateState {}
+
+fn send_error(e: SendError) -> mailbox::SendError {
+    match e {
+        SendError::UnknownRecipient(r) => mailbox::SendError::UnknownRecipient(r),
+        SendError::InboxFull { recipient, .. } => mailbox::SendError::InboxFull(recipient),
+    }
+}
+
+impl mailbox::Host for TeammateState {
+    async fn recv(&mut self, timeout_ms: u32) -> wasmtime::Result<Option<mailbox::Incoming>> {
+        if let Some(hit) = self.deadline_hit() {
+            return Err(wasmtime::Error::new(hit));
+        }
+        let mut wait = Duration::from_millis(u64::from(timeout_ms));
+        if let Some(h) = &self.held {
+            // A guest waiting in the host is still bound by its task deadline.
+            wait = wait.min(h.deadline.saturating_duration_since(Instant::now()));
+        }
+        self.beat(|_| {});
+        let got = self.team.mailbox.recv(&self.id, wait).await;
+        self.beat(|_| {});
+        Ok(match got {
+            None => {
+                if let Some(hit) = self.deadline_hit() {
+                    return Err(wasmtime::Error::new(hit));
+                }
+                None
+            }
+            Some(Incoming::Message { sender, body, summary }) => {
+                Some(mailbox::Incoming::Message(mailbox::Message { sender, body, summary }))
+            }
+            Some(Incoming::Shutdown { request_id, reason }) => {
+                self.beat(|m| m.state = Liveness::Stopping);
+                Some(mailbox::Incoming::Shutdown(mailbox::ShutdownRequest {
+                    request_id,
+                    reason,
+                }))
+            }
+            Some(Incoming::TasksAvailable) => Some(mailbox::Incoming::TasksAvailable),
+        })
+    }
+
+    async fn send(
+        &mut self,
+        to: String,
+        body: String,
+        summary: Option<String>,
+    ) -> wasmtime::Result<Result<(), mailbox::SendError>> {
+        if let Some(limit) = self.message_too_large(&body, summary.as_deref()) {
+            return Ok(Err(mailbox::SendError::TooLarge(limit)));
+        }
+        self.beat(|_| {});
+        if to == TEAM_LEAD {
+            self.emit(TeammateMessage::Message {
+                from: self.id.clone(),
+                to,
+                body,
+                summary,
+            })
+            .await;
+            return Ok(Ok(()));
+        }
+        let msg = Incoming::Message {
+            sender: self.id.clone(),
+            body,
+            summary,
+        };
+        Ok(self.team.mailbox.send(&to, msg).map_err(send_error))
+    }
+
+    async fn broadcast(
+        &mut self,
+        body: String,
+        summary: Option<String>,
+    ) -> wasmtime::Result<Result<(), mailbox::SendError>> {
+        if let Some(limit) = self.message_too_large(&body, summary.as_deref()) {
+            return Ok(Err(mailbox::SendError::TooLarge(limit)));
+        }
+        self.beat(|_| {});
+        let msg = Incoming::Message {
+            sender: self.id.clone(),
+            body,
+            summary,
+        };
+        Ok(self.team.mailbox.broadcast(&self.id, &msg).map_err(send_error))
+    }
+
+    async fn idle(&mut self) -> wasmtime::Result<()> {
+        self.beat(|m| {
+            if m.state != Liveness::Stopping {
+                m.state = Liveness::Idle;
+            }
+        });
+        self.emit(TeammateMessage::IdleNotification {
+            from: self.id.clone(),
+            reason: None,
+        })
+        .await;
+        Ok(())
+    }
+
+    async fn respond_shutdown(
+        &mut self,
+        request_id: String,
+        approve: bool,
+        reason: Option<String>,
+    ) -> wasmtime::Result<()> {
+        self.beat(|m| m.state = if approve { Liveness::Stopping } else { Liveness::Idle });
+        self.emit(TeammateMessage::ShutdownResponse {
+            request_id,
+            from: self.id.clone(),
+            approve,
+            reason,
+        })
+        .await;
+        Ok(())
+    }
+
+    async fn roster(&mut self) -> wasmtime::Result<Vec<String>> {
+        Ok(self.team.mailbox.roster().to_vec())
+    }
+}
+
+impl task_list::Host for TeammateState {
+    async fn claim(&mut self) -> wasmtime::Result<Option<types::Task>> {
+        if let Some(hit) = self.deadline_hit() {
+            return Err(wasmtime::Error::new(hit));
+        }
+        let Some(claimed) = self.team.tasks.claim(&self.id, &self.group) else {
+            self.beat(|_| {});
+            return Ok(None);
+        };
+        let spec = claimed.spec;
+        if self.held.as_ref().is_none_or(|h| h.id != spec.id) {
+            let deadline_len = spec.deadline.unwrap_or(self.limits.task_deadline);
+            self.held = Some(Held {
+                id: spec.id.clone(),
+                owned: spec.owned_files.clone(),
+                deadline: Instant::now() + deadline_len,
+                deadline_len,
+            });
+        }
+        self.beat(|m| {
+            m.state = Liveness::Working;
+            m.task = Some(spec.id.clone());
+            m.progress = None;
+        });
+        Ok(Some(types::Task {
+            id: spec.id,
+            subject: spec.subject,
+            description: spec.description,
+            owned_files: spec.owned_files.into_iter().collect(),
+            attempt: claimed.attempt,
+        }))
+    }
+
+    async fn complete(
+        &mut self,
+        task_id: String,
+        report: types::Report,
+    ) -> wasmtime::Result<Result<(), task_list::TaskError>> {
+        let size = report.summary.len()
+            + report
+                .findings
+                .iter()
+                .map(|f| f.file.len() + f.rule.len() + f.message.len() + 16)
+                .sum::<usize>();
+        if size > self.limits.report_bytes() {
+            return Ok(Err(task_list::TaskError::TooLarge(self.limits.report_bytes() as u32)));
+        }
+        let findings: Vec<Finding> = report
+            .findings
+            .into_iter()
+            .map(|f| Finding {
+                file: f.file,
+                line: f.line,
+                rule: f.rule,
+                message: f.message,
+            })
+            .collect();
+        let done = TaskReport {
+            summary: report.summary.clone(),
+            findings: findings.clone(),
+        };
+        if let Err(e) = self.team.tasks.complete(&self.id, &task_id, done) {
+            return Ok(Err(task_list::TaskError::NotHeld(e.to_string())));
+        }
+        self.held = None;
+        self.beat(|m| {
+            m.task = None;
+            m.progress = None;
+        });
+        self.emit(TeammateMessage::TaskCompleted {
+            from: self.id.clone(),
+            task_id,
+            summary: report.summary,
+            findings,
+        })
+        .await;
+        Ok(Ok(()))
+    }
+
+    async fn fail(&mut self, task_id: String, reason: String) -> wasmtime::Result<Result<(), task_list::TaskError>> {
+        let reason: String = reason.chars().take(self.limits.message_bytes()).collect();
+        if let Err(e) = self.team.tasks.fail(&self.id, &task_id, &reason) {
+            return Ok(Err(task_list::TaskError::NotHeld(e.to_string())));
+        }
+        self.held = None;
+        self.beat(|m| {
+            m.task = None;
+            m.progress = None;
+        });
+        self.emit(TeammateMessage::Error {
+            from: self.id.clone(),
+            task_id: Some(task_id),
+            message: reason,
+        })
+        .await;
+        Ok(Ok(()))
+    }
+}
+
+fn fs_error(e: FsError) -> workspace::FsError {
+    match e {
+        FsError::Denied(m) => workspace::FsError::Denied(m),
+        FsError::NotFound(m) => workspace::FsError::NotFound(m),
+        FsError::InvalidPath(m) => workspace::FsError::InvalidPath(m),
+        FsError::TooLarge(n) => workspace::FsError::TooLarge(n),
+        FsError::Io(m) => workspace::FsError::Io(m),
+    }
+}
+
+impl workspace::Host for TeammateState {
+    async fn read(&mut self, path: String) -> wasmtime::Result<Result<Vec<u8>, workspace::FsError>> {
+        self.beat(|_| {});
+        Ok(self.workspace.read(&path, &self.owned()).map_err(fs_error))
+    }
+
+    async fn write(&mut self, path: String, contents: Vec<u8>) -> wasmtime::Result<Result<(), workspace::FsError>> {
+        self.beat(|_| {});
+        let result = self.workspace.write(&path, &contents, &self.owned());
+        if let Err(FsError::Denied(why)) = &result {
+            tracing::warn!(teammate = %self.id, "write denied: {}", crate::sanitize::line(why));
+        }
+        Ok(result.map_err(fs_error))
+    }
+
+    async fn list_dir(
+        &mut self,
+        path: String,
+    ) -> wasmtime::Result<Result<Vec<workspace::DirEntry>, workspace::FsError>> {
+        self.beat(|_| {});
+        Ok(self
+            .workspace
+            .list(&path, &self.owned())
+            .map(|entries| {
+                entries
+                    .into_iter()
+                    .map(|e| workspace::DirEntry {
+                        path: e.path,
+                        is_dir: e.is_dir,
+                        size: e.size,
+                    })
+                    .collect()
+            })
+            .map_err(fs_error))
+    }
+}
+
+impl log::Host for TeammateState {
+    async fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
+        self.beat(|_| {});
+        let line = crate::sanitize::line(&message);
+        let id = &self.id;
+        match level {
+            log::Level::Trace => tracing::trace!(teammate = %id, "{line}"),
+            log::Level::Debug => tracing::debug!(teammate = %id, "{line}"),
+            log::Level::Info => tracing::info!(teammate = %id, "{line}"),
+            log::Level::Warn => tracing::warn!(teammate = %id, "{line}"),
+            log::Level::Error => tracing::error!(teammate = %id, "{line}"),
+        }
+        Ok(())
+    }
+
+    async fn progress(&mut self, done: u32, total: u32) -> wasmtime::Result<()> {
+        let task_id = self.held.as_ref().map(|h| h.id.clone());
+        self.beat(|m| m.progress = Some((done.min(total), total)));
+        self.emit(TeammateMessage::Progress {
+            from: self.id.clone(),
+            task_id,
+            done,
+            total,
+        })
+        .await;
+        Ok(())
+    }
+}

@@ -1,0 +1,402 @@
+//! The wasmtime sandbox: engine configuration, plugin loading (compile once,
+//! pre-instantiate once), and the per-teammate store with its limits.
+//!
+//! One [`Sandbox`] per run holds one shared `Engine` per distinct wasm-stack
+//! size (the stack limit is an engine setting), each with an epoch ticker.
+//! Every teammate gets its own `Store`: its own linear memory, its own
+//! limiter, an empty WASI context (no env, no args, no preopened
+//! directories, no network), and the swarm imports of [`host`].
+
+pub mod host;
+pub mod limits;
+pub mod workspace;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store, UpdateDeadline};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+pub use limits::{InstanceLimiter, LimitHit, Limits};
+pub use workspace::{ReadScope, Workspace};
+
+/// Generated bindings for the `teammate` world of `wit/`.
+#[allow(missing_docs)]
+pub mod bindings {
+    wasmtime::component::bindgen!({
+        world: "teammate",
+        path: "../wit",
+        imports: { default: async | trappable },
+        exports: { default: async },
+    });
+}
+
+use bindings::{Teammate, TeammatePre};
+
+/// How often the epoch advances. A computing guest yields to the executor
+/// (and has its deadline checked) once per tick.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Bytes of guest stderr kept per teammate (panic messages end up there).
+const STDERR_BYTES: usize = 16 * 1024;
+
+/// Why a plugin could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read plugin {path}: {source}")]
+    Read {
+        /// The plugin path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is over `plugin_mib`.
+    #[error("plugin {path} is {size} bytes, over the plugin_mib limit of {limit_mib} MiB")]
+    TooLarge {
+        /// The plugin path.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit_mib: u64,
+    },
+    /// Not a WebAssembly component (a core module, truncated, or not wasm).
+    #[error("plugin {path} is not a WebAssembly component: {why}")]
+    NotAComponent {
+        /// The plugin path.
+        path: PathBuf,
+        /// What was found.
+        why: String,
+    },
+    /// Compilation failed.
+    #[error("plugin {path} failed to compile: {message}")]
+    Compile {
+        /// The plugin path.
+        path: PathBuf,
+        /// wasmtime's error chain.
+        message: String,
+    },
+    /// The component imports something the host does not provide, or does
+    /// not export the `teammate` world.
+    #[error("plugin {path} does not fit the swarm:teammate@0.1.0 world: {message}")]
+    Incompatible {
+        /// The plugin path.
+        path: PathBuf,
+        /// wasmtime's error chain.
+        message: String,
+    },
+}
+
+/// A compiled, pre-instantiated plugin. Cheap to clone.
+#[derive(Clone)]
+pub struct Plugin {
+    pre: TeammatePre<TeammateState>,
+    engine: Engine,
+    /// Where it was loaded from.
+    pub path: PathBuf,
+    /// Time spent compiling and linking it.
+    pub load_time: Duration,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("path", &self.path)
+            .field("load_time", &self.load_time)
+            .finish()
+    }
+}
+
+struct EngineEntry {
+    engine: Engine,
+    linker: Arc<Linker<TeammateState>>,
+}
+
+/// Engines, linkers and compiled plugins for one run.
+#[derive(Default)]
+pub struct Sandbox {
+    engines: Mutex<HashMap<usize, Arc<EngineEntry>>>,
+    plugins: Mutex<HashMap<(PathBuf, usize), Plugin>>,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox").finish_non_exhaustive()
+    }
+}
+
+fn new_engine(stack: usize) -> wasmtime::Result<Engine> {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    config.max_wasm_stack(stack);
+    // The host stack a guest runs on must hold the wasm stack plus host frames.
+    config.async_stack_size(stack + (1 << 20));
+    let engine = Engine::new(&config)?;
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("swarm-epoch".into())
+        .spawn(move || {
+            // Ends once the engine is dropped.
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .map_err(wasmtime::Error::new)?;
+    Ok(engine)
+}
+
+fn new_linker(engine: &Engine) -> wasmtime::Result<Linker<TeammateState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    Teammate::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)?;
+    Ok(linker)
+}
+
+impl Sandbox {
+    /// An empty sandbox; engines are made on first use.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn engine(&self, stack: usize) -> wasmtime::Result<Arc<EngineEntry>> {
+        let mut engines = self.engines.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = engines.get(&stack) {
+            return Ok(e.clone());
+        }
+        let engine = new_engine(stack)?;
+        let linker = Arc::new(new_linker(&engine)?);
+        let entry = Arc::new(EngineEntry { engine, linker });
+        engines.insert(stack, entry.clone());
+        Ok(entry)
+    }
+
+    /// Loads, checks, compiles and pre-instantiates a plugin, once per path
+    /// and stack size.
+    pub fn load(&self, path: &Path, limits: &Limits) -> Result<Plugin, LoadError> {
+        let stack = limits.wasm_stack_bytes();
+        let key = (path.to_path_buf(), stack);
+        if let Some(p) = self.plugins.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(p.clone());
+        }
+        let started = Instant::now();
+        let read_err = |source| LoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        };
+        let size = std::fs::metadata(path).map_err(read_err)?.len();
+        if size > limits.plugin_bytes() {
+            return Err(LoadError::TooLarge {
+                path: path.to_path_buf(),
+                size,
+                limit_mib: limits.plugin_mib,
+            });
+        }
+        let bytes = std::fs::read(path).map_err(read_err)?;
+        check_component_header(&bytes).map_err(|why| LoadError::NotAComponent {
+            path: path.to_path_buf(),
+            why,
+        })?;
+        let entry = self.engine(stack).map_err(|e| LoadError::Compile {
+            path: path.to_path_buf(),
+            message: format!("{e:#}"),
+        })?;
+        let component = Component::new(&entry.engine, &bytes).map_err(|e| LoadError::Compile {
+            path: path.to_path_buf(),
+            message: format!("{e:#}"),
+        })?;
+        let incompatible = |e: wasmtime::Error| LoadError::Incompatible {
+            path: path.to_path_buf(),
+            message: format!("{e:#}"),
+        };
+        let pre = entry.linker.instantiate_pre(&component).map_err(incompatible)?;
+        let pre = TeammatePre::new(pre).map_err(incompatible)?;
+        let plugin = Plugin {
+            pre,
+            engine: entry.engine.clone(),
+            path: path.to_path_buf(),
+            load_time: started.elapsed(),
+        };
+        self.plugins
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, plugin.clone());
+        Ok(plugin)
+    }
+}
+
+/// Checks the 8-byte header: wasm magic and the component layer.
+fn check_component_header(bytes: &[u8]) -> Result<(), String> {
+    match bytes {
+        [0x00, b'a', b's', b'm', _, _, 0x01, 0x00, ..] => {
+            Err("it is a core wasm module; build it for wasm32-wasip2 (a component)".into())
+        }
+        [0x00, b'a', b's', b'm', _, _, 0x0d, 0x00, ..] | [0x00, b'a', b's', b'm', _, _, 0x01, 0x01, ..] => Ok(()),
+        [0x00, b'a', b's', b'm', ..] => Err("unknown wasm encoding layer".into()),
+        b if b.len() < 8 => Err(format!("only {} bytes long (truncated?)", b.len())),
+        _ => Err("no \\0asm magic at the start".into()),
+    }
+}
+
+/// A task the teammate holds, as its store sees it.
+#[derive(Debug, Clone)]
+pub struct Held {
+    /// Task id.
+    pub id: String,
+    /// Files it may write.
+    pub owned: std::collections::BTreeSet<String>,
+    /// When the attempt must end.
+    pub deadline: Instant,
+    /// The deadline's length, for messages.
+    pub deadline_len: Duration,
+}
+
+/// Everything one teammate's store holds.
+pub struct TeammateState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: InstanceLimiter,
+    stderr: MemoryOutputPipe,
+    /// Teammate id.
+    pub id: String,
+    /// Its group (team file teammate name).
+    pub group: String,
+    /// The team it reaches through its imports.
+    pub team: Arc<crate::team::Team>,
+    /// Its file access.
+    pub workspace: Arc<Workspace>,
+    /// Its limits.
+    pub limits: Limits,
+    /// The task it holds.
+    pub held: Option<Held>,
+}
+
+impl WasiView for TeammateState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// What a teammate is started with.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    /// Teammate id.
+    pub id: String,
+    /// Group name.
+    pub group: String,
+    /// Team view colour.
+    pub color: String,
+    /// Limits.
+    pub limits: Limits,
+}
+
+/// A teammate ready to run: an instantiated component in its own store.
+pub struct Instance {
+    store: Store<TeammateState>,
+    bindings: Teammate,
+    identity: bindings::swarm::teammate::types::Identity,
+}
+
+impl Plugin {
+    /// Creates a store for one teammate and instantiates the plugin in it.
+    pub async fn instantiate(
+        &self,
+        launch: &Launch,
+        team: Arc<crate::team::Team>,
+        workspace: Arc<Workspace>,
+    ) -> wasmtime::Result<Instance> {
+        let stderr = MemoryOutputPipe::new(STDERR_BYTES);
+        let mut wasi = WasiCtx::builder();
+        wasi.stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
+        let state = TeammateState {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            limiter: InstanceLimiter::new(&launch.limits),
+            stderr,
+            id: launch.id.clone(),
+            group: launch.group.clone(),
+            team: team.clone(),
+            workspace,
+            limits: launch.limits.clone(),
+            held: None,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|ctx| {
+            if let Some(h) = &ctx.data().held
+                && Instant::now() >= h.deadline
+            {
+                return Err(wasmtime::Error::new(LimitHit::Deadline {
+                    task: h.id.clone(),
+                    deadline: h.deadline_len,
+                }));
+            }
+            Ok(UpdateDeadline::Yield(1))
+        });
+        let bindings = self.pre.instantiate_async(&mut store).await?;
+        let identity = bindings::swarm::teammate::types::Identity {
+            id: launch.id.clone(),
+            team: team.name.clone(),
+            color: launch.color.clone(),
+        };
+        Ok(Instance {
+            store,
+            bindings,
+            identity,
+        })
+    }
+}
+
+impl Instance {
+    /// Runs the teammate to its end and says how it ended.
+    pub async fn run(mut self) -> crate::team::ExitReason {
+        use crate::team::ExitReason;
+        let result = self.bindings.call_run(&mut self.store, &self.identity).await;
+        match result {
+            Ok(Ok(())) => ExitReason::Finished,
+            Ok(Err(msg)) => ExitReason::Failed(msg),
+            Err(e) => ExitReason::Trapped(describe_trap(&e, &self.store.data().stderr, &self.store.data().limits)),
+        }
+    }
+
+    /// Bytes of linear memory the instance uses now.
+    pub fn memory_used(&self) -> usize {
+        self.store.data().limiter.memory_used()
+    }
+}
+
+/// Turns a trap into one line that names the limit hit, or the guest's own
+/// panic message when there is one.
+pub fn describe_trap(e: &wasmtime::Error, stderr: &MemoryOutputPipe, limits: &Limits) -> String {
+    if let Some(hit) = e.downcast_ref::<LimitHit>() {
+        return hit.to_string();
+    }
+    if let Some(wasmtime::Trap::StackOverflow) = e.downcast_ref::<wasmtime::Trap>() {
+        return LimitHit::Stack(limits.wasm_stack_kib).to_string();
+    }
+    let out = stderr.contents();
+    let panic = String::from_utf8_lossy(&out);
+    let panic = panic
+        .lines()
+        .find(|l| l.contains("panicked"))
+        .map(crate::sanitize::line);
+    match (e.downcast_ref::<wasmtime::Trap>(), panic) {
+        (_, Some(p)) => p,
+        (Some(trap), None) => format!("wasm trap: {trap}"),
+        (None, None) => crate::sanitize::line(&format!("{e:#}")),
+    }
+}

@@ -1,0 +1,429 @@
+//! The shared task list: atomic claims, `blocked_by` dependencies, statuses,
+//! and retries under a max-attempts policy.
+//!
+//! One mutex guards the whole list: a claim must see every task's status at
+//! once (dependencies) and flip one task to in-progress atomically, so that
+//! no task is ever held by two teammates. Operations are short and never
+//! await while holding the lock.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::protocol::Finding;
+
+/// A planned task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TaskSpec {
+    /// Stable id.
+    pub id: String,
+    /// One line.
+    pub subject: String,
+    /// Longer instructions.
+    pub description: String,
+    /// Files the task owns, relative to the root, `/`-separated, sorted.
+    pub owned_files: BTreeSet<String>,
+    /// Teammate group name or instance id allowed to run it; `None` = anyone.
+    pub owner: Option<String>,
+    /// Tasks that must complete first.
+    pub blocked_by: Vec<String>,
+    /// Wall-clock deadline of one attempt; `None` = the claiming
+    /// teammate's `task_deadline` limit.
+    #[serde(with = "humantime_serde")]
+    pub deadline: Option<Duration>,
+    /// Attempts allowed before the task fails for good.
+    pub max_attempts: u32,
+}
+
+/// Where a task stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Waiting to be claimed (possibly blocked).
+    Pending,
+    /// Held by a teammate.
+    InProgress,
+    /// Done, with a report.
+    Completed,
+    /// Failed for good.
+    Failed,
+}
+
+/// The report of a completed task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TaskReport {
+    /// One-line summary.
+    pub summary: String,
+    /// Structured findings.
+    pub findings: Vec<Finding>,
+}
+
+/// One attempt at a task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Attempt {
+    /// Who ran it.
+    pub teammate: String,
+    /// How it ended; `None` while running.
+    pub error: Option<String>,
+    /// How long it ran, once it ended.
+    #[serde(with = "humantime_serde")]
+    pub duration: Option<Duration>,
+}
+
+/// A task and everything that happened to it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskState {
+    /// The plan.
+    pub spec: TaskSpec,
+    /// Current status.
+    pub status: Status,
+    /// Who holds it, while in progress.
+    pub holder: Option<String>,
+    /// Every attempt, oldest first.
+    pub attempts: Vec<Attempt>,
+    /// The report, once completed.
+    pub report: Option<TaskReport>,
+    /// Why it failed for good.
+    pub failure: Option<String>,
+    #[serde(skip)]
+    started: Option<Instant>,
+}
+
+/// A task handed to a teammate by [`TaskList::claim`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed {
+    /// The task.
+    pub spec: TaskSpec,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+}
+
+/// Why a task operation was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TaskError {
+    /// The caller does not hold that task.
+    #[error("task `{task}` is not held by `{teammate}`")]
+    NotHeld {
+        /// The task id given.
+        task: String,
+        /// The caller.
+        teammate: String,
+    },
+}
+
+/// What became of a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterFailure {
+    /// Back to pending for another attempt.
+    Requeued,
+    /// Failed for good (max attempts reached).
+    Failed,
+}
+
+/// The list itself.
+#[derive(Debug)]
+pub struct TaskList {
+    inner: Mutex<Vec<TaskState>>,
+}
+
+/// Does `owner` admit the teammate `id` of group `group`?
+fn admits(owner: &Option<String>, id: &str, group: &str) -> bool {
+    owner.as_deref().is_none_or(|o| o == id || o == group)
+}
+
+impl TaskList {
+    /// A list of pending tasks, in plan order.
+    pub fn new(specs: Vec<TaskSpec>) -> Self {
+        let tasks = specs
+            .into_iter()
+            .map(|spec| TaskState {
+                spec,
+                status: Status::Pending,
+                holder: None,
+                attempts: Vec::new(),
+                report: None,
+                failure: None,
+                started: None,
+            })
+            .collect();
+        Self {
+            inner: Mutex::new(tasks),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<TaskState>> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn claimable(tasks: &[TaskState], t: &TaskState, id: &str, group: &str) -> bool {
+        let done: HashMap<&str, Status> = tasks.iter().map(|t| (t.spec.id.as_str(), t.status)).collect();
+        t.status == Status::Pending
+            && admits(&t.spec.owner, id, group)
+            && t.spec
+                .blocked_by
+                .iter()
+                .all(|d| done.get(d.as_str()) == Some(&Status::Completed))
+    }
+
+    /// Claims the next unblocked pending task `id` may run. A teammate holds
+    /// at most one task: if it already holds one, that one is returned again.
+    pub fn claim(&self, id: &str, group: &str) -> Option<Claimed> {
+        let mut tasks = self.lock();
+        if let Some(held) = tasks.iter().find(|t| t.holder.as_deref() == Some(id)) {
+            return Some(Claimed {
+                spec: held.spec.clone(),
+                attempt: held.attempts.len() as u32,
+            });
+        }
+        let idx = (0..tasks.len()).find(|&i| Self::claimable(&tasks, &tasks[i], id, group))?;
+        let t = &mut tasks[idx];
+        t.status = Status::InProgress;
+        t.holder = Some(id.to_string());
+        t.started = Some(Instant::now());
+        t.attempts.push(Attempt {
+            teammate: id.to_string(),
+            error: None,
+            duration: None,
+        });
+        Some(Claimed {
+            spec: t.spec.clone(),
+            attempt: t.attempts.len() as u32,
+        })
+    }
+
+    /// True if some pending task is claimable right now by `id` of `group`.
+    pub fn has_claimable_for(&self, id: &str, group: &str) -> bool {
+        let tasks = self.lock();
+        tasks.iter().any(|t| Self::claimable(&tasks, t, id, group))
+    }
+
+    /// The task `id` holds, if any.
+    pub fn held_by(&self, id: &str) -> Option<TaskSpec> {
+        self.lock()
+            .iter()
+            .find(|t| t.holder.as_deref() == Some(id))
+            .map(|t| t.spec.clone())
+    }
+
+    fn held_mut<'a>(tasks: &'a mut [TaskState], teammate: &str, task: &str) -> Result<&'a mut TaskState, TaskError> {
+        tasks
+            .iter_mut()
+            .find(|t| t.spec.id == task && t.holder.as_deref() == Some(teammate))
+            .ok_or_else(|| TaskError::NotHeld {
+                task: task.to_string(),
+                teammate: teammate.to_string(),
+            })
+    }
+
+    /// Completes a held task.
+    pub fn complete(&self, teammate: &str, task: &str, report: TaskReport) -> Result<(), TaskError> {
+        let mut tasks = self.lock();
+        let t = Self::held_mut(&mut tasks, teammate, task)?;
+        t.status = Status::Completed;
+        t.holder = None;
+        t.report = Some(report);
+        let elapsed = t.started.take().map(|s| s.elapsed());
+        if let Some(a) = t.attempts.last_mut() {
+            a.duration = elapsed;
+        }
+        Ok(())
+    }
+
+    /// Fails the current attempt of a held task: requeued while attempts
+    /// remain, failed for good otherwise (and so are the tasks blocked by it).
+    pub fn fail(&self, teammate: &str, task: &str, reason: &str) -> Result<AfterFailure, TaskError> {
+        let mut tasks = self.lock();
+        let t = Self::held_mut(&mut tasks, teammate, task)?;
+        t.holder = None;
+        let elapsed = t.started.take().map(|s| s.elapsed());
+        if let Some(a) = t.attempts.last_mut() {
+            a.error = Some(reason.to_string());
+            a.duration = elapsed;
+        }
+        if (t.attempts.len() as u32) < t.spec.max_attempts {
+            t.status = Status::Pending;
+            return Ok(AfterFailure::Requeued);
+        }
+        t.status = Status::Failed;
+        t.failure = Some(reason.to_string());
+        Self::cascade(&mut tasks);
+        Ok(AfterFailure::Failed)
+    }
+
+    /// Releases whatever `teammate` holds after it died or was stopped, as a
+    /// failed attempt. Returns the task id and what became of it.
+    pub fn release(&self, teammate: &str, reason: &str) -> Option<(String, AfterFailure)> {
+        let task = self.held_by(teammate)?.id;
+        let after = self.fail(teammate, &task, reason).ok()?;
+        Some((task, after))
+    }
+
+    /// Fails pending tasks that can never run: blocked by a failed task, or
+    /// owned by no teammate in `live` (pairs of id and group).
+    pub fn fail_unrunnable(&self, live: &[(String, String)]) -> Vec<String> {
+        let mut tasks = self.lock();
+        let mut failed = Self::cascade(&mut tasks);
+        for t in tasks.iter_mut().filter(|t| t.status == Status::Pending) {
+            if !live.iter().any(|(id, group)| admits(&t.spec.owner, id, group)) {
+                t.status = Status::Failed;
+                t.failure = Some(match &t.spec.owner {
+                    Some(o) => format!("no live teammate can run it (owner `{o}`)"),
+                    None => "no live teammate left to run it".to_string(),
+                });
+                failed.push(t.spec.id.clone());
+            }
+        }
+        failed.extend(Self::cascade(&mut tasks));
+        failed
+    }
+
+    /// Marks pending tasks whose dependencies failed as failed, transitively.
+    fn cascade(tasks: &mut [TaskState]) -> Vec<String> {
+        let mut failed = Vec::new();
+        loop {
+            let dead: BTreeSet<String> = tasks
+                .iter()
+                .filter(|t| t.status == Status::Failed)
+                .map(|t| t.spec.id.clone())
+                .collect();
+            let mut changed = false;
+            for t in tasks.iter_mut().filter(|t| t.status == Status::Pending) {
+                if let Some(d) = t.spec.blocked_by.iter().find(|d| dead.contains(*d)) {
+                    t.status = Status::Failed;
+                    t.failure = Some(format!("blocked by failed task `{d}`"));
+                    failed.push(t.spec.id.clone());
+                    changed = true;
+                }
+            }
+            if !changed {
+                return failed;
+            }
+        }
+    }
+
+    /// Fails every task not yet completed or failed (the run is ending
+    /// early), so that none vanishes from the report.
+    pub fn abandon(&self, reason: &str) {
+        for t in self
+            .lock()
+            .iter_mut()
+            .filter(|t| matches!(t.status, Status::Pending | Status::InProgress))
+        {
+            t.status = Status::Failed;
+            t.holder = None;
+            t.failure = Some(reason.to_string());
+        }
+    }
+
+    /// True when every task is completed or failed.
+    pub fn all_done(&self) -> bool {
+        self.lock()
+            .iter()
+            .all(|t| matches!(t.status, Status::Completed | Status::Failed))
+    }
+
+    /// A copy of every task's state, in plan order.
+    pub fn snapshot(&self) -> Vec<TaskState> {
+        self.lock().clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(id: &str, blocked_by: &[&str], owner: Option<&str>) -> TaskSpec {
+        TaskSpec {
+            id: id.into(),
+            subject: format!("do {id}"),
+            description: String::new(),
+            owned_files: BTreeSet::new(),
+            owner: owner.map(Into::into),
+            blocked_by: blocked_by.iter().map(|s| s.to_string()).collect(),
+            deadline: Some(Duration::from_secs(5)),
+            max_attempts: 2,
+        }
+    }
+
+    fn report() -> TaskReport {
+        TaskReport {
+            summary: "ok".into(),
+            findings: vec![],
+        }
+    }
+
+    #[test]
+    fn respects_dependencies_and_holds_one_task() {
+        let list = TaskList::new(vec![spec("b", &["a"], None), spec("a", &[], None)]);
+        let first = list.claim("w1", "w").unwrap();
+        assert_eq!(first.spec.id, "a", "b is blocked by a");
+        assert_eq!(
+            list.claim("w1", "w").unwrap().spec.id,
+            "a",
+            "claiming again returns the held task"
+        );
+        assert!(list.claim("w2", "w").is_none(), "b still blocked");
+        list.complete("w1", "a", report()).unwrap();
+        assert_eq!(list.claim("w2", "w").unwrap().spec.id, "b");
+    }
+
+    #[test]
+    fn only_the_holder_completes() {
+        let list = TaskList::new(vec![spec("a", &[], None)]);
+        list.claim("w1", "w").unwrap();
+        assert!(matches!(
+            list.complete("w2", "a", report()),
+            Err(TaskError::NotHeld { .. })
+        ));
+    }
+
+    #[test]
+    fn retries_then_fails_and_cascades() {
+        let list = TaskList::new(vec![spec("a", &[], None), spec("b", &["a"], None)]);
+        list.claim("w1", "w").unwrap();
+        assert_eq!(list.fail("w1", "a", "boom").unwrap(), AfterFailure::Requeued);
+        assert_eq!(list.claim("w2", "w").unwrap().attempt, 2);
+        assert_eq!(list.fail("w2", "a", "boom again").unwrap(), AfterFailure::Failed);
+        let snap = list.snapshot();
+        assert_eq!(snap[1].status, Status::Failed);
+        assert_eq!(snap[1].failure.as_deref(), Some("blocked by failed task `a`"));
+        assert!(list.all_done());
+    }
+
+    #[test]
+    fn owner_restricts_claims_and_orphans_fail() {
+        let list = TaskList::new(vec![spec("a", &[], Some("ping")), spec("b", &[], Some("ping-2"))]);
+        assert!(list.claim("scan-1", "scan").is_none());
+        assert_eq!(list.claim("ping-2", "ping").unwrap().spec.id, "a");
+        let failed = list.fail_unrunnable(&[("scan-1".into(), "scan".into())]);
+        assert_eq!(failed, ["b"]);
+    }
+
+    #[test]
+    fn concurrent_claims_never_hand_out_a_task_twice() {
+        let list = std::sync::Arc::new(TaskList::new(
+            (0..200).map(|i| spec(&format!("t{i}"), &[], None)).collect(),
+        ));
+        let handles: Vec<_> = (0..8)
+            .map(|w| {
+                let list = list.clone();
+                std::thread::spawn(move || {
+                    let me = format!("w{w}");
+                    let mut got = Vec::new();
+                    while let Some(c) = list.claim(&me, "w") {
+                        got.push(c.spec.id.clone());
+                        list.complete(&me, &c.spec.id, report()).unwrap();
+                    }
+                    got
+                })
+            })
+            .collect();
+        let mut all: Vec<String> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+        all.sort();
+        let before = all.len();
+        all.dedup();
+        assert_eq!((before, all.len()), (200, 200));
+    }
+}

@@ -1,0 +1,209 @@
+//! Team context: what every teammate reaches the team through (mailbox,
+//! task list, the coordinator's event channel) and the roster that tells an
+//! idle teammate from a working, stopping or dead one.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::mailbox::Mailbox;
+use crate::protocol::TeammateMessage;
+use crate::tasks::TaskList;
+
+/// A teammate's life cycle as the roster shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Liveness {
+    /// Being instantiated.
+    Spawning,
+    /// Holding a task.
+    Working,
+    /// Waiting for work or messages.
+    Idle,
+    /// Asked to shut down, not gone yet.
+    Stopping,
+    /// Gone after returning normally.
+    Exited,
+    /// Gone after a trap, a limit, or a kill.
+    Dead,
+}
+
+/// One roster row.
+#[derive(Debug, Clone, Serialize)]
+pub struct Member {
+    /// Teammate id, e.g. `todo-scan-1`.
+    pub id: String,
+    /// Its group (the team file's teammate name).
+    pub group: String,
+    /// Team view colour.
+    pub color: String,
+    /// Life-cycle state.
+    pub state: Liveness,
+    /// The task it holds.
+    pub task: Option<String>,
+    /// Last progress on that task.
+    pub progress: Option<(u32, u32)>,
+    /// When it last called into the host (seconds since the epoch).
+    pub last_heartbeat: Option<f64>,
+    /// Why it ended, once dead or exited.
+    pub exit: Option<String>,
+    #[serde(skip)]
+    heartbeat: Option<Instant>,
+}
+
+/// The roster. A plain mutex: rows are tiny and updates never await.
+#[derive(Debug, Default)]
+pub struct Roster {
+    members: Mutex<BTreeMap<String, Member>>,
+}
+
+impl Roster {
+    /// Adds a teammate in the `Spawning` state.
+    pub fn add(&self, id: &str, group: &str, color: &str) {
+        let m = Member {
+            id: id.to_string(),
+            group: group.to_string(),
+            color: color.to_string(),
+            state: Liveness::Spawning,
+            task: None,
+            progress: None,
+            last_heartbeat: None,
+            exit: None,
+            heartbeat: None,
+        };
+        self.lock().insert(id.to_string(), m);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Member>> {
+        self.members.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Applies `f` to the row of `id` and records a heartbeat. Rows of
+    /// teammates that are already gone are left alone.
+    pub fn update(&self, id: &str, f: impl FnOnce(&mut Member)) {
+        if let Some(m) = self.lock().get_mut(id) {
+            if matches!(m.state, Liveness::Exited | Liveness::Dead) {
+                return;
+            }
+            f(m);
+            m.heartbeat = Some(Instant::now());
+            m.last_heartbeat = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .ok()
+                .map(|d| d.as_secs_f64());
+        }
+    }
+
+    /// Marks `id` gone for good.
+    pub fn gone(&self, id: &str, state: Liveness, why: String) {
+        if let Some(m) = self.lock().get_mut(id) {
+            m.state = state;
+            m.task = None;
+            m.exit = Some(why);
+        }
+    }
+
+    /// A copy of every row, sorted by id.
+    pub fn snapshot(&self) -> Vec<Member> {
+        self.lock().values().cloned().collect()
+    }
+
+    /// Ids and groups of teammates not yet gone.
+    pub fn live(&self) -> Vec<(String, String)> {
+        self.lock()
+            .values()
+            .filter(|m| !matches!(m.state, Liveness::Exited | Liveness::Dead))
+            .map(|m| (m.id.clone(), m.group.clone()))
+            .collect()
+    }
+
+    /// The state of `id`.
+    pub fn state(&self, id: &str) -> Option<Liveness> {
+        self.lock().get(id).map(|m| m.state)
+    }
+}
+
+/// How a teammate ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
+pub enum ExitReason {
+    /// `run` returned `ok`.
+    Finished,
+    /// `run` returned `err` with this message.
+    Failed(String),
+    /// The guest trapped (including limits); the message says why.
+    Trapped(String),
+    /// The host killed it.
+    Killed(String),
+    /// It could not be instantiated.
+    SpawnFailed(String),
+}
+
+impl ExitReason {
+    /// True for a normal return.
+    pub fn is_clean(&self) -> bool {
+        matches!(self, Self::Finished)
+    }
+}
+
+impl std::fmt::Display for ExitReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Finished => write!(f, "finished"),
+            Self::Failed(m) => write!(f, "run returned an error: {m}"),
+            Self::Trapped(m) => write!(f, "trapped: {m}"),
+            Self::Killed(m) => write!(f, "killed: {m}"),
+            Self::SpawnFailed(m) => write!(f, "could not start: {m}"),
+        }
+    }
+}
+
+/// What the coordinator hears.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A protocol message from a teammate.
+    Message(TeammateMessage),
+    /// A teammate is gone.
+    Exited {
+        /// Its id.
+        id: String,
+        /// How it ended.
+        reason: ExitReason,
+    },
+}
+
+/// Shared by the coordinator and every teammate's host side.
+#[derive(Debug)]
+pub struct Team {
+    /// Team name.
+    pub name: String,
+    /// Inboxes.
+    pub mailbox: Mailbox,
+    /// The shared task list.
+    pub tasks: TaskList,
+    /// Who is on the team and how they are.
+    pub roster: Roster,
+    /// Teammate → coordinator events. Bounded: a coordinator that falls
+    /// behind slows senders down instead of growing memory.
+    pub events: mpsc::Sender<Event>,
+}
+
+impl Team {
+    /// A team and the receiving end of its event channel.
+    pub fn new(name: &str, mailbox: Mailbox, tasks: TaskList, roster: Roster) -> (Arc<Self>, mpsc::Receiver<Event>) {
+        let (events, rx) = mpsc::channel(4096);
+        (
+            Arc::new(Self {
+                name: name.to_string(),
+                mailbox,
+                tasks,
+                roster,
+                events,
+            }),
+            rx,
+        )
+    }
+}
