@@ -65,8 +65,12 @@ pub struct TaskReport {
 pub struct Attempt {
     /// Who ran it.
     pub teammate: String,
-    /// How it ended; `None` while running.
+    /// How it ended; `None` while running or completed.
     pub error: Option<String>,
+    /// Position of the claim among all claims and endings of the run.
+    pub claimed_seq: u64,
+    /// Position of the ending among all claims and endings of the run.
+    pub ended_seq: Option<u64>,
     /// How long it ran, once it ended.
     #[serde(with = "humantime_serde")]
     pub duration: Option<Duration>,
@@ -125,7 +129,34 @@ pub enum AfterFailure {
 /// The list itself.
 #[derive(Debug)]
 pub struct TaskList {
-    inner: Mutex<Vec<TaskState>>,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    tasks: Vec<TaskState>,
+    /// Orders claims and endings (a logical clock for the report).
+    seq: u64,
+}
+
+impl std::ops::Deref for Inner {
+    type Target = Vec<TaskState>;
+    fn deref(&self) -> &Vec<TaskState> {
+        &self.tasks
+    }
+}
+
+impl std::ops::DerefMut for Inner {
+    fn deref_mut(&mut self) -> &mut Vec<TaskState> {
+        &mut self.tasks
+    }
+}
+
+impl Inner {
+    fn tick(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
 }
 
 /// Does `owner` admit the teammate `id` of group `group`?
@@ -149,11 +180,11 @@ impl TaskList {
             })
             .collect();
         Self {
-            inner: Mutex::new(tasks),
+            inner: Mutex::new(Inner { tasks, seq: 0 }),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<TaskState>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -178,6 +209,7 @@ impl TaskList {
             });
         }
         let idx = (0..tasks.len()).find(|&i| Self::claimable(&tasks, &tasks[i], id, group))?;
+        let claimed_seq = tasks.tick();
         let t = &mut tasks[idx];
         t.status = Status::InProgress;
         t.holder = Some(id.to_string());
@@ -186,6 +218,8 @@ impl TaskList {
             teammate: id.to_string(),
             error: None,
             duration: None,
+            claimed_seq,
+            ended_seq: None,
         });
         Some(Claimed {
             spec: t.spec.clone(),
@@ -220,6 +254,7 @@ impl TaskList {
     /// Completes a held task.
     pub fn complete(&self, teammate: &str, task: &str, report: TaskReport) -> Result<(), TaskError> {
         let mut tasks = self.lock();
+        let seq = tasks.tick();
         let t = Self::held_mut(&mut tasks, teammate, task)?;
         t.status = Status::Completed;
         t.holder = None;
@@ -227,6 +262,7 @@ impl TaskList {
         let elapsed = t.started.take().map(|s| s.elapsed());
         if let Some(a) = t.attempts.last_mut() {
             a.duration = elapsed;
+            a.ended_seq = Some(seq);
         }
         Ok(())
     }
@@ -235,12 +271,14 @@ impl TaskList {
     /// remain, failed for good otherwise (and so are the tasks blocked by it).
     pub fn fail(&self, teammate: &str, task: &str, reason: &str) -> Result<AfterFailure, TaskError> {
         let mut tasks = self.lock();
+        let seq = tasks.tick();
         let t = Self::held_mut(&mut tasks, teammate, task)?;
         t.holder = None;
         let elapsed = t.started.take().map(|s| s.elapsed());
         if let Some(a) = t.attempts.last_mut() {
             a.error = Some(reason.to_string());
             a.duration = elapsed;
+            a.ended_seq = Some(seq);
         }
         if (t.attempts.len() as u32) < t.spec.max_attempts {
             t.status = Status::Pending;
@@ -326,7 +364,7 @@ impl TaskList {
 
     /// A copy of every task's state, in plan order.
     pub fn snapshot(&self) -> Vec<TaskState> {
-        self.lock().clone()
+        self.lock().tasks.clone()
     }
 }
 

@@ -326,6 +326,9 @@ impl log::Host for TeammateState {
     async fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
         self.beat(|_| {});
         let line = crate::sanitize::line(&message);
+        if level == log::Level::Error && message.contains("panicked") {
+            self.last_panic = Some(message.chars().take(1000).collect());
+        }
         let id = &self.id;
         match level {
             log::Level::Trace => tracing::trace!(teammate = %id, "{line}"),

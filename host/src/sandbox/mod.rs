@@ -234,12 +234,13 @@ impl Sandbox {
 
 /// Checks the 8-byte header: wasm magic and the component layer.
 fn check_component_header(bytes: &[u8]) -> Result<(), String> {
+    // Bytes 4-5 are the encoding version, 6-7 the layer: 0 = core module, 1 = component.
     match bytes {
-        [0x00, b'a', b's', b'm', _, _, 0x01, 0x00, ..] => {
+        [0x00, b'a', b's', b'm', _, _, 0x00, 0x00, ..] => {
             Err("it is a core wasm module; build it for wasm32-wasip2 (a component)".into())
         }
-        [0x00, b'a', b's', b'm', _, _, 0x0d, 0x00, ..] | [0x00, b'a', b's', b'm', _, _, 0x01, 0x01, ..] => Ok(()),
-        [0x00, b'a', b's', b'm', ..] => Err("unknown wasm encoding layer".into()),
+        [0x00, b'a', b's', b'm', _, _, 0x01, 0x00, ..] => Ok(()),
+        [0x00, b'a', b's', b'm', _, _, _, _, ..] => Err("unknown wasm encoding layer".into()),
         b if b.len() < 8 => Err(format!("only {} bytes long (truncated?)", b.len())),
         _ => Err("no \\0asm magic at the start".into()),
     }
@@ -276,6 +277,9 @@ pub struct TeammateState {
     pub limits: Limits,
     /// The task it holds.
     pub held: Option<Held>,
+    /// The last error-level log line that reports a panic (the SDK's panic
+    /// hook logs one just before the guest traps).
+    pub last_panic: Option<String>,
 }
 
 impl WasiView for TeammateState {
@@ -332,6 +336,7 @@ impl Plugin {
             workspace,
             limits: launch.limits.clone(),
             held: None,
+            last_panic: None,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -369,7 +374,7 @@ impl Instance {
         match result {
             Ok(Ok(())) => ExitReason::Finished,
             Ok(Err(msg)) => ExitReason::Failed(msg),
-            Err(e) => ExitReason::Trapped(describe_trap(&e, &self.store.data().stderr, &self.store.data().limits)),
+            Err(e) => ExitReason::Trapped(describe_trap(&e, self.store.data())),
         }
     }
 
@@ -381,19 +386,20 @@ impl Instance {
 
 /// Turns a trap into one line that names the limit hit, or the guest's own
 /// panic message when there is one.
-pub fn describe_trap(e: &wasmtime::Error, stderr: &MemoryOutputPipe, limits: &Limits) -> String {
+fn describe_trap(e: &wasmtime::Error, state: &TeammateState) -> String {
     if let Some(hit) = e.downcast_ref::<LimitHit>() {
         return hit.to_string();
     }
     if let Some(wasmtime::Trap::StackOverflow) = e.downcast_ref::<wasmtime::Trap>() {
-        return LimitHit::Stack(limits.wasm_stack_kib).to_string();
+        return LimitHit::Stack(state.limits.wasm_stack_kib).to_string();
     }
-    let out = stderr.contents();
-    let panic = String::from_utf8_lossy(&out);
-    let panic = panic
-        .lines()
-        .find(|l| l.contains("panicked"))
-        .map(crate::sanitize::line);
+    let out = state.stderr.contents();
+    let stderr = String::from_utf8_lossy(&out);
+    let panic = state
+        .last_panic
+        .clone()
+        .or_else(|| stderr.lines().find(|l| l.contains("panicked")).map(str::to_string))
+        .map(|p| crate::sanitize::line(&p));
     match (e.downcast_ref::<wasmtime::Trap>(), panic) {
         (_, Some(p)) => p,
         (Some(trap), None) => format!("wasm trap: {trap}"),
