@@ -97,17 +97,16 @@ pub fn walk_files(root: &Path, exclude: &GlobSet) -> std::io::Result<Vec<String>
         .follow_links(false)
         .sort_by_file_name()
         .into_iter();
-    let mut it = walker.filter_entry(|e| {
-        let rel = e.path().strip_prefix(root).unwrap_or(e.path());
-        let name = e.file_name().to_string_lossy();
-        !(e.depth() > 0 && e.file_type().is_dir() && ALWAYS_SKIPPED.contains(&name.as_ref()))
-            && !(e.depth() > 0 && exclude.is_match(rel))
-    });
-    while let Some(entry) = it.next() {
-        let entry = entry.map_err(std::io::Error::other)?;
-        if entry.file_type().is_dir() {
-            continue;
+    let entries = walker.filter_entry(|e| {
+        if e.depth() == 0 {
+            return true;
         }
+        let rel = e.path().strip_prefix(root).unwrap_or(e.path());
+        let skipped_dir = e.file_type().is_dir() && ALWAYS_SKIPPED.contains(&e.file_name().to_string_lossy().as_ref());
+        !skipped_dir && !exclude.is_match(rel)
+    });
+    for entry in entries {
+        let entry = entry.map_err(std::io::Error::other)?;
         if entry.file_type().is_file() {
             let rel = entry.path().strip_prefix(root).unwrap_or(entry.path());
             let parts: Vec<_> = rel

@@ -1,0 +1,138 @@
+//! The real `swarm-host` binary: reports, JSON, exit codes, and errors that
+//! name the file, line and limit.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn swarm_host(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_swarm-host"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A temp dir with `tree/` holding `files` and `team.toml` = header + `body`.
+fn fixture(files: &[(&str, &str)], body: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("tree")).unwrap();
+    for (path, contents) in files {
+        let p = dir.path().join("tree").join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, contents).unwrap();
+    }
+    std::fs::write(
+        dir.path().join("team.toml"),
+        format!("name = \"cli\"\nroot = \"tree\"\n{body}"),
+    )
+    .unwrap();
+    dir
+}
+
+fn team(dir: &Path) -> String {
+    dir.join("team.toml").to_string_lossy().into_owned()
+}
+
+fn scan_team() -> String {
+    format!(
+        "[[teammate]]\nname = \"scan\"\nplugin = {:?}\ninstances = 2\n\
+         [[task]]\nid = \"src\"\nsubject = \"scan src\"\nowns = [\"src/*.rs\"]\n\
+         [[task]]\nid = \"docs\"\nsubject = \"scan docs\"\nowns = [\"*.md\"]\n",
+        swarm_tests::TODO_SCAN
+    )
+}
+
+#[test]
+fn run_prints_a_text_report_and_exits_zero() {
+    let dir = fixture(
+        &[("src/a.rs", "x\n// TODO: tidy\n"), ("README.md", "FIXME\n")],
+        &scan_team(),
+    );
+    let out = swarm_host(&["run", &team(dir.path())]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", text(&out.stderr));
+    assert!(stdout.contains("src/a.rs:2  todo  // TODO: tidy"), "{stdout}");
+    assert!(stdout.contains("README.md:1  fixme  FIXME"), "{stdout}");
+    assert!(
+        stdout.contains("Summary: 2 completed, 0 failed, 2 finding(s)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn run_json_is_machine_readable() {
+    let dir = fixture(&[("src/a.rs", "// XXX\n")], &scan_team());
+    let out = swarm_host(&["run", "--json", &team(dir.path())]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["v"], 1);
+    assert_eq!(v["totals"]["completed"], 2);
+    assert_eq!(v["tasks"][0]["findings"][0]["rule"], "xxx");
+    assert_eq!(v["tasks"][0]["findings"][0]["line"], 1);
+}
+
+#[test]
+fn a_failed_task_exits_one() {
+    let body = format!(
+        "[[teammate]]\nname = \"trap\"\nplugin = {:?}\n[[task]]\nsubject = \"panic please\"\nmax_attempts = 1\n",
+        swarm_tests::TRAPPER
+    );
+    let dir = fixture(&[], &body);
+    let out = swarm_host(&["run", &team(dir.path())]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).contains("deliberate panic"), "{}", text(&out.stdout));
+}
+
+#[test]
+fn overlapping_ownership_is_rejected_before_anything_runs() {
+    let body = format!(
+        "{}[[task]]\nid = \"again\"\nsubject = \"x\"\nowns = [\"src/a.rs\"]\n",
+        scan_team().replace(swarm_tests::TODO_SCAN, "/nonexistent/never-loaded.wasm")
+    );
+    let dir = fixture(&[("src/a.rs", "")], &body);
+    let out = swarm_host(&["run", &team(dir.path())]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("tasks `src` and `again` both own 1 file(s): src/a.rs"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("team.toml:"), "{stderr}");
+    assert!(
+        !stderr.contains("never-loaded"),
+        "nothing was loaded or spawned: {stderr}"
+    );
+}
+
+#[test]
+fn config_and_plugin_errors_exit_two_and_say_what_is_wrong() {
+    let missing = swarm_host(&["run", "/nonexistent/team.toml"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        text(&missing.stderr).contains("cannot read team file"),
+        "{}",
+        text(&missing.stderr)
+    );
+
+    let dir = fixture(
+        &[],
+        "[[teammate]]\nname = \"bad\"\nplugin = \"bad.wasm\"\n[[task]]\nsubject = \"x\"\n",
+    );
+    std::fs::write(dir.path().join("bad.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    let out = swarm_host(&["run", &team(dir.path())]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("is a core wasm module"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let dir = fixture(&[], "[limits]\nmemory_mib = \"lots\"\n");
+    let out = swarm_host(&["run", &team(dir.path())]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("team.toml:4"), "{}", text(&out.stderr));
+}
