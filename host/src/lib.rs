@@ -15,5 +15,6 @@ pub mod mailbox;
 pub mod protocol;
 pub mod sandbox;
 pub mod sanitize;
+pub mod state;
 pub mod tasks;
 pub mod team;

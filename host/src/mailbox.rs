@@ -9,6 +9,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -62,6 +63,9 @@ struct Inbox {
     queue: Mutex<VecDeque<Incoming>>,
     notify: Notify,
     limit: usize,
+    /// Messages ever queued / delivered: the inbox's cursors.
+    queued: AtomicU64,
+    delivered: AtomicU64,
 }
 
 /// All inboxes of one team. The roster is fixed when the team is planned.
@@ -78,13 +82,7 @@ impl Mailbox {
         let mut order = Vec::new();
         for (id, limit) in roster {
             order.push(id.to_string());
-            inboxes.insert(
-                id.to_string(),
-                Inbox {
-                    limit,
-                    ..Inbox::default()
-                },
-            );
+            inboxes.insert(id.to_string(), Inbox { limit, ..Inbox::default() });
         }
         Self { inboxes, order }
     }
@@ -100,9 +98,7 @@ impl Mailbox {
     }
 
     fn inbox(&self, id: &str) -> Result<&Inbox, SendError> {
-        self.inboxes
-            .get(id)
-            .ok_or_else(|| SendError::UnknownRecipient(id.to_string()))
+        self.inboxes.get(id).ok_or_else(|| SendError::UnknownRecipient(id.to_string()))
     }
 
     /// Queues `msg` for `to`. Text messages respect the inbox bound;
@@ -113,15 +109,13 @@ impl Mailbox {
             let mut q = inbox.queue.lock().unwrap_or_else(|e| e.into_inner());
             match msg {
                 Incoming::Message { .. } if q.len() >= inbox.limit => {
-                    return Err(SendError::InboxFull {
-                        recipient: to.to_string(),
-                        limit: inbox.limit,
-                    });
+                    return Err(SendError::InboxFull { recipient: to.to_string(), limit: inbox.limit });
                 }
                 Incoming::TasksAvailable if q.contains(&Incoming::TasksAvailable) => return Ok(()),
                 _ => q.push_back(msg),
             }
         }
+        inbox.queued.fetch_add(1, Ordering::Relaxed);
         inbox.notify.notify_one();
         Ok(())
     }
@@ -150,6 +144,7 @@ impl Mailbox {
             tokio::pin!(notified);
             notified.as_mut().enable();
             if let Some(msg) = inbox.queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front() {
+                inbox.delivered.fetch_add(1, Ordering::Relaxed);
                 return Some(msg);
             }
             if timeout.is_zero() || tokio::time::timeout_at(deadline, notified).await.is_err() {
@@ -158,11 +153,38 @@ impl Mailbox {
         }
     }
 
+    /// Cursors and undelivered text messages of every inbox, for the state
+    /// directory.
+    pub fn snapshot(&self) -> crate::state::MailboxState {
+        self.inboxes
+            .iter()
+            .map(|(id, inbox)| {
+                let q = inbox.queue.lock().unwrap_or_else(|e| e.into_inner());
+                let pending = crate::state::pending_texts(q.iter());
+                let state = crate::state::InboxState {
+                    queued: inbox.queued.load(Ordering::Relaxed),
+                    delivered: inbox.delivered.load(Ordering::Relaxed),
+                    pending,
+                };
+                (id.clone(), state)
+            })
+            .collect()
+    }
+
+    /// Re-queues the undelivered text messages of a saved snapshot (on
+    /// resume), ignoring inboxes no longer on the roster.
+    pub fn restore(&self, saved: &crate::state::MailboxState) {
+        for (id, state) in saved {
+            for (sender, body, summary) in &state.pending {
+                let msg = Incoming::Message { sender: sender.clone(), body: body.clone(), summary: summary.clone() };
+                let _ = self.send(id, msg);
+            }
+        }
+    }
+
     /// Messages waiting for `id`.
     pub fn pending(&self, id: &str) -> usize {
-        self.inboxes
-            .get(id)
-            .map_or(0, |i| i.queue.lock().unwrap_or_else(|e| e.into_inner()).len())
+        self.inboxes.get(id).map_or(0, |i| i.queue.lock().unwrap_or_else(|e| e.into_inner()).len())
     }
 }
 
@@ -172,11 +194,7 @@ mod tests {
     use std::sync::Arc;
 
     fn text(body: &str) -> Incoming {
-        Incoming::Message {
-            sender: "a".into(),
-            body: body.into(),
-            summary: None,
-        }
+        Incoming::Message { sender: "a".into(), body: body.into(), summary: None }
     }
 
     #[tokio::test]
@@ -190,21 +208,8 @@ mod tests {
         let mb = Mailbox::new([("a", 2)]);
         mb.send("a", text("1")).unwrap();
         mb.send("a", text("2")).unwrap();
-        assert_eq!(
-            mb.send("a", text("3")),
-            Err(SendError::InboxFull {
-                recipient: "a".into(),
-                limit: 2
-            })
-        );
-        mb.send(
-            "a",
-            Incoming::Shutdown {
-                request_id: "r".into(),
-                reason: "done".into(),
-            },
-        )
-        .unwrap();
+        assert_eq!(mb.send("a", text("3")), Err(SendError::InboxFull { recipient: "a".into(), limit: 2 }));
+        mb.send("a", Incoming::Shutdown { request_id: "r".into(), reason: "done".into() }).unwrap();
         assert_eq!(mb.pending("a"), 3);
         assert_eq!(mb.recv("a", Duration::ZERO).await, Some(text("1")));
     }
@@ -219,10 +224,7 @@ mod tests {
         });
         tokio::task::yield_now().await;
         mb.send("a", text("hi")).unwrap();
-        let got = tokio::time::timeout(Duration::from_secs(5), waiter)
-            .await
-            .unwrap()
-            .unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(5), waiter).await.unwrap().unwrap();
         assert_eq!(got, Some(text("hi")));
         assert_eq!(mb.pending("a"), 0);
     }

@@ -10,12 +10,12 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::protocol::Finding;
 
 /// A planned task.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskSpec {
     /// Stable id.
     pub id: String,
@@ -38,7 +38,7 @@ pub struct TaskSpec {
 }
 
 /// Where a task stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Waiting to be claimed (possibly blocked).
@@ -52,7 +52,7 @@ pub enum Status {
 }
 
 /// The report of a completed task.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskReport {
     /// One-line summary.
     pub summary: String,
@@ -61,7 +61,7 @@ pub struct TaskReport {
 }
 
 /// One attempt at a task.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attempt {
     /// Who ran it.
     pub teammate: String,
@@ -74,10 +74,14 @@ pub struct Attempt {
     /// How long it ran, once it ended.
     #[serde(with = "humantime_serde")]
     pub duration: Option<Duration>,
+    /// True if the coordinator stopped while this attempt ran (it does not
+    /// count against `max_attempts`).
+    #[serde(default)]
+    pub interrupted: bool,
 }
 
 /// A task and everything that happened to it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TaskState {
     /// The plan.
     pub spec: TaskSpec,
@@ -126,10 +130,20 @@ pub enum AfterFailure {
     Failed,
 }
 
+/// Called with the whole list after every change, under the list's lock so
+/// that saves happen in change order (used for crash-safe state).
+pub type SaveFn = Box<dyn Fn(&[TaskState]) + Send + Sync>;
+
 /// The list itself.
-#[derive(Debug)]
 pub struct TaskList {
     inner: Mutex<Inner>,
+    save: Option<SaveFn>,
+}
+
+impl std::fmt::Debug for TaskList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskList").field("tasks", &self.lock().tasks.len()).finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]
@@ -179,8 +193,43 @@ impl TaskList {
                 started: None,
             })
             .collect();
-        Self {
-            inner: Mutex::new(Inner { tasks, seq: 0 }),
+        Self { inner: Mutex::new(Inner { tasks, seq: 0 }), save: None }
+    }
+
+    /// Rebuilds a list from saved state after the coordinator stopped:
+    /// completed and failed tasks stay as they are; tasks that were in
+    /// progress go back to pending, their attempt marked interrupted.
+    pub fn restore(mut tasks: Vec<TaskState>) -> Self {
+        let mut seq = tasks
+            .iter()
+            .flat_map(|t| t.attempts.iter())
+            .flat_map(|a| [a.claimed_seq, a.ended_seq.unwrap_or(0)])
+            .max()
+            .unwrap_or(0);
+        for t in tasks.iter_mut().filter(|t| t.status == Status::InProgress) {
+            t.status = Status::Pending;
+            t.holder = None;
+            if let Some(a) = t.attempts.last_mut() {
+                seq += 1;
+                a.error = Some("interrupted: the coordinator stopped while it ran".into());
+                a.ended_seq = Some(seq);
+                a.interrupted = true;
+            }
+        }
+        Self { inner: Mutex::new(Inner { tasks, seq }), save: None }
+    }
+
+    /// Calls `save` with the whole list after every change from now on,
+    /// and once right away.
+    pub fn with_save(mut self, save: SaveFn) -> Self {
+        save(&self.lock().tasks);
+        self.save = Some(save);
+        self
+    }
+
+    fn saved(&self, inner: &Inner) {
+        if let Some(save) = &self.save {
+            save(&inner.tasks);
         }
     }
 
@@ -192,10 +241,7 @@ impl TaskList {
         let done: HashMap<&str, Status> = tasks.iter().map(|t| (t.spec.id.as_str(), t.status)).collect();
         t.status == Status::Pending
             && admits(&t.spec.owner, id, group)
-            && t.spec
-                .blocked_by
-                .iter()
-                .all(|d| done.get(d.as_str()) == Some(&Status::Completed))
+            && t.spec.blocked_by.iter().all(|d| done.get(d.as_str()) == Some(&Status::Completed))
     }
 
     /// Claims the next unblocked pending task `id` may run. A teammate holds
@@ -203,10 +249,7 @@ impl TaskList {
     pub fn claim(&self, id: &str, group: &str) -> Option<Claimed> {
         let mut tasks = self.lock();
         if let Some(held) = tasks.iter().find(|t| t.holder.as_deref() == Some(id)) {
-            return Some(Claimed {
-                spec: held.spec.clone(),
-                attempt: held.attempts.len() as u32,
-            });
+            return Some(Claimed { spec: held.spec.clone(), attempt: held.attempts.len() as u32 });
         }
         let idx = (0..tasks.len()).find(|&i| Self::claimable(&tasks, &tasks[i], id, group))?;
         let claimed_seq = tasks.tick();
@@ -220,11 +263,11 @@ impl TaskList {
             duration: None,
             claimed_seq,
             ended_seq: None,
+            interrupted: false,
         });
-        Some(Claimed {
-            spec: t.spec.clone(),
-            attempt: t.attempts.len() as u32,
-        })
+        let claimed = Claimed { spec: t.spec.clone(), attempt: t.attempts.len() as u32 };
+        self.saved(&tasks);
+        Some(claimed)
     }
 
     /// True if some pending task is claimable right now by `id` of `group`.
@@ -235,20 +278,14 @@ impl TaskList {
 
     /// The task `id` holds, if any.
     pub fn held_by(&self, id: &str) -> Option<TaskSpec> {
-        self.lock()
-            .iter()
-            .find(|t| t.holder.as_deref() == Some(id))
-            .map(|t| t.spec.clone())
+        self.lock().iter().find(|t| t.holder.as_deref() == Some(id)).map(|t| t.spec.clone())
     }
 
     fn held_mut<'a>(tasks: &'a mut [TaskState], teammate: &str, task: &str) -> Result<&'a mut TaskState, TaskError> {
         tasks
             .iter_mut()
             .find(|t| t.spec.id == task && t.holder.as_deref() == Some(teammate))
-            .ok_or_else(|| TaskError::NotHeld {
-                task: task.to_string(),
-                teammate: teammate.to_string(),
-            })
+            .ok_or_else(|| TaskError::NotHeld { task: task.to_string(), teammate: teammate.to_string() })
     }
 
     /// Completes a held task.
@@ -264,6 +301,7 @@ impl TaskList {
             a.duration = elapsed;
             a.ended_seq = Some(seq);
         }
+        self.saved(&tasks);
         Ok(())
     }
 
@@ -280,13 +318,16 @@ impl TaskList {
             a.duration = elapsed;
             a.ended_seq = Some(seq);
         }
-        if (t.attempts.len() as u32) < t.spec.max_attempts {
+        let counted = t.attempts.iter().filter(|a| !a.interrupted).count();
+        if (counted as u32) < t.spec.max_attempts {
             t.status = Status::Pending;
+            self.saved(&tasks);
             return Ok(AfterFailure::Requeued);
         }
         t.status = Status::Failed;
         t.failure = Some(reason.to_string());
         Self::cascade(&mut tasks);
+        self.saved(&tasks);
         Ok(AfterFailure::Failed)
     }
 
@@ -296,6 +337,27 @@ impl TaskList {
         let task = self.held_by(teammate)?.id;
         let after = self.fail(teammate, &task, reason).ok()?;
         Some((task, after))
+    }
+
+    /// Puts whatever `teammate` holds back to pending because the run is
+    /// being interrupted: the attempt is marked interrupted and does not
+    /// count against `max_attempts`. Returns the task id.
+    pub fn interrupt(&self, teammate: &str, reason: &str) -> Option<String> {
+        let mut tasks = self.lock();
+        let seq = tasks.tick();
+        let t = tasks.iter_mut().find(|t| t.holder.as_deref() == Some(teammate))?;
+        t.status = Status::Pending;
+        t.holder = None;
+        let elapsed = t.started.take().map(|s| s.elapsed());
+        if let Some(a) = t.attempts.last_mut() {
+            a.error = Some(reason.to_string());
+            a.duration = elapsed;
+            a.ended_seq = Some(seq);
+            a.interrupted = true;
+        }
+        let id = t.spec.id.clone();
+        self.saved(&tasks);
+        Some(id)
     }
 
     /// Fails pending tasks that can never run: blocked by a failed task, or
@@ -314,6 +376,9 @@ impl TaskList {
             }
         }
         failed.extend(Self::cascade(&mut tasks));
+        if !failed.is_empty() {
+            self.saved(&tasks);
+        }
         failed
     }
 
@@ -321,11 +386,8 @@ impl TaskList {
     fn cascade(tasks: &mut [TaskState]) -> Vec<String> {
         let mut failed = Vec::new();
         loop {
-            let dead: BTreeSet<String> = tasks
-                .iter()
-                .filter(|t| t.status == Status::Failed)
-                .map(|t| t.spec.id.clone())
-                .collect();
+            let dead: BTreeSet<String> =
+                tasks.iter().filter(|t| t.status == Status::Failed).map(|t| t.spec.id.clone()).collect();
             let mut changed = false;
             for t in tasks.iter_mut().filter(|t| t.status == Status::Pending) {
                 if let Some(d) = t.spec.blocked_by.iter().find(|d| dead.contains(*d)) {
@@ -341,25 +403,9 @@ impl TaskList {
         }
     }
 
-    /// Fails every task not yet completed or failed (the run is ending
-    /// early), so that none vanishes from the report.
-    pub fn abandon(&self, reason: &str) {
-        for t in self
-            .lock()
-            .iter_mut()
-            .filter(|t| matches!(t.status, Status::Pending | Status::InProgress))
-        {
-            t.status = Status::Failed;
-            t.holder = None;
-            t.failure = Some(reason.to_string());
-        }
-    }
-
     /// True when every task is completed or failed.
     pub fn all_done(&self) -> bool {
-        self.lock()
-            .iter()
-            .all(|t| matches!(t.status, Status::Completed | Status::Failed))
+        self.lock().iter().all(|t| matches!(t.status, Status::Completed | Status::Failed))
     }
 
     /// A copy of every task's state, in plan order.
@@ -386,10 +432,7 @@ mod tests {
     }
 
     fn report() -> TaskReport {
-        TaskReport {
-            summary: "ok".into(),
-            findings: vec![],
-        }
+        TaskReport { summary: "ok".into(), findings: vec![] }
     }
 
     #[test]
@@ -397,11 +440,7 @@ mod tests {
         let list = TaskList::new(vec![spec("b", &["a"], None), spec("a", &[], None)]);
         let first = list.claim("w1", "w").unwrap();
         assert_eq!(first.spec.id, "a", "b is blocked by a");
-        assert_eq!(
-            list.claim("w1", "w").unwrap().spec.id,
-            "a",
-            "claiming again returns the held task"
-        );
+        assert_eq!(list.claim("w1", "w").unwrap().spec.id, "a", "claiming again returns the held task");
         assert!(list.claim("w2", "w").is_none(), "b still blocked");
         list.complete("w1", "a", report()).unwrap();
         assert_eq!(list.claim("w2", "w").unwrap().spec.id, "b");
@@ -411,10 +450,7 @@ mod tests {
     fn only_the_holder_completes() {
         let list = TaskList::new(vec![spec("a", &[], None)]);
         list.claim("w1", "w").unwrap();
-        assert!(matches!(
-            list.complete("w2", "a", report()),
-            Err(TaskError::NotHeld { .. })
-        ));
+        assert!(matches!(list.complete("w2", "a", report()), Err(TaskError::NotHeld { .. })));
     }
 
     #[test]
@@ -431,6 +467,39 @@ mod tests {
     }
 
     #[test]
+    fn interrupted_attempts_do_not_count_and_restore_requeues_in_flight_work() {
+        let list = TaskList::new(vec![spec("a", &[], None), spec("b", &[], None)]);
+        list.claim("w1", "w").unwrap();
+        assert_eq!(list.interrupt("w1", "stopping").as_deref(), Some("a"));
+        list.claim("w1", "w").unwrap();
+        assert_eq!(list.fail("w1", "a", "boom").unwrap(), AfterFailure::Requeued, "the interrupted attempt is free");
+        list.claim("w2", "w").unwrap();
+        let claimed_b = list.claim("w3", "w").unwrap();
+        assert_eq!(claimed_b.spec.id, "b");
+        list.complete("w3", "b", report()).unwrap();
+
+        let restored = TaskList::restore(list.snapshot());
+        let snap = restored.snapshot();
+        assert_eq!((snap[0].status, snap[1].status), (Status::Pending, Status::Completed));
+        assert!(snap[0].attempts.last().unwrap().interrupted);
+        let again = restored.claim("w9", "w").unwrap();
+        assert_eq!(again.spec.id, "a", "in-flight work is rerun, completed work is not");
+        assert!(restored.claim("w8", "w").is_none());
+    }
+
+    #[test]
+    fn every_change_is_saved() {
+        let saves = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = saves.clone();
+        let list = TaskList::new(vec![spec("a", &[], None)]).with_save(Box::new(move |_| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }));
+        list.claim("w1", "w").unwrap();
+        list.complete("w1", "a", report()).unwrap();
+        assert_eq!(saves.load(std::sync::atomic::Ordering::SeqCst), 3, "initial, claim, complete");
+    }
+
+    #[test]
     fn owner_restricts_claims_and_orphans_fail() {
         let list = TaskList::new(vec![spec("a", &[], Some("ping")), spec("b", &[], Some("ping-2"))]);
         assert!(list.claim("scan-1", "scan").is_none());
@@ -441,9 +510,7 @@ mod tests {
 
     #[test]
     fn concurrent_claims_never_hand_out_a_task_twice() {
-        let list = std::sync::Arc::new(TaskList::new(
-            (0..200).map(|i| spec(&format!("t{i}"), &[], None)).collect(),
-        ));
+        let list = std::sync::Arc::new(TaskList::new((0..200).map(|i| spec(&format!("t{i}"), &[], None)).collect()));
         let handles: Vec<_> = (0..8)
             .map(|w| {
                 let list = list.clone();

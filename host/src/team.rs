@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::mailbox::Mailbox;
@@ -14,7 +14,7 @@ use crate::protocol::TeammateMessage;
 use crate::tasks::TaskList;
 
 /// A teammate's life cycle as the roster shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Liveness {
     /// Being instantiated.
@@ -32,7 +32,7 @@ pub enum Liveness {
 }
 
 /// One roster row.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Member {
     /// Teammate id, e.g. `todo-scan-1`.
     pub id: String,
@@ -90,10 +90,7 @@ impl Roster {
             }
             f(m);
             m.heartbeat = Some(Instant::now());
-            m.last_heartbeat = SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .ok()
-                .map(|d| d.as_secs_f64());
+            m.last_heartbeat = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).ok().map(|d| d.as_secs_f64());
         }
     }
 
@@ -127,7 +124,7 @@ impl Roster {
 }
 
 /// How a teammate ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
 pub enum ExitReason {
     /// `run` returned `ok`.
@@ -195,15 +192,6 @@ impl Team {
     /// A team and the receiving end of its event channel.
     pub fn new(name: &str, mailbox: Mailbox, tasks: TaskList, roster: Roster) -> (Arc<Self>, mpsc::Receiver<Event>) {
         let (events, rx) = mpsc::channel(4096);
-        (
-            Arc::new(Self {
-                name: name.to_string(),
-                mailbox,
-                tasks,
-                roster,
-                events,
-            }),
-            rx,
-        )
+        (Arc::new(Self { name: name.to_string(), mailbox, tasks, roster, events }), rx)
     }
 }

@@ -4,12 +4,20 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-fn swarm_host(args: &[&str]) -> Output {
+/// Runs the binary with its state under `state` and a plugin cache shared
+/// by the tests.
+fn swarm_host_in(state: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_swarm-host"))
         .args(args)
         .env("NO_COLOR", "1")
+        .env("SWARM_STATE_DIR", state)
+        .env("XDG_CACHE_HOME", Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache"))
         .output()
         .unwrap()
+}
+
+fn swarm_host(dir: &tempfile::TempDir, args: &[&str]) -> Output {
+    swarm_host_in(&dir.path().join("state"), args)
 }
 
 fn text(b: &[u8]) -> String {
@@ -25,11 +33,7 @@ fn fixture(files: &[(&str, &str)], body: &str) -> tempfile::TempDir {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, contents).unwrap();
     }
-    std::fs::write(
-        dir.path().join("team.toml"),
-        format!("name = \"cli\"\nroot = \"tree\"\n{body}"),
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("team.toml"), format!("name = \"cli\"\nroot = \"tree\"\n{body}")).unwrap();
     dir
 }
 
@@ -48,25 +52,19 @@ fn scan_team() -> String {
 
 #[test]
 fn run_prints_a_text_report_and_exits_zero() {
-    let dir = fixture(
-        &[("src/a.rs", "x\n// TODO: tidy\n"), ("README.md", "FIXME\n")],
-        &scan_team(),
-    );
-    let out = swarm_host(&["run", &team(dir.path())]);
+    let dir = fixture(&[("src/a.rs", "x\n// TODO: tidy\n"), ("README.md", "FIXME\n")], &scan_team());
+    let out = swarm_host(&dir, &["run", &team(dir.path())]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", text(&out.stderr));
     assert!(stdout.contains("src/a.rs:2  todo  // TODO: tidy"), "{stdout}");
     assert!(stdout.contains("README.md:1  fixme  FIXME"), "{stdout}");
-    assert!(
-        stdout.contains("Summary: 2 completed, 0 failed, 2 finding(s)"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("Summary: 2 completed, 0 failed, 2 finding(s)"), "{stdout}");
 }
 
 #[test]
 fn run_json_is_machine_readable() {
     let dir = fixture(&[("src/a.rs", "// XXX\n")], &scan_team());
-    let out = swarm_host(&["run", "--json", &team(dir.path())]);
+    let out = swarm_host(&dir, &["run", "--json", &team(dir.path())]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["v"], 1);
@@ -82,7 +80,7 @@ fn a_failed_task_exits_one() {
         swarm_tests::TRAPPER
     );
     let dir = fixture(&[], &body);
-    let out = swarm_host(&["run", &team(dir.path())]);
+    let out = swarm_host(&dir, &["run", &team(dir.path())]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stdout).contains("deliberate panic"), "{}", text(&out.stdout));
 }
@@ -94,45 +92,77 @@ fn overlapping_ownership_is_rejected_before_anything_runs() {
         scan_team().replace(swarm_tests::TODO_SCAN, "/nonexistent/never-loaded.wasm")
     );
     let dir = fixture(&[("src/a.rs", "")], &body);
-    let out = swarm_host(&["run", &team(dir.path())]);
+    let out = swarm_host(&dir, &["run", &team(dir.path())]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("tasks `src` and `again` both own 1 file(s): src/a.rs"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("tasks `src` and `again` both own 1 file(s): src/a.rs"), "{stderr}");
     assert!(stderr.contains("team.toml:"), "{stderr}");
-    assert!(
-        !stderr.contains("never-loaded"),
-        "nothing was loaded or spawned: {stderr}"
-    );
+    assert!(!stderr.contains("never-loaded"), "nothing was loaded or spawned: {stderr}");
 }
 
 #[test]
 fn config_and_plugin_errors_exit_two_and_say_what_is_wrong() {
-    let missing = swarm_host(&["run", "/nonexistent/team.toml"]);
+    let empty = tempfile::tempdir().unwrap();
+    let missing = swarm_host(&empty, &["run", "/nonexistent/team.toml"]);
     assert_eq!(missing.status.code(), Some(2));
-    assert!(
-        text(&missing.stderr).contains("cannot read team file"),
-        "{}",
-        text(&missing.stderr)
-    );
+    assert!(text(&missing.stderr).contains("cannot read team file"), "{}", text(&missing.stderr));
 
-    let dir = fixture(
-        &[],
-        "[[teammate]]\nname = \"bad\"\nplugin = \"bad.wasm\"\n[[task]]\nsubject = \"x\"\n",
-    );
+    let dir = fixture(&[], "[[teammate]]\nname = \"bad\"\nplugin = \"bad.wasm\"\n[[task]]\nsubject = \"x\"\n");
     std::fs::write(dir.path().join("bad.wasm"), b"\0asm\x01\0\0\0").unwrap();
-    let out = swarm_host(&["run", &team(dir.path())]);
+    let out = swarm_host(&dir, &["run", &team(dir.path())]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("is a core wasm module"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("is a core wasm module"), "{}", text(&out.stderr));
 
     let dir = fixture(&[], "[limits]\nmemory_mib = \"lots\"\n");
-    let out = swarm_host(&["run", &team(dir.path())]);
+    let out = swarm_host(&dir, &["run", &team(dir.path())]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("team.toml:4"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn status_shows_a_finished_team_and_lists_teams() {
+    let dir = fixture(&[("src/a.rs", "// TODO\n")], &scan_team());
+    assert_eq!(swarm_host(&dir, &["run", &team(dir.path())]).status.code(), Some(0));
+    let out = swarm_host(&dir, &["status", "cli"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(stdout.contains("Team cli — finished"), "{stdout}");
+    assert!(stdout.contains("Tasks: 2 completed, 0 failed, 0 in progress, 0 pending"), "{stdout}");
+    assert!(stdout.contains("scan-1") && stdout.contains("exited"), "{stdout}");
+    let list = text(&swarm_host(&dir, &["status"]).stdout);
+    assert_eq!(list.trim(), "cli");
+    let json: serde_json::Value =
+        serde_json::from_slice(&swarm_host(&dir, &["status", "--json", "cli"]).stdout).unwrap();
+    assert_eq!(json["phase"], "finished");
+    assert_eq!(json["tasks"].as_array().unwrap().len(), 2);
+    let missing = swarm_host(&dir, &["status", "nope"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(text(&missing.stderr).contains("no state for team `nope`"), "{}", text(&missing.stderr));
+}
+
+#[test]
+fn an_unfinished_run_must_be_resumed_or_started_fresh() {
+    let dir = fixture(&[("src/a.rs", "")], &scan_team());
+    assert_eq!(swarm_host(&dir, &["run", &team(dir.path())]).status.code(), Some(0));
+    // Make the saved run look like a coordinator that died mid-run.
+    let tasks = dir.path().join("state/cli/tasks.json");
+    let mut saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&tasks).unwrap()).unwrap();
+    saved["data"][1]["status"] = "in_progress".into();
+    saved["data"][1]["holder"] = "scan-2".into();
+    std::fs::write(&tasks, serde_json::to_vec(&saved).unwrap()).unwrap();
+
+    let refused = swarm_host(&dir, &["run", &team(dir.path())]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(text(&refused.stderr).contains("swarm-host resume cli"), "{}", text(&refused.stderr));
+
+    let resumed = swarm_host(&dir, &["resume", "--json", "cli"]);
+    assert_eq!(resumed.status.code(), Some(0), "{}", text(&resumed.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&resumed.stdout).unwrap();
+    assert_eq!(report["totals"]["completed"], 2);
+    let docs = &report["tasks"][1];
+    assert_eq!(docs["attempts"].as_array().unwrap().len(), 2, "in-flight task rerun: {docs}");
+    assert_eq!(docs["attempts"][0]["interrupted"], true);
+    assert_eq!(report["tasks"][0]["attempts"].as_array().unwrap().len(), 1, "completed task not rerun");
+
+    assert_eq!(swarm_host(&dir, &["run", "--fresh", &team(dir.path())]).status.code(), Some(0));
 }

@@ -13,21 +13,13 @@ fn two_teammates_exchange_messages_through_the_mailbox() {
     let report = fx.run(&format!(
         "{}{}{}",
         teammate("ping", swarm_tests::PING, 2, ""),
-        task(
-            "a",
-            "ping the other",
-            "owner = \"ping-1\"\ndescription = \"send-to:ping-2\""
-        ),
+        task("a", "ping the other", "owner = \"ping-1\"\ndescription = \"send-to:ping-2\""),
         task("b", "ping back", "owner = \"ping-2\"\ndescription = \"send-to:ping-1\""),
     ));
     assert!(report.success(), "{}", report.to_text(10));
     assert_eq!(outcome(&report, "a").summary.as_deref(), Some("got: pong from ping-2"));
     assert_eq!(outcome(&report, "b").summary.as_deref(), Some("got: pong from ping-1"));
-    assert!(
-        report.teammates.iter().all(|m| m.state == Liveness::Exited),
-        "{:#?}",
-        report.teammates
-    );
+    assert!(report.teammates.iter().all(|m| m.state == Liveness::Exited), "{:#?}", report.teammates);
 }
 
 #[test]
@@ -47,9 +39,7 @@ fn teammates_pull_tasks_and_none_runs_twice() {
 #[test]
 fn a_trapping_teammate_is_reported_failed_while_the_others_finish() {
     let fx = Fixture::new(&[]);
-    let counts: String = (0..6)
-        .map(|i| task(&format!("c{i}"), "count", "owner = \"counter\""))
-        .collect();
+    let counts: String = (0..6).map(|i| task(&format!("c{i}"), "count", "owner = \"counter\"")).collect();
     let report = fx.run(&format!(
         "{}{}{}{}{counts}",
         teammate("trapper", swarm_tests::TRAPPER, 2, ""),
@@ -59,22 +49,14 @@ fn a_trapping_teammate_is_reported_failed_while_the_others_finish() {
     ));
     let boom = outcome(&report, "boom");
     assert_eq!(boom.status, Status::Failed);
-    assert!(
-        boom.error.as_deref().unwrap().contains("deliberate panic in task boom"),
-        "{boom:#?}"
-    );
+    assert!(boom.error.as_deref().unwrap().contains("deliberate panic in task boom"), "{boom:#?}");
     let halt = outcome(&report, "halt");
     assert_eq!(halt.status, Status::Failed);
     assert!(halt.error.as_deref().unwrap().contains("unreachable"), "{halt:#?}");
     for i in 0..6 {
         assert_eq!(outcome(&report, &format!("c{i}")).status, Status::Completed);
     }
-    let dead: Vec<_> = report
-        .teammates
-        .iter()
-        .filter(|m| m.state == Liveness::Dead)
-        .map(|m| m.id.as_str())
-        .collect();
+    let dead: Vec<_> = report.teammates.iter().filter(|m| m.state == Liveness::Dead).map(|m| m.id.as_str()).collect();
     assert_eq!(dead, ["trapper-1", "trapper-2"]);
     assert!(!report.success());
 }
@@ -82,28 +64,19 @@ fn a_trapping_teammate_is_reported_failed_while_the_others_finish() {
 #[test]
 fn a_looping_guest_is_stopped_at_its_deadline_while_the_others_finish() {
     let fx = Fixture::new(&[]);
-    let counts: String = (0..4)
-        .map(|i| task(&format!("c{i}"), "count", "owner = \"counter\""))
-        .collect();
+    let counts: String = (0..4).map(|i| task(&format!("c{i}"), "count", "owner = \"counter\"")).collect();
     let report = fx.run(&format!(
         "{}{}{}{counts}",
         teammate("looper", swarm_tests::LOOPER, 1, ""),
         teammate("counter", swarm_tests::COUNTER, 1, ""),
-        task(
-            "spin",
-            "loop forever",
-            "owner = \"looper\"\ndeadline = \"300ms\"\nmax_attempts = 1"
-        ),
+        task("spin", "loop forever", "owner = \"looper\"\ndeadline = \"300ms\"\nmax_attempts = 1"),
     ));
     let spin = outcome(&report, "spin");
     assert_eq!(spin.status, Status::Failed);
     let err = spin.error.as_deref().unwrap();
     assert!(err.contains("deadline hit") && err.contains("300ms"), "{err}");
     let ran = spin.attempts[0].duration.unwrap();
-    assert!(
-        ran < std::time::Duration::from_secs(10),
-        "stopped promptly, not after {ran:?}"
-    );
+    assert!(ran < std::time::Duration::from_secs(10), "stopped promptly, not after {ran:?}");
     assert_eq!(report.totals.completed, 4);
 }
 
@@ -118,10 +91,7 @@ fn a_memory_bomb_hits_the_memory_limit() {
     let hog = outcome(&report, "hog");
     assert_eq!(hog.status, Status::Failed);
     assert!(hog.error.as_deref().unwrap().contains("memory limit hit"), "{hog:#?}");
-    assert!(
-        hog.error.as_deref().unwrap().contains("memory_mib = 24 MiB"),
-        "{hog:#?}"
-    );
+    assert!(hog.error.as_deref().unwrap().contains("memory_mib = 24 MiB"), "{hog:#?}");
 }
 
 #[test]
@@ -136,11 +106,7 @@ fn a_write_outside_ownership_is_denied_and_reported() {
             "write someone else's file",
             "owns = [\"mine.txt\"]\ndescription = \"write:theirs.txt\"\nmax_attempts = 1"
         ),
-        task(
-            "escape",
-            "write outside the root",
-            "description = \"write:../outside.txt\"\nmax_attempts = 1"
-        ),
+        task("escape", "write outside the root", "description = \"write:../outside.txt\"\nmax_attempts = 1"),
     ));
     let bad = outcome(&report, "bad");
     assert_eq!(bad.status, Status::Failed);
@@ -157,17 +123,10 @@ fn an_owned_write_lands() {
     let report = fx.run(&format!(
         "{}{}",
         teammate("writer", swarm_tests::WRITER, 1, ""),
-        task(
-            "ok",
-            "write my file",
-            "owns = [\"mine.txt\"]\ndescription = \"write:mine.txt\""
-        ),
+        task("ok", "write my file", "owns = [\"mine.txt\"]\ndescription = \"write:mine.txt\""),
     ));
     assert!(report.success(), "{}", report.to_text(10));
-    assert_eq!(
-        std::fs::read_to_string(fx.root().join("mine.txt")).unwrap(),
-        "written by writer-1"
-    );
+    assert_eq!(std::fs::read_to_string(fx.root().join("mine.txt")).unwrap(), "written by writer-1");
 }
 
 #[test]
@@ -185,19 +144,8 @@ fn todo_scan_reports_markers_with_file_and_line() {
     ));
     assert!(report.success(), "{}", report.to_text(10));
     let src = outcome(&report, "src");
-    let found: Vec<_> = src
-        .findings
-        .iter()
-        .map(|f| (f.file.as_str(), f.line, f.rule.as_str()))
-        .collect();
-    assert_eq!(
-        found,
-        [
-            ("src/a.rs", Some(2), "todo"),
-            ("src/b.rs", Some(1), "fixme"),
-            ("src/b.rs", Some(2), "xxx")
-        ]
-    );
+    let found: Vec<_> = src.findings.iter().map(|f| (f.file.as_str(), f.line, f.rule.as_str())).collect();
+    assert_eq!(found, [("src/a.rs", Some(2), "todo"), ("src/b.rs", Some(1), "fixme"), ("src/b.rs", Some(2), "xxx")]);
     assert!(outcome(&report, "docs").findings.is_empty());
 }
 

@@ -36,12 +36,7 @@ impl InProcess {
     /// A backend running the plugins of `plugins` (keyed by teammate group)
     /// over the workspace `root`.
     pub fn new(team: Arc<Team>, root: Dir, read: ReadScope, plugins: HashMap<String, Plugin>) -> Self {
-        Self {
-            team,
-            root,
-            read,
-            plugins,
-        }
+        Self { team, root, read, plugins }
     }
 }
 
@@ -66,10 +61,7 @@ impl TeammateBackend for InProcess {
             .get(&launch.group)
             .ok_or_else(|| anyhow::anyhow!("no plugin loaded for teammate group `{}`", launch.group))?
             .clone();
-        let root = self
-            .root
-            .try_clone()
-            .map_err(|e| anyhow::anyhow!("cannot share the workspace root: {e}"))?;
+        let root = self.root.try_clone().map_err(|e| anyhow::anyhow!("cannot share the workspace root: {e}"))?;
         let workspace = Arc::new(Workspace::new(root, self.read, launch.limits.file_bytes()));
         let team = self.team.clone();
         let id = launch.id.clone();
@@ -87,12 +79,7 @@ impl TeammateBackend for InProcess {
         });
         let (tx, rx) = watch::channel(None);
         let kill_reason = Arc::new(Mutex::new(None));
-        let handle = Handle {
-            id: id.clone(),
-            abort: guest.abort_handle(),
-            kill_reason: kill_reason.clone(),
-            exit: rx,
-        };
+        let handle = Handle { id: id.clone(), abort: guest.abort_handle(), kill_reason: kill_reason.clone(), exit: rx };
         let team = self.team.clone();
         // The watcher outlives the guest task so that an exit is reported
         // however the guest ended: returned, trapped, panicked, or aborted.
@@ -100,19 +87,11 @@ impl TeammateBackend for InProcess {
             let reason = match guest.await {
                 Ok(reason) => reason,
                 Err(e) if e.is_cancelled() => ExitReason::Killed(
-                    kill_reason
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .clone()
-                        .unwrap_or_default(),
+                    kill_reason.lock().unwrap_or_else(|e| e.into_inner()).clone().unwrap_or_default(),
                 ),
                 Err(e) => ExitReason::Trapped(format!("host task panicked: {e}")),
             };
-            let state = if reason.is_clean() {
-                Liveness::Exited
-            } else {
-                Liveness::Dead
-            };
+            let state = if reason.is_clean() { Liveness::Exited } else { Liveness::Dead };
             team.roster.gone(&id, state, reason.to_string());
             let _ = tx.send(Some(reason.clone()));
             let _ = team.events.send(Event::Exited { id, reason }).await;
@@ -130,11 +109,7 @@ impl TeammateBackend for InProcess {
 
     async fn kill(&self, handle: &Handle, why: &str) -> ExitReason {
         self.team.roster.update(&handle.id, |m| m.state = Liveness::Stopping);
-        handle
-            .kill_reason
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get_or_insert_with(|| why.to_string());
+        handle.kill_reason.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(|| why.to_string());
         // Aborting drops the guest's future at its next yield point: at once
         // if it waits in a host call, within one epoch tick if it computes.
         handle.abort.abort();

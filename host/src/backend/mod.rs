@@ -49,22 +49,14 @@ pub trait TeammateBackend: Send + Sync + 'static {
     ) -> impl Future<Output = ExitReason> + Send {
         async move {
             let id = self.id(handle).to_string();
-            let request = Incoming::Shutdown {
-                request_id: request_id.to_string(),
-                reason: reason.to_string(),
-            };
+            let request = Incoming::Shutdown { request_id: request_id.to_string(), reason: reason.to_string() };
             if self.team().mailbox.send(&id, request).is_ok() {
-                self.team()
-                    .roster
-                    .update(&id, |m| m.state = crate::team::Liveness::Stopping);
+                self.team().roster.update(&id, |m| m.state = crate::team::Liveness::Stopping);
             }
             match tokio::time::timeout(grace, self.result(handle)).await {
                 Ok(exit) => exit,
                 Err(_) => {
-                    let why = format!(
-                        "no exit within the {} shutdown grace period",
-                        humantime::format_duration(grace)
-                    );
+                    let why = format!("no exit within the {} shutdown grace period", humantime::format_duration(grace));
                     self.kill(handle, &why).await
                 }
             }

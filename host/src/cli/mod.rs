@@ -4,14 +4,16 @@
 //! file or plugin error (nothing ran); 3 internal error.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::coordinator::{Loaded, Plan, RunOptions, run_in_process};
+use crate::coordinator::{Loaded, Plan, Restored, RunOptions, run_in_process};
 use crate::sandbox::Sandbox;
+use crate::state::StateDir;
+use crate::tasks::Status;
 
 /// Every task completed.
 pub const EXIT_OK: u8 = 0;
@@ -26,6 +28,9 @@ pub const EXIT_INTERNAL: u8 = 3;
 #[derive(Debug, Parser)]
 #[command(name = "swarm-host", version, about)]
 pub struct Cli {
+    /// Where team state lives (one directory per team).
+    #[arg(long, global = true, default_value = ".swarm", env = "SWARM_STATE_DIR")]
+    pub state_dir: PathBuf,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -38,6 +43,29 @@ pub enum BackendChoice {
     InProcess,
 }
 
+/// Options shared by the commands that run a team.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Where teammates run.
+    #[arg(long, value_enum, default_value = "in-process")]
+    pub backend: BackendChoice,
+    /// Time a teammate has to answer a shutdown request before it is killed.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
+    /// Findings shown per task in the text report.
+    #[arg(long, default_value_t = 20)]
+    pub max_findings: usize,
+    /// Directory of compiled plugins [default: $XDG_CACHE_HOME/swarm-host or ~/.cache/swarm-host].
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// Compile plugins afresh without reading or writing the cache.
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -45,18 +73,31 @@ pub enum Command {
     Run {
         /// The team file.
         team: PathBuf,
-        /// Print the report as JSON on stdout.
+        /// Start over even if an unfinished run of this team has state.
+        #[arg(long)]
+        fresh: bool,
+        /// Shared run options.
+        #[command(flatten)]
+        args: RunArgs,
+    },
+    /// Finish the remaining tasks of a run whose coordinator stopped
+    /// (crashed, killed or interrupted): completed tasks are not rerun,
+    /// tasks that were in flight are.
+    Resume {
+        /// The team name.
+        team: String,
+        /// Shared run options.
+        #[command(flatten)]
+        args: RunArgs,
+    },
+    /// Show the roster and task list of a running or finished team, or list
+    /// the teams with state.
+    Status {
+        /// The team name; without it, every team with state is listed.
+        team: Option<String>,
+        /// Print JSON.
         #[arg(long)]
         json: bool,
-        /// Where teammates run.
-        #[arg(long, value_enum, default_value = "in-process")]
-        backend: BackendChoice,
-        /// Time a teammate has to answer a shutdown request before it is killed.
-        #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
-        shutdown_grace: Duration,
-        /// Findings shown per task in the text report.
-        #[arg(long, default_value_t = 20)]
-        max_findings: usize,
     },
 }
 
@@ -87,35 +128,60 @@ pub fn main() -> ExitCode {
 }
 
 async fn dispatch(cli: Cli) -> u8 {
-    match cli.command {
-        Command::Run {
-            team,
-            json,
-            backend: BackendChoice::InProcess,
-            shutdown_grace,
-            max_findings,
-        } => run(team, json, shutdown_grace, max_findings).await,
-    }
+    let result = match cli.command {
+        Command::Run { team, fresh, args } => run(&cli.state_dir, &team, fresh, args).await,
+        Command::Resume { team, args } => resume(&cli.state_dir, &team, args).await,
+        Command::Status { team, json } => status(&cli.state_dir, team.as_deref(), json),
+    };
+    result.unwrap_or_else(|(code, message)| {
+        eprintln!("error: {message}");
+        code
+    })
 }
 
-async fn run(team: PathBuf, json: bool, shutdown_grace: Duration, max_findings: usize) -> u8 {
-    let loaded = match Loaded::read(&team) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_CONFIG;
-        }
-    };
-    let plan = match Plan::build(&loaded) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_CONFIG;
-        }
-    };
+type CliResult = Result<u8, (u8, String)>;
+
+fn config_error(e: impl std::fmt::Display) -> (u8, String) {
+    (EXIT_CONFIG, e.to_string())
+}
+
+async fn run(state_dir: &Path, team: &Path, fresh: bool, args: RunArgs) -> CliResult {
+    let loaded = Loaded::read(team).map_err(config_error)?;
+    let plan = Plan::build(&loaded).map_err(config_error)?;
     for w in &plan.warnings {
         tracing::warn!("{w}");
     }
+    if !fresh
+        && let Ok(existing) = StateDir::open(state_dir, &plan.team)
+        && let Ok(tasks) = existing.read_tasks()
+        && tasks.iter().any(|t| matches!(t.status, Status::Pending | Status::InProgress))
+    {
+        return Err(config_error(format!(
+            "team `{}` has an unfinished run in {}: continue it with `swarm-host resume {}`, or start over with `swarm-host run --fresh`",
+            plan.team,
+            existing.path().display(),
+            plan.team
+        )));
+    }
+    let state = StateDir::create(state_dir, &plan.team).map_err(config_error)?;
+    execute(&plan, state, None, args).await
+}
+
+async fn resume(state_dir: &Path, team: &str, args: RunArgs) -> CliResult {
+    let state = StateDir::open(state_dir, team).map_err(config_error)?;
+    let plan = state.read_plan().map_err(config_error)?;
+    if let Ok(info) = state.read_run()
+        && !info.finished
+        && info.pid != std::process::id()
+        && info.coordinator_alive()
+    {
+        return Err(config_error(format!("team `{team}` is still running (coordinator pid {})", info.pid)));
+    }
+    let restored = Restored::load(&state, &plan).map_err(config_error)?;
+    execute(&plan, state, Some(restored), args).await
+}
+
+async fn execute(plan: &Plan, state: StateDir, restored: Option<Restored>, args: RunArgs) -> CliResult {
     let (tx, interrupts) = tokio::sync::mpsc::channel(2);
     tokio::spawn(async move {
         while tokio::signal::ctrl_c().await.is_ok() {
@@ -124,27 +190,76 @@ async fn run(team: PathBuf, json: bool, shutdown_grace: Duration, max_findings: 
             }
         }
     });
-    let sandbox = Sandbox::new();
-    let report = match run_in_process(
-        &plan,
-        &sandbox,
-        RunOptions {
-            shutdown_grace,
-            interrupts,
-        },
-    )
-    .await
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_CONFIG;
-        }
+    let BackendChoice::InProcess = args.backend;
+    let sandbox = match (args.no_cache, args.cache_dir.or_else(Sandbox::default_cache_dir)) {
+        (false, Some(dir)) => Sandbox::with_cache(dir),
+        _ => Sandbox::new(),
     };
-    if json {
+    let options = RunOptions { shutdown_grace: args.shutdown_grace, interrupts, state: Some(state), restored };
+    let report = run_in_process(plan, &sandbox, options).await.map_err(config_error)?;
+    if args.json {
         println!("{}", report.to_json());
     } else {
-        print!("{}", report.to_text(max_findings));
+        print!("{}", report.to_text(args.max_findings));
     }
-    if report.success() { EXIT_OK } else { EXIT_TASKS_FAILED }
+    Ok(if report.success() { EXIT_OK } else { EXIT_TASKS_FAILED })
+}
+
+fn status(state_dir: &Path, team: Option<&str>, json: bool) -> CliResult {
+    let Some(team) = team else {
+        let teams = StateDir::list(state_dir);
+        if json {
+            println!("{}", serde_json::json!({ "v": 1, "teams": teams }));
+        } else if teams.is_empty() {
+            println!("no team state in {}", state_dir.display());
+        } else {
+            for t in teams {
+                println!("{t}");
+            }
+        }
+        return Ok(EXIT_OK);
+    };
+    let state = StateDir::open(state_dir, team).map_err(config_error)?;
+    let tasks = state.read_tasks().map_err(config_error)?;
+    let roster = state.read_roster().unwrap_or_default();
+    let run = state.read_run().ok();
+    let phase = match &run {
+        Some(r) if r.finished => "finished",
+        Some(r) if r.coordinator_alive() => "running",
+        Some(_) => "stopped (coordinator gone: `swarm-host resume` continues it)",
+        None => "unknown",
+    };
+    if json {
+        let value =
+            serde_json::json!({ "v": 1, "team": team, "phase": phase, "run": run, "roster": roster, "tasks": tasks });
+        println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+        return Ok(EXIT_OK);
+    }
+    let s = crate::sanitize::line;
+    println!("Team {} — {phase}", s(team));
+    for m in &roster {
+        let task = m.task.as_deref().map(|t| format!(" on {}", s(t))).unwrap_or_default();
+        let progress = m.progress.map(|(d, t)| format!(" {d}/{t}")).unwrap_or_default();
+        let exit = m.exit.as_deref().map(|e| format!(" ({})", s(e))).unwrap_or_default();
+        println!("  {:<20} {:<9}{task}{progress}{exit}", s(&m.id), format!("{:?}", m.state).to_lowercase());
+    }
+    let count = |st: Status| tasks.iter().filter(|t| t.status == st).count();
+    println!(
+        "Tasks: {} completed, {} failed, {} in progress, {} pending",
+        count(Status::Completed),
+        count(Status::Failed),
+        count(Status::InProgress),
+        count(Status::Pending)
+    );
+    for t in &tasks {
+        let who = t.holder.as_deref().or(t.attempts.last().map(|a| a.teammate.as_str())).unwrap_or("-");
+        println!(
+            "  {:<12} {:<11} {:<20} {}",
+            s(&t.spec.id),
+            format!("{:?}", t.status).to_lowercase(),
+            s(who),
+            s(&t.spec.subject)
+        );
+    }
+    Ok(EXIT_OK)
 }

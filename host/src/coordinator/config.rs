@@ -165,26 +165,13 @@ impl Loaded {
             message: e.message().to_string(),
         })?;
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let dir = if dir.as_os_str().is_empty() {
-            PathBuf::from(".")
-        } else {
-            dir
-        };
-        Ok(Self {
-            team,
-            path: path.to_path_buf(),
-            dir,
-            source,
-        })
+        let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
+        Ok(Self { team, path: path.to_path_buf(), dir, source })
     }
 
     /// An error at byte offset `at` of the file.
     pub fn error_at(&self, at: Option<usize>, message: impl Into<String>) -> ConfigError {
-        ConfigError {
-            file: self.path.clone(),
-            line: at.map(|a| line_of(&self.source, a)),
-            message: message.into(),
-        }
+        ConfigError { file: self.path.clone(), line: at.map(|a| line_of(&self.source, a)), message: message.into() }
     }
 
     /// The limits of a teammate group: its own table over the team-wide ones.
@@ -204,11 +191,7 @@ impl Loaded {
 }
 
 fn line_of(source: &str, offset: usize) -> usize {
-    source[..offset.min(source.len())]
-        .bytes()
-        .filter(|&b| b == b'\n')
-        .count()
-        + 1
+    source[..offset.min(source.len())].bytes().filter(|&b| b == b'\n').count() + 1
 }
 
 #[cfg(test)]
@@ -244,9 +227,6 @@ mod tests {
             .unwrap();
         let e = l.limits_of(&l.team.teammates[0]).unwrap_err();
         assert_eq!(e.line, Some(5));
-        assert!(
-            e.message.contains("teammate `a`") && e.message.contains("memroy_mib"),
-            "{e}"
-        );
+        assert!(e.message.contains("teammate `a`") && e.message.contains("memroy_mib"), "{e}");
     }
 }

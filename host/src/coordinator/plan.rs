@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Component, Path, PathBuf};
 
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::config::{ConfigError, Loaded};
 use crate::sandbox::{Limits, ReadScope};
@@ -27,7 +27,7 @@ const ALWAYS_SKIPPED: &[&str] = &[".git", ".swarm"];
 pub const MAX_INSTANCES: u32 = 10_000;
 
 /// One teammate instance to spawn.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PlannedTeammate {
     /// Instance id, e.g. `todo-scan-1`.
     pub id: String,
@@ -42,7 +42,7 @@ pub struct PlannedTeammate {
 }
 
 /// The whole run, validated.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Plan {
     /// Team name.
     pub team: String,
@@ -69,8 +69,7 @@ pub struct PlanError(pub Vec<ConfigError>);
 fn valid_id(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
         && s != crate::mailbox::TEAM_LEAD
 }
 
@@ -93,10 +92,7 @@ fn check_glob(pattern: &str) -> Result<Glob, String> {
 /// paths. Symlinks are not followed (and never owned).
 pub fn walk_files(root: &Path, exclude: &GlobSet) -> std::io::Result<Vec<String>> {
     let mut out = Vec::new();
-    let walker = walkdir::WalkDir::new(root)
-        .follow_links(false)
-        .sort_by_file_name()
-        .into_iter();
+    let walker = walkdir::WalkDir::new(root).follow_links(false).sort_by_file_name().into_iter();
     let entries = walker.filter_entry(|e| {
         if e.depth() == 0 {
             return true;
@@ -109,10 +105,7 @@ pub fn walk_files(root: &Path, exclude: &GlobSet) -> std::io::Result<Vec<String>
         let entry = entry.map_err(std::io::Error::other)?;
         if entry.file_type().is_file() {
             let rel = entry.path().strip_prefix(root).unwrap_or(entry.path());
-            let parts: Vec<_> = rel
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                .collect();
+            let parts: Vec<_> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
             out.push(parts.join("/"));
         }
     }
@@ -127,10 +120,7 @@ impl Plan {
         let mut warnings = Vec::new();
 
         if !valid_id(&team.name) {
-            problems.push(loaded.error_at(
-                None,
-                format!("team name `{}` must be 1-64 of [A-Za-z0-9._-]", team.name),
-            ));
+            problems.push(loaded.error_at(None, format!("team name `{}` must be 1-64 of [A-Za-z0-9._-]", team.name)));
         }
         if team.max_attempts == 0 {
             problems.push(loaded.error_at(None, "max_attempts must be at least 1"));
@@ -164,10 +154,7 @@ impl Plan {
             if t.instances == 0 || t.instances > MAX_INSTANCES {
                 problems.push(loaded.error_at(
                     at,
-                    format!(
-                        "teammate `{}`: instances must be 1..={MAX_INSTANCES}, not {}",
-                        t.name, t.instances
-                    ),
+                    format!("teammate `{}`: instances must be 1..={MAX_INSTANCES}, not {}", t.name, t.instances),
                 ));
             }
             let limits = match loaded.limits_of(entry) {
@@ -182,10 +169,7 @@ impl Plan {
                 teammates.push(PlannedTeammate {
                     id: format!("{}-{i}", t.name),
                     group: t.name.clone(),
-                    color: t
-                        .color
-                        .clone()
-                        .unwrap_or_else(|| PALETTE[(gi + i as usize - 1) % PALETTE.len()].into()),
+                    color: t.color.clone().unwrap_or_else(|| PALETTE[(gi + i as usize - 1) % PALETTE.len()].into()),
                     plugin: plugin.clone(),
                     limits: limits.clone(),
                 });
@@ -242,10 +226,7 @@ impl Plan {
             {
                 problems.push(loaded.error_at(
                     Some(at),
-                    format!(
-                        "task `{id}`: owner `{owner}` is not a teammate (known: {})",
-                        list(&groups)
-                    ),
+                    format!("task `{id}`: owner `{owner}` is not a teammate (known: {})", list(&groups)),
                 ));
             }
             if t.max_attempts == Some(0) {
@@ -268,10 +249,7 @@ impl Plan {
                 }
             }
             if owned.is_empty() && !t.owns.is_empty() {
-                warnings.push(format!(
-                    "task `{id}` owns no file: {:?} match nothing under the root",
-                    t.owns
-                ));
+                warnings.push(format!("task `{id}` owns no file: {:?} match nothing under the root", t.owns));
             }
             tasks.push(TaskSpec {
                 id,
@@ -286,18 +264,10 @@ impl Plan {
         }
         for ((a, b), files) in &overlaps {
             let shown: Vec<_> = files.iter().take(5).map(String::as_str).collect();
-            let more = if files.len() > 5 {
-                format!(" and {} more", files.len() - 5)
-            } else {
-                String::new()
-            };
+            let more = if files.len() > 5 { format!(" and {} more", files.len() - 5) } else { String::new() };
             problems.push(loaded.error_at(
                 task_at.get(b).copied(),
-                format!(
-                    "tasks `{a}` and `{b}` both own {} file(s): {}{more}",
-                    files.len(),
-                    shown.join(", ")
-                ),
+                format!("tasks `{a}` and `{b}` both own {} file(s): {}{more}", files.len(), shown.join(", ")),
             ));
         }
         for t in &tasks {
@@ -311,10 +281,9 @@ impl Plan {
             }
         }
         if let Some(cycle) = find_cycle(&tasks) {
-            problems.push(loaded.error_at(
-                task_at.get(&cycle[0]).copied(),
-                format!("dependency cycle: {}", cycle.join(" → ")),
-            ));
+            problems.push(
+                loaded.error_at(task_at.get(&cycle[0]).copied(), format!("dependency cycle: {}", cycle.join(" → "))),
+            );
         }
 
         if !problems.is_empty() {
@@ -333,11 +302,7 @@ impl Plan {
 }
 
 fn list(set: &BTreeSet<String>) -> String {
-    if set.is_empty() {
-        "none".into()
-    } else {
-        set.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
-    }
+    if set.is_empty() { "none".into() } else { set.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ") }
 }
 
 /// A dependency cycle, as the ids along it (first repeated at the end).
@@ -403,14 +368,8 @@ mod tests {
     fn expands_globs_against_the_real_tree() {
         let dir = tree();
         let p = plan(dir.path(), "[[task]]\nsubject = \"s\"\nowns = [\"**/*.rs\"]\n").unwrap();
-        assert_eq!(
-            p.tasks[0].owned_files.iter().collect::<Vec<_>>(),
-            ["src/a.rs", "src/b.rs"]
-        );
-        assert_eq!(
-            p.teammates.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
-            ["scan-1", "scan-2"]
-        );
+        assert_eq!(p.tasks[0].owned_files.iter().collect::<Vec<_>>(), ["src/a.rs", "src/b.rs"]);
+        assert_eq!(p.teammates.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), ["scan-1", "scan-2"]);
     }
 
     #[test]
@@ -422,10 +381,7 @@ mod tests {
         )
         .unwrap_err();
         let msg = e.to_string();
-        assert!(
-            msg.contains("tasks `one` and `two` both own 1 file(s): src/a.rs"),
-            "{msg}"
-        );
+        assert!(msg.contains("tasks `one` and `two` both own 1 file(s): src/a.rs"), "{msg}");
         assert!(msg.contains("team.toml:12"), "{msg}");
     }
 

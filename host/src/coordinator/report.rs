@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::protocol::Finding;
 use crate::sanitize;
@@ -15,7 +15,7 @@ use crate::team::Member;
 pub const REPORT_VERSION: u32 = 1;
 
 /// One task's outcome.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TaskOutcome {
     /// Task id.
     pub id: String,
@@ -38,7 +38,7 @@ pub struct TaskOutcome {
 }
 
 /// A message a teammate sent to the team lead.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LeadMessage {
     /// Sender.
     pub from: String,
@@ -47,7 +47,7 @@ pub struct LeadMessage {
 }
 
 /// Counts for the summary line.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Totals {
     /// Tasks in the plan.
     pub tasks: usize,
@@ -83,7 +83,7 @@ pub struct Parts {
 }
 
 /// The whole report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunReport {
     /// Report format version.
     pub v: u32,
@@ -111,21 +111,15 @@ pub struct RunReport {
 impl RunReport {
     /// Merges the final task list and roster into a report.
     pub fn synthesize(parts: Parts) -> Self {
-        let Parts {
-            team,
-            backend,
-            duration,
-            tasks,
-            teammates,
-            messages,
-            warnings,
-            interrupted,
-        } = parts;
+        let Parts { team, backend, duration, tasks, teammates, messages, warnings, interrupted } = parts;
         let tasks: Vec<TaskOutcome> = tasks
             .into_iter()
             .map(|t| {
                 let (summary, findings) = t.report.map(|r| (Some(r.summary), r.findings)).unwrap_or_default();
-                let error = t.failure.or_else(|| t.attempts.last().and_then(|a| a.error.clone()));
+                let error = t
+                    .failure
+                    .or_else(|| t.attempts.last().and_then(|a| a.error.clone()))
+                    .or_else(|| interrupted.as_ref().map(|why| format!("not run: {why}")));
                 TaskOutcome {
                     id: t.spec.id,
                     subject: t.spec.subject,
@@ -146,18 +140,7 @@ impl RunReport {
             findings: tasks.iter().map(|t| t.findings.len()).sum(),
             retries: tasks.iter().map(|t| t.attempts.len().saturating_sub(1)).sum(),
         };
-        Self {
-            v: REPORT_VERSION,
-            team,
-            backend,
-            duration,
-            interrupted,
-            totals,
-            tasks,
-            teammates,
-            messages,
-            warnings,
-        }
+        Self { v: REPORT_VERSION, team, backend, duration, interrupted, totals, tasks, teammates, messages, warnings }
     }
 
     /// True if every task completed.
@@ -187,21 +170,15 @@ impl RunReport {
             let _ = writeln!(out, "  warning: {}", s(w));
         }
         for t in &self.tasks {
-            let mark = if t.status == Status::Completed { "ok  " } else { "FAIL" };
-            let who = t.teammate.as_deref().unwrap_or("-");
-            let tries = if t.attempts.len() > 1 {
-                format!(" ({} attempts)", t.attempts.len())
-            } else {
-                String::new()
+            let mark = match t.status {
+                Status::Completed => "ok  ",
+                Status::Failed => "FAIL",
+                Status::Pending | Status::InProgress => "----",
             };
-            let _ = writeln!(
-                out,
-                "{mark} {} [{}] {} — {}{tries}",
-                s(&t.id),
-                s(who),
-                s(&t.subject),
-                t.owned_files_label()
-            );
+            let who = t.teammate.as_deref().unwrap_or("-");
+            let tries = if t.attempts.len() > 1 { format!(" ({} attempts)", t.attempts.len()) } else { String::new() };
+            let _ =
+                writeln!(out, "{mark} {} [{}] {} — {}{tries}", s(&t.id), s(who), s(&t.subject), t.owned_files_label());
             if let Some(summary) = &t.summary {
                 let _ = writeln!(out, "     {}", s(summary));
             }
@@ -224,12 +201,7 @@ impl RunReport {
             let _ = writeln!(out, "message from {}: {}", s(&m.from), s(&m.body));
         }
         for m in self.teammates.iter().filter(|m| m.state == crate::team::Liveness::Dead) {
-            let _ = writeln!(
-                out,
-                "teammate {} died: {}",
-                s(&m.id),
-                s(m.exit.as_deref().unwrap_or("?"))
-            );
+            let _ = writeln!(out, "teammate {} died: {}", s(&m.id), s(m.exit.as_deref().unwrap_or("?")));
         }
         if let Some(why) = &self.interrupted {
             let _ = writeln!(out, "run interrupted: {}", s(why));

@@ -20,6 +20,7 @@ use crate::mailbox::{Incoming, Mailbox};
 use crate::protocol::TeammateMessage;
 use crate::sandbox::{Launch, LoadError, Sandbox, Workspace};
 use crate::sanitize;
+use crate::state::{MailboxState, RunInfo, StateDir, StateError};
 use crate::tasks::TaskList;
 use crate::team::{Event, Liveness, Roster, Team};
 
@@ -58,29 +59,72 @@ pub struct RunOptions {
     /// Each message is one Ctrl-C: the first stops the team gracefully, the
     /// second kills it.
     pub interrupts: mpsc::Receiver<()>,
+    /// Where to keep crash-safe state; `None` keeps nothing.
+    pub state: Option<StateDir>,
+    /// Saved state to continue from (`swarm-host resume`).
+    pub restored: Option<Restored>,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        Self {
-            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
-            interrupts: mpsc::channel(1).1,
-        }
+        Self { shutdown_grace: DEFAULT_SHUTDOWN_GRACE, interrupts: mpsc::channel(1).1, state: None, restored: None }
     }
 }
 
-/// Builds the team context of a plan.
-pub fn team_of(plan: &Plan) -> (Arc<Team>, mpsc::Receiver<Event>) {
-    let mailbox = Mailbox::new(
-        plan.teammates
-            .iter()
-            .map(|t| (t.id.as_str(), t.limits.inbox_len as usize)),
-    );
+/// What a resumed run starts from.
+#[derive(Debug, Clone)]
+pub struct Restored {
+    /// The saved task list.
+    pub tasks: Vec<crate::tasks::TaskState>,
+    /// The saved inboxes.
+    pub mailbox: MailboxState,
+    /// How many times the run was resumed before this one.
+    pub resumes: u32,
+}
+
+impl Restored {
+    /// Reads what a resume of `plan` needs from `state`. A coordinator
+    /// killed between saving the plan and the first task list left no
+    /// `tasks.json`: the plan's tasks are then all still pending.
+    pub fn load(state: &StateDir, plan: &Plan) -> Result<Self, StateError> {
+        let tasks = if state.path().join("tasks.json").exists() {
+            state.read_tasks()?
+        } else {
+            crate::tasks::TaskList::new(plan.tasks.clone()).snapshot()
+        };
+        let mailbox = state.read_mailbox().unwrap_or_default();
+        let resumes = state.read_run().map(|r| r.resumes + 1).unwrap_or(1);
+        Ok(Self { tasks, mailbox, resumes })
+    }
+}
+
+/// Builds the team context of a plan, from saved state when resuming, saving
+/// every task-list change to `state` when given.
+pub fn team_of(
+    plan: &Plan,
+    restored: Option<&Restored>,
+    state: Option<&StateDir>,
+) -> (Arc<Team>, mpsc::Receiver<Event>) {
+    let mailbox = Mailbox::new(plan.teammates.iter().map(|t| (t.id.as_str(), t.limits.inbox_len as usize)));
     let roster = Roster::default();
     for t in &plan.teammates {
         roster.add(&t.id, &t.group, &t.color);
     }
-    Team::new(&plan.team, mailbox, TaskList::new(plan.tasks.clone()), roster)
+    let mut tasks = match restored {
+        Some(r) => {
+            mailbox.restore(&r.mailbox);
+            TaskList::restore(r.tasks.clone())
+        }
+        None => TaskList::new(plan.tasks.clone()),
+    };
+    if let Some(state) = state.cloned() {
+        tasks = tasks.with_save(Box::new(move |all| {
+            if let Err(e) = state.write_tasks(all) {
+                tracing::error!("cannot save the task list: {e}");
+            }
+        }));
+    }
+    Team::new(&plan.team, mailbox, tasks, roster)
 }
 
 /// Runs `plan` in-process.
@@ -91,11 +135,14 @@ pub async fn run_in_process(plan: &Plan, sandbox: &Sandbox, options: RunOptions)
             plugins.insert(t.group.clone(), sandbox.load(&t.plugin, &t.limits)?);
         }
     }
-    let root = Workspace::open_root(&plan.root).map_err(|source| StartError::Root {
-        path: plan.root.clone(),
-        source,
-    })?;
-    let (team, events) = team_of(plan);
+    let root =
+        Workspace::open_root(&plan.root).map_err(|source| StartError::Root { path: plan.root.clone(), source })?;
+    if let (Some(state), None) = (&options.state, &options.restored)
+        && let Err(e) = state.write_plan(plan)
+    {
+        tracing::error!("cannot save the plan: {e}");
+    }
+    let (team, events) = team_of(plan, options.restored.as_ref(), options.state.as_ref());
     let backend = InProcess::new(team.clone(), root, plan.read, plugins);
     run(plan, Arc::new(backend), events, options).await
 }
@@ -109,28 +156,36 @@ pub async fn run<B: TeammateBackend>(
 ) -> Result<RunReport, StartError> {
     let started = Instant::now();
     let team = backend.team().clone();
+    let state = options.state.take();
+    let mut run_info = RunInfo {
+        pid: std::process::id(),
+        started: std::time::SystemTime::now()
+            .duration_since(std::time::SystemTime::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64()),
+        finished: false,
+        resumes: options.restored.as_ref().map_or(0, |r| r.resumes),
+    };
+    if let Some(s) = &state
+        && let Err(e) = s.write_run(&run_info)
+    {
+        tracing::error!("cannot save run.json: {e}");
+    }
+    let saver = state.as_ref().map(|s| Saver::start(s.clone(), team.clone()));
     let mut handles = HashMap::new();
     let mut live = HashSet::new();
     for t in &plan.teammates {
-        let launch = Launch {
-            id: t.id.clone(),
-            group: t.group.clone(),
-            color: t.color.clone(),
-            limits: t.limits.clone(),
-        };
-        let handle = backend.spawn(launch).await.map_err(|e| StartError::Spawn {
-            id: t.id.clone(),
-            message: format!("{e:#}"),
-        })?;
+        let launch =
+            Launch { id: t.id.clone(), group: t.group.clone(), color: t.color.clone(), limits: t.limits.clone() };
+        let handle = backend
+            .spawn(launch)
+            .await
+            .map_err(|e| StartError::Spawn { id: t.id.clone(), message: format!("{e:#}") })?;
         handles.insert(t.id.clone(), handle);
         live.insert(t.id.clone());
     }
     tracing::info!(team = %plan.team, teammates = live.len(), tasks = plan.tasks.len(), backend = backend.name(), "team started");
 
-    let mut lead = Coordinator {
-        team: team.clone(),
-        messages: Vec::new(),
-    };
+    let mut lead = Coordinator { team: team.clone(), messages: Vec::new() };
     let mut stoppers = JoinSet::new();
     let mut shutting_down = false;
     let mut interrupted: Option<String> = None;
@@ -149,6 +204,9 @@ pub async fn run<B: TeammateBackend>(
         if live.is_empty() {
             break;
         }
+        if let Some(saver) = &saver {
+            saver.dirty();
+        }
         tokio::select! {
             ev = events.recv() => match ev {
                 Some(Event::Message(msg)) => lead.on_message(msg),
@@ -160,11 +218,18 @@ pub async fn run<B: TeammateBackend>(
                     } else {
                         tracing::warn!(teammate = %id, "{}", sanitize::line(&why));
                     }
-                    if let Some((task, after)) = team.tasks.release(&id, &why) {
+                    if interrupted.is_some() {
+                        if let Some(task) = team.tasks.interrupt(&id, "interrupted: the run was stopped") {
+                            tracing::warn!(teammate = %id, task = %task, "task put back to pending");
+                        }
+                    } else if let Some((task, after)) = team.tasks.release(&id, &why) {
                         tracing::warn!(teammate = %id, task = %task, "task released: {after:?}");
                     }
-                    for task in team.tasks.fail_unrunnable(&team.roster.live()) {
-                        tracing::warn!(task = %task, "task can no longer run");
+                    // An interrupted run leaves pending tasks for `resume`.
+                    if interrupted.is_none() {
+                        for task in team.tasks.fail_unrunnable(&team.roster.live()) {
+                            tracing::warn!(task = %task, "task can no longer run");
+                        }
                     }
                     lead.wake_idle();
                 }
@@ -189,11 +254,11 @@ pub async fn run<B: TeammateBackend>(
         }
     }
     stoppers.shutdown().await;
-    if let Some(why) = &interrupted {
-        team.tasks.abandon(&format!("not finished: {why}"));
+    if let Some(saver) = saver {
+        saver.stop().await;
     }
     let members = team.roster.snapshot();
-    Ok(RunReport::synthesize(super::report::Parts {
+    let report = RunReport::synthesize(super::report::Parts {
         team: plan.team.clone(),
         backend: backend.name().to_string(),
         duration: started.elapsed(),
@@ -202,7 +267,62 @@ pub async fn run<B: TeammateBackend>(
         messages: lead.messages,
         warnings: plan.warnings.clone(),
         interrupted,
-    }))
+    });
+    if let Some(s) = &state {
+        run_info.finished = true;
+        for result in [s.write_report(&report), s.write_run(&run_info)] {
+            if let Err(e) = result {
+                tracing::error!("cannot save the final state: {e}");
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Saves the roster and mailbox cursors whenever the coordinator marks them
+/// dirty. Marks that arrive during a save coalesce into one more save, so a
+/// burst of events costs at most two writes; no timer is involved.
+struct Saver {
+    dirty: Arc<tokio::sync::Notify>,
+    task: tokio::task::JoinHandle<()>,
+    stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Saver {
+    fn start(state: StateDir, team: Arc<Team>) -> Self {
+        let dirty = Arc::new(tokio::sync::Notify::new());
+        let (stop, mut stopped) = tokio::sync::oneshot::channel();
+        let notified = dirty.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = notified.notified() => {
+                        let (state, team) = (state.clone(), team.clone());
+                        let _ = tokio::task::spawn_blocking(move || save_team(&state, &team)).await;
+                    }
+                    _ = &mut stopped => break,
+                }
+            }
+            save_team(&state, &team);
+        });
+        Self { dirty, task, stop }
+    }
+
+    fn dirty(&self) {
+        self.dirty.notify_one();
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+fn save_team(state: &StateDir, team: &Team) {
+    let results = [state.write_roster(&team.roster.snapshot()), state.write_mailbox(&team.mailbox.snapshot())];
+    for e in results.into_iter().filter_map(Result::err) {
+        tracing::error!("cannot save team state: {e}");
+    }
 }
 
 /// The coordinator's reactions to teammate messages.
@@ -214,12 +334,7 @@ struct Coordinator {
 impl Coordinator {
     fn on_message(&mut self, msg: TeammateMessage) {
         match msg {
-            TeammateMessage::TaskCompleted {
-                from,
-                task_id,
-                summary,
-                findings,
-            } => {
+            TeammateMessage::TaskCompleted { from, task_id, summary, findings } => {
                 tracing::info!(teammate = %from, task = %task_id, findings = findings.len(), "completed: {}", sanitize::line(&summary));
                 self.wake_idle();
             }
@@ -234,9 +349,7 @@ impl Coordinator {
             TeammateMessage::Progress { from, done, total, .. } => {
                 tracing::debug!(teammate = %from, "progress {done}/{total}");
             }
-            TeammateMessage::ShutdownResponse {
-                from, approve, reason, ..
-            } => {
+            TeammateMessage::ShutdownResponse { from, approve, reason, .. } => {
                 if approve {
                     tracing::debug!(teammate = %from, "approved shutdown");
                 } else {
@@ -266,13 +379,7 @@ impl Coordinator {
 
     /// Wakes every idle teammate that could claim a task now.
     fn wake_idle(&self) {
-        for m in self
-            .team
-            .roster
-            .snapshot()
-            .into_iter()
-            .filter(|m| m.state == Liveness::Idle)
-        {
+        for m in self.team.roster.snapshot().into_iter().filter(|m| m.state == Liveness::Idle) {
             if self.team.tasks.has_claimable_for(&m.id, &m.group) {
                 let _ = self.team.mailbox.send(&m.id, Incoming::TasksAvailable);
             }

@@ -31,12 +31,7 @@ pub struct Finding {
 
 /// Every message a teammate sends to the coordinator.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(
-    tag = "type",
-    rename_all = "snake_case",
-    rename_all_fields = "camelCase",
-    deny_unknown_fields
-)]
+#[serde(tag = "type", rename_all = "snake_case", rename_all_fields = "camelCase", deny_unknown_fields)]
 pub enum TeammateMessage {
     /// A held task is done.
     TaskCompleted {
@@ -116,15 +111,8 @@ pub enum TeammateMessage {
 }
 
 /// The `type` tags this version knows, in declaration order.
-pub const TYPES: &[&str] = &[
-    "task_completed",
-    "idle_notification",
-    "shutdown_request",
-    "shutdown_response",
-    "progress",
-    "error",
-    "message",
-];
+pub const TYPES: &[&str] =
+    &["task_completed", "idle_notification", "shutdown_request", "shutdown_response", "progress", "error", "message"];
 
 impl TeammateMessage {
     /// The sender's id.
@@ -151,17 +139,12 @@ impl TeammateMessage {
     /// Parses one message, strictly.
     pub fn decode(input: &str) -> Result<Self, ProtocolError> {
         if input.len() > MAX_JSON_BYTES {
-            return Err(ProtocolError::TooLarge {
-                limit: MAX_JSON_BYTES,
-                actual: input.len(),
-            });
+            return Err(ProtocolError::TooLarge { limit: MAX_JSON_BYTES, actual: input.len() });
         }
         check_depth(input.as_bytes(), MAX_JSON_DEPTH)?;
         let mut value: serde_json::Value =
             serde_json::from_str(input).map_err(|e| ProtocolError::Malformed(e.to_string()))?;
-        let map = value
-            .as_object_mut()
-            .ok_or_else(|| ProtocolError::Malformed("expected a JSON object".into()))?;
+        let map = value.as_object_mut().ok_or_else(|| ProtocolError::Malformed("expected a JSON object".into()))?;
         match map.remove("v") {
             None => return Err(ProtocolError::MissingField("v")),
             Some(v) if v.as_u64() == Some(u64::from(VERSION)) => {}
@@ -179,10 +162,7 @@ impl TeammateMessage {
             }
         }
         let kind = map["type"].as_str().unwrap_or_default().to_string();
-        serde_json::from_value(value).map_err(|e| ProtocolError::InvalidField {
-            field: kind,
-            reason: e.to_string(),
-        })
+        serde_json::from_value(value).map_err(|e| ProtocolError::InvalidField { field: kind, reason: e.to_string() })
     }
 }
 
@@ -221,11 +201,8 @@ mod tests {
 
     #[test]
     fn encodes_the_documented_shape() {
-        let m = TeammateMessage::ShutdownRequest {
-            request_id: "r1".into(),
-            from: "lint-1".into(),
-            reason: "done".into(),
-        };
+        let m =
+            TeammateMessage::ShutdownRequest { request_id: "r1".into(), from: "lint-1".into(), reason: "done".into() };
         let v: serde_json::Value = serde_json::from_str(&m.encode()).unwrap();
         assert_eq!(
             v,
@@ -238,32 +215,17 @@ mod tests {
     fn rejects_with_named_errors() {
         let cases: &[(&str, ProtocolError)] = &[
             (r#"{"type":"progress"}"#, ProtocolError::MissingField("v")),
-            (
-                r#"{"v":2,"type":"progress"}"#,
-                ProtocolError::UnsupportedVersion { found: "2".into() },
-            ),
-            (
-                r#"{"v":"1","type":"progress"}"#,
-                ProtocolError::UnsupportedVersion { found: "\"1\"".into() },
-            ),
+            (r#"{"v":2,"type":"progress"}"#, ProtocolError::UnsupportedVersion { found: "2".into() }),
+            (r#"{"v":"1","type":"progress"}"#, ProtocolError::UnsupportedVersion { found: "\"1\"".into() }),
             (r#"{"v":1}"#, ProtocolError::MissingField("type")),
-            (
-                r#"{"v":1,"type":"launch_missiles"}"#,
-                ProtocolError::UnknownType("launch_missiles".into()),
-            ),
+            (r#"{"v":1,"type":"launch_missiles"}"#, ProtocolError::UnknownType("launch_missiles".into())),
             (&"[".repeat(100), ProtocolError::TooDeep { limit: MAX_JSON_DEPTH }),
         ];
         for (input, want) in cases {
             assert_eq!(&TeammateMessage::decode(input).unwrap_err(), want, "{input}");
         }
-        assert!(matches!(
-            TeammateMessage::decode("{\"v\":1,"),
-            Err(ProtocolError::Malformed(_))
-        ));
-        assert!(matches!(
-            TeammateMessage::decode("[1]"),
-            Err(ProtocolError::Malformed(_))
-        ));
+        assert!(matches!(TeammateMessage::decode("{\"v\":1,"), Err(ProtocolError::Malformed(_))));
+        assert!(matches!(TeammateMessage::decode("[1]"), Err(ProtocolError::Malformed(_))));
         assert!(matches!(
             TeammateMessage::decode(r#"{"v":1,"type":"progress","from":"a","done":1}"#),
             Err(ProtocolError::InvalidField { field, reason }) if field == "progress" && reason.contains("total")
@@ -272,38 +234,20 @@ mod tests {
             TeammateMessage::decode(r#"{"v":1,"type":"idle_notification","from":"a","admin":true}"#),
             Err(ProtocolError::InvalidField { reason, .. }) if reason.contains("admin")
         ));
-        let huge = format!(
-            r#"{{"v":1,"type":"error","from":"a","message":"{}"}}"#,
-            "x".repeat(MAX_JSON_BYTES)
-        );
-        assert!(matches!(
-            TeammateMessage::decode(&huge),
-            Err(ProtocolError::TooLarge {
-                limit: MAX_JSON_BYTES,
-                ..
-            })
-        ));
+        let huge = format!(r#"{{"v":1,"type":"error","from":"a","message":"{}"}}"#, "x".repeat(MAX_JSON_BYTES));
+        assert!(matches!(TeammateMessage::decode(&huge), Err(ProtocolError::TooLarge { limit: MAX_JSON_BYTES, .. })));
     }
 
     #[test]
     fn brackets_inside_strings_do_not_count_as_depth() {
-        let m = TeammateMessage::Error {
-            from: "a".into(),
-            task_id: None,
-            message: "[[[[[[[[[[[[[[[[[[[[\\\"[[[[".into(),
-        };
+        let m =
+            TeammateMessage::Error { from: "a".into(), task_id: None, message: "[[[[[[[[[[[[[[[[[[[[\\\"[[[[".into() };
         assert_eq!(TeammateMessage::decode(&m.encode()).unwrap(), m);
     }
 
     fn finding() -> impl Strategy<Value = Finding> {
-        (any::<String>(), any::<Option<u32>>(), any::<String>(), any::<String>()).prop_map(
-            |(file, line, rule, message)| Finding {
-                file,
-                line,
-                rule,
-                message,
-            },
-        )
+        (any::<String>(), any::<Option<u32>>(), any::<String>(), any::<String>())
+            .prop_map(|(file, line, rule, message)| Finding { file, line, rule, message })
     }
 
     fn message() -> impl Strategy<Value = TeammateMessage> {
@@ -312,12 +256,7 @@ mod tests {
         prop_oneof![
             (s(), s(), s(), proptest::collection::vec(finding(), 0..4)).prop_map(
                 |(from, task_id, summary, findings)| {
-                    TeammateMessage::TaskCompleted {
-                        from,
-                        task_id,
-                        summary,
-                        findings,
-                    }
+                    TeammateMessage::TaskCompleted { from, task_id, summary, findings }
                 }
             ),
             (s(), os()).prop_map(|(from, reason)| TeammateMessage::IdleNotification { from, reason }),
@@ -327,21 +266,10 @@ mod tests {
                 reason
             }),
             (s(), s(), any::<bool>(), os()).prop_map(|(request_id, from, approve, reason)| {
-                TeammateMessage::ShutdownResponse {
-                    request_id,
-                    from,
-                    approve,
-                    reason,
-                }
+                TeammateMessage::ShutdownResponse { request_id, from, approve, reason }
             }),
-            (s(), os(), any::<u32>(), any::<u32>()).prop_map(|(from, task_id, done, total)| {
-                TeammateMessage::Progress {
-                    from,
-                    task_id,
-                    done,
-                    total,
-                }
-            }),
+            (s(), os(), any::<u32>(), any::<u32>())
+                .prop_map(|(from, task_id, done, total)| { TeammateMessage::Progress { from, task_id, done, total } }),
             (s(), os(), s()).prop_map(|(from, task_id, message)| TeammateMessage::Error { from, task_id, message }),
             (s(), s(), s(), os()).prop_map(|(from, to, body, summary)| TeammateMessage::Message {
                 from,

@@ -85,10 +85,7 @@ impl TeamLeadMessage {
         escape_into(&mut out, "text", &self.text, false)?;
         out.push_str("</team_lead>");
         if out.len() > MAX_XML_BYTES {
-            return Err(ProtocolError::TooLarge {
-                limit: MAX_XML_BYTES,
-                actual: out.len(),
-            });
+            return Err(ProtocolError::TooLarge { limit: MAX_XML_BYTES, actual: out.len() });
         }
         Ok(out)
     }
@@ -96,10 +93,7 @@ impl TeamLeadMessage {
     /// Parses one message, strictly.
     pub fn decode(input: &str) -> Result<Self, ProtocolError> {
         if input.len() > MAX_XML_BYTES {
-            return Err(ProtocolError::TooLarge {
-                limit: MAX_XML_BYTES,
-                actual: input.len(),
-            });
+            return Err(ProtocolError::TooLarge { limit: MAX_XML_BYTES, actual: input.len() });
         }
         let mut reader = Reader::from_str(input);
         reader.config_mut().trim_text(false);
@@ -128,10 +122,7 @@ impl TeamLeadMessage {
             let key = String::from_utf8_lossy(attr.key.as_ref()).into_owned();
             let value = attr
                 .unescape_value()
-                .map_err(|e| ProtocolError::InvalidField {
-                    field: key.clone(),
-                    reason: e.to_string(),
-                })?
+                .map_err(|e| ProtocolError::InvalidField { field: key.clone(), reason: e.to_string() })?
                 .into_owned();
             let slot = match key.as_str() {
                 "v" => &mut version,
@@ -139,17 +130,11 @@ impl TeamLeadMessage {
                 "color" => &mut color,
                 "summary" => &mut summary,
                 _ => {
-                    return Err(ProtocolError::InvalidField {
-                        field: key,
-                        reason: "unknown attribute".into(),
-                    });
+                    return Err(ProtocolError::InvalidField { field: key, reason: "unknown attribute".into() });
                 }
             };
             if slot.replace(value).is_some() {
-                return Err(ProtocolError::InvalidField {
-                    field: key,
-                    reason: "attribute given twice".into(),
-                });
+                return Err(ProtocolError::InvalidField { field: key, reason: "attribute given twice".into() });
             }
         }
         let version = version.ok_or(ProtocolError::MissingField("v"))?;
@@ -179,12 +164,7 @@ impl TeamLeadMessage {
                 other => return Err(forbidden(&other)),
             }
         }
-        Ok(Self {
-            teammate_id,
-            color,
-            summary,
-            text,
-        })
+        Ok(Self { teammate_id, color, summary, text })
     }
 }
 
@@ -202,10 +182,7 @@ fn resolve_ref(r: &quick_xml::events::BytesRef<'_>) -> Result<char, ProtocolErro
         b"amp" => Ok('&'),
         b"quot" => Ok('"'),
         b"apos" => Ok('\''),
-        other => Err(ProtocolError::Forbidden(format!(
-            "entity reference &{};",
-            String::from_utf8_lossy(other)
-        ))),
+        other => Err(ProtocolError::Forbidden(format!("entity reference &{};", String::from_utf8_lossy(other)))),
     }
 }
 
@@ -216,10 +193,7 @@ fn forbidden(event: &Event<'_>) -> ProtocolError {
         Event::Comment(_) => "comment".to_string(),
         Event::Decl(_) => "XML declaration after the start".to_string(),
         Event::Start(s) | Event::Empty(s) => {
-            format!(
-                "element <{}> (team_lead carries text only)",
-                String::from_utf8_lossy(s.name().as_ref())
-            )
+            format!("element <{}> (team_lead carries text only)", String::from_utf8_lossy(s.name().as_ref()))
         }
         Event::End(e) => format!("unexpected </{}>", String::from_utf8_lossy(e.name().as_ref())),
         Event::Text(_) | Event::CData(_) | Event::GeneralRef(_) => "content outside <team_lead>".to_string(),
@@ -271,10 +245,7 @@ mod tests {
         .unwrap_err();
         assert!(matches!(e, ProtocolError::Forbidden(ref s) if s == "DOCTYPE"), "{e}");
         let e = TeamLeadMessage::decode(r#"<team_lead v="1" teammate_id="x">&xxe;</team_lead>"#).unwrap_err();
-        assert!(
-            matches!(e, ProtocolError::Forbidden(ref s) if s.contains("&xxe;")),
-            "{e}"
-        );
+        assert!(matches!(e, ProtocolError::Forbidden(ref s) if s.contains("&xxe;")), "{e}");
     }
 
     #[test]
@@ -303,14 +274,8 @@ mod tests {
 
     #[test]
     fn rejects_nesting_unclosed_trailing_and_oversized() {
-        let nested = format!(
-            r#"<team_lead v="1" teammate_id="x">{}</team_lead>"#,
-            "<a>".repeat(10_000)
-        );
-        assert!(matches!(
-            TeamLeadMessage::decode(&nested),
-            Err(ProtocolError::Forbidden(_))
-        ));
+        let nested = format!(r#"<team_lead v="1" teammate_id="x">{}</team_lead>"#, "<a>".repeat(10_000));
+        assert!(matches!(TeamLeadMessage::decode(&nested), Err(ProtocolError::Forbidden(_))));
         assert!(matches!(
             TeamLeadMessage::decode(r#"<team_lead v="1" teammate_id="x">open"#),
             Err(ProtocolError::Malformed(_))
@@ -319,21 +284,9 @@ mod tests {
             TeamLeadMessage::decode(r#"<team_lead v="1" teammate_id="x">t</team_lead><team_lead>"#),
             Err(ProtocolError::Forbidden(_)) | Err(ProtocolError::Malformed(_))
         ));
-        let huge = format!(
-            r#"<team_lead v="1" teammate_id="{}">t</team_lead>"#,
-            "x".repeat(MAX_XML_BYTES)
-        );
-        assert!(matches!(
-            TeamLeadMessage::decode(&huge),
-            Err(ProtocolError::TooLarge {
-                limit: MAX_XML_BYTES,
-                ..
-            })
-        ));
-        assert!(matches!(
-            msg(&"y".repeat(MAX_XML_BYTES)).encode(),
-            Err(ProtocolError::TooLarge { .. })
-        ));
+        let huge = format!(r#"<team_lead v="1" teammate_id="{}">t</team_lead>"#, "x".repeat(MAX_XML_BYTES));
+        assert!(matches!(TeamLeadMessage::decode(&huge), Err(ProtocolError::TooLarge { limit: MAX_XML_BYTES, .. })));
+        assert!(matches!(msg(&"y".repeat(MAX_XML_BYTES)).encode(), Err(ProtocolError::TooLarge { .. })));
     }
 
     #[test]

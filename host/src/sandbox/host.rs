@@ -36,10 +36,7 @@ impl TeammateState {
 
     fn deadline_hit(&self) -> Option<LimitHit> {
         let h = self.held.as_ref()?;
-        (Instant::now() >= h.deadline).then(|| LimitHit::Deadline {
-            task: h.id.clone(),
-            deadline: h.deadline_len,
-        })
+        (Instant::now() >= h.deadline).then(|| LimitHit::Deadline { task: h.id.clone(), deadline: h.deadline_len })
     }
 
     fn owned(&self) -> BTreeSet<String> {
@@ -86,10 +83,7 @@ impl mailbox::Host for TeammateState {
             }
             Some(Incoming::Shutdown { request_id, reason }) => {
                 self.beat(|m| m.state = Liveness::Stopping);
-                Some(mailbox::Incoming::Shutdown(mailbox::ShutdownRequest {
-                    request_id,
-                    reason,
-                }))
+                Some(mailbox::Incoming::Shutdown(mailbox::ShutdownRequest { request_id, reason }))
             }
             Some(Incoming::TasksAvailable) => Some(mailbox::Incoming::TasksAvailable),
         })
@@ -106,20 +100,10 @@ impl mailbox::Host for TeammateState {
         }
         self.beat(|_| {});
         if to == TEAM_LEAD {
-            self.emit(TeammateMessage::Message {
-                from: self.id.clone(),
-                to,
-                body,
-                summary,
-            })
-            .await;
+            self.emit(TeammateMessage::Message { from: self.id.clone(), to, body, summary }).await;
             return Ok(Ok(()));
         }
-        let msg = Incoming::Message {
-            sender: self.id.clone(),
-            body,
-            summary,
-        };
+        let msg = Incoming::Message { sender: self.id.clone(), body, summary };
         Ok(self.team.mailbox.send(&to, msg).map_err(send_error))
     }
 
@@ -132,11 +116,7 @@ impl mailbox::Host for TeammateState {
             return Ok(Err(mailbox::SendError::TooLarge(limit)));
         }
         self.beat(|_| {});
-        let msg = Incoming::Message {
-            sender: self.id.clone(),
-            body,
-            summary,
-        };
+        let msg = Incoming::Message { sender: self.id.clone(), body, summary };
         Ok(self.team.mailbox.broadcast(&self.id, &msg).map_err(send_error))
     }
 
@@ -146,11 +126,7 @@ impl mailbox::Host for TeammateState {
                 m.state = Liveness::Idle;
             }
         });
-        self.emit(TeammateMessage::IdleNotification {
-            from: self.id.clone(),
-            reason: None,
-        })
-        .await;
+        self.emit(TeammateMessage::IdleNotification { from: self.id.clone(), reason: None }).await;
         Ok(())
     }
 
@@ -161,13 +137,7 @@ impl mailbox::Host for TeammateState {
         reason: Option<String>,
     ) -> wasmtime::Result<()> {
         self.beat(|m| m.state = if approve { Liveness::Stopping } else { Liveness::Idle });
-        self.emit(TeammateMessage::ShutdownResponse {
-            request_id,
-            from: self.id.clone(),
-            approve,
-            reason,
-        })
-        .await;
+        self.emit(TeammateMessage::ShutdownResponse { request_id, from: self.id.clone(), approve, reason }).await;
         Ok(())
     }
 
@@ -215,28 +185,16 @@ impl task_list::Host for TeammateState {
         report: types::Report,
     ) -> wasmtime::Result<Result<(), task_list::TaskError>> {
         let size = report.summary.len()
-            + report
-                .findings
-                .iter()
-                .map(|f| f.file.len() + f.rule.len() + f.message.len() + 16)
-                .sum::<usize>();
+            + report.findings.iter().map(|f| f.file.len() + f.rule.len() + f.message.len() + 16).sum::<usize>();
         if size > self.limits.report_bytes() {
             return Ok(Err(task_list::TaskError::TooLarge(self.limits.report_bytes() as u32)));
         }
         let findings: Vec<Finding> = report
             .findings
             .into_iter()
-            .map(|f| Finding {
-                file: f.file,
-                line: f.line,
-                rule: f.rule,
-                message: f.message,
-            })
+            .map(|f| Finding { file: f.file, line: f.line, rule: f.rule, message: f.message })
             .collect();
-        let done = TaskReport {
-            summary: report.summary.clone(),
-            findings: findings.clone(),
-        };
+        let done = TaskReport { summary: report.summary.clone(), findings: findings.clone() };
         if let Err(e) = self.team.tasks.complete(&self.id, &task_id, done) {
             return Ok(Err(task_list::TaskError::NotHeld(e.to_string())));
         }
@@ -245,13 +203,8 @@ impl task_list::Host for TeammateState {
             m.task = None;
             m.progress = None;
         });
-        self.emit(TeammateMessage::TaskCompleted {
-            from: self.id.clone(),
-            task_id,
-            summary: report.summary,
-            findings,
-        })
-        .await;
+        self.emit(TeammateMessage::TaskCompleted { from: self.id.clone(), task_id, summary: report.summary, findings })
+            .await;
         Ok(Ok(()))
     }
 
@@ -265,12 +218,7 @@ impl task_list::Host for TeammateState {
             m.task = None;
             m.progress = None;
         });
-        self.emit(TeammateMessage::Error {
-            from: self.id.clone(),
-            task_id: Some(task_id),
-            message: reason,
-        })
-        .await;
+        self.emit(TeammateMessage::Error { from: self.id.clone(), task_id: Some(task_id), message: reason }).await;
         Ok(Ok(()))
     }
 }
@@ -311,11 +259,7 @@ impl workspace::Host for TeammateState {
             .map(|entries| {
                 entries
                     .into_iter()
-                    .map(|e| workspace::DirEntry {
-                        path: e.path,
-                        is_dir: e.is_dir,
-                        size: e.size,
-                    })
+                    .map(|e| workspace::DirEntry { path: e.path, is_dir: e.is_dir, size: e.size })
                     .collect()
             })
             .map_err(fs_error))
@@ -343,13 +287,7 @@ impl log::Host for TeammateState {
     async fn progress(&mut self, done: u32, total: u32) -> wasmtime::Result<()> {
         let task_id = self.held.as_ref().map(|h| h.id.clone());
         self.beat(|m| m.progress = Some((done.min(total), total)));
-        self.emit(TeammateMessage::Progress {
-            from: self.id.clone(),
-            task_id,
-            done,
-            total,
-        })
-        .await;
+        self.emit(TeammateMessage::Progress { from: self.id.clone(), task_id, done, total }).await;
         Ok(())
     }
 }

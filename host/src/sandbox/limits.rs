@@ -148,10 +148,7 @@ impl wasmtime::ResourceLimiter for InstanceLimiter {
     fn memory_growing(&mut self, current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
         let total = self.memory_used.saturating_sub(current).saturating_add(desired);
         if total > self.memory_cap {
-            return Err(wasmtime::Error::new(LimitHit::Memory {
-                limit_mib: self.memory_mib,
-                requested: total as u64,
-            }));
+            return Err(wasmtime::Error::new(LimitHit::Memory { limit_mib: self.memory_mib, requested: total as u64 }));
         }
         self.memory_used = total;
         Ok(true)
@@ -160,10 +157,7 @@ impl wasmtime::ResourceLimiter for InstanceLimiter {
     fn table_growing(&mut self, current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
         let total = (self.table_used.saturating_sub(current as u64)).saturating_add(desired as u64);
         if total > self.table_cap {
-            return Err(wasmtime::Error::new(LimitHit::Table {
-                limit: self.table_cap,
-                requested: total,
-            }));
+            return Err(wasmtime::Error::new(LimitHit::Table { limit: self.table_cap, requested: total }));
         }
         self.table_used = total;
         Ok(true)
@@ -187,10 +181,7 @@ mod tests {
 
     #[test]
     fn memory_is_capped_across_all_memories() {
-        let mut l = InstanceLimiter::new(&Limits {
-            memory_mib: 1,
-            ..Limits::default()
-        });
+        let mut l = InstanceLimiter::new(&Limits { memory_mib: 1, ..Limits::default() });
         // Two memories of 512 KiB each fit, a third byte more does not.
         assert!(l.memory_growing(0, 512 * 1024, None).unwrap());
         assert!(l.memory_growing(0, 512 * 1024, None).unwrap());
@@ -202,10 +193,7 @@ mod tests {
 
     #[test]
     fn table_growth_is_capped() {
-        let mut l = InstanceLimiter::new(&Limits {
-            table_elements: 10,
-            ..Limits::default()
-        });
+        let mut l = InstanceLimiter::new(&Limits { table_elements: 10, ..Limits::default() });
         assert!(l.table_growing(0, 10, None).unwrap());
         let err = l.table_growing(10, 11, None).unwrap_err();
         assert!(err.to_string().contains("table_elements = 10"), "{err}");

@@ -9,6 +9,7 @@
 
 pub mod host;
 pub mod limits;
+pub mod planner;
 pub mod workspace;
 
 use std::collections::HashMap;
@@ -105,10 +106,7 @@ pub struct Plugin {
 
 impl std::fmt::Debug for Plugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Plugin")
-            .field("path", &self.path)
-            .field("load_time", &self.load_time)
-            .finish()
+        f.debug_struct("Plugin").field("path", &self.path).field("load_time", &self.load_time).finish()
     }
 }
 
@@ -122,6 +120,7 @@ struct EngineEntry {
 pub struct Sandbox {
     engines: Mutex<HashMap<usize, Arc<EngineEntry>>>,
     plugins: Mutex<HashMap<(PathBuf, usize), Plugin>>,
+    cache_dir: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -130,8 +129,16 @@ impl std::fmt::Debug for Sandbox {
     }
 }
 
-fn new_engine(stack: usize) -> wasmtime::Result<Engine> {
+/// An engine with swarm-host's settings; `cache_dir` enables wasmtime's
+/// compiled-code cache there (keyed by the wasm bytes and the engine
+/// settings, so a changed plugin or setting is recompiled).
+pub(crate) fn new_engine(stack: usize, cache_dir: Option<&Path>) -> wasmtime::Result<Engine> {
     let mut config = Config::new();
+    if let Some(dir) = cache_dir {
+        let mut cache = wasmtime::CacheConfig::new();
+        cache.with_directory(std::path::absolute(dir).map_err(wasmtime::Error::new)?);
+        config.cache(Some(wasmtime::Cache::new(cache)?));
+    }
     config.wasm_component_model(true);
     config.epoch_interruption(true);
     config.max_wasm_stack(stack);
@@ -161,9 +168,24 @@ fn new_linker(engine: &Engine) -> wasmtime::Result<Linker<TeammateState>> {
 }
 
 impl Sandbox {
-    /// An empty sandbox; engines are made on first use.
+    /// An empty sandbox without a compiled-code cache; engines are made on
+    /// first use.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty sandbox whose engines cache compiled plugins in `dir`, so a
+    /// second run does not recompile an unchanged plugin.
+    pub fn with_cache(dir: PathBuf) -> Self {
+        Self { cache_dir: Some(dir), ..Self::default() }
+    }
+
+    /// The default cache directory: `$XDG_CACHE_HOME/swarm-host`, else
+    /// `$HOME/.cache/swarm-host`.
+    pub fn default_cache_dir() -> Option<PathBuf> {
+        let xdg = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()).map(PathBuf::from);
+        let home = std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| PathBuf::from(h).join(".cache"));
+        xdg.or(home).map(|d| d.join("swarm-host"))
     }
 
     fn engine(&self, stack: usize) -> wasmtime::Result<Arc<EngineEntry>> {
@@ -171,7 +193,7 @@ impl Sandbox {
         if let Some(e) = engines.get(&stack) {
             return Ok(e.clone());
         }
-        let engine = new_engine(stack)?;
+        let engine = new_engine(stack, self.cache_dir.as_deref())?;
         let linker = Arc::new(new_linker(&engine)?);
         let entry = Arc::new(EngineEntry { engine, linker });
         engines.insert(stack, entry.clone());
@@ -187,47 +209,25 @@ impl Sandbox {
             return Ok(p.clone());
         }
         let started = Instant::now();
-        let read_err = |source| LoadError::Read {
-            path: path.to_path_buf(),
-            source,
-        };
+        let read_err = |source| LoadError::Read { path: path.to_path_buf(), source };
         let size = std::fs::metadata(path).map_err(read_err)?.len();
         if size > limits.plugin_bytes() {
-            return Err(LoadError::TooLarge {
-                path: path.to_path_buf(),
-                size,
-                limit_mib: limits.plugin_mib,
-            });
+            return Err(LoadError::TooLarge { path: path.to_path_buf(), size, limit_mib: limits.plugin_mib });
         }
         let bytes = std::fs::read(path).map_err(read_err)?;
-        check_component_header(&bytes).map_err(|why| LoadError::NotAComponent {
-            path: path.to_path_buf(),
-            why,
-        })?;
-        let entry = self.engine(stack).map_err(|e| LoadError::Compile {
-            path: path.to_path_buf(),
-            message: format!("{e:#}"),
-        })?;
-        let component = Component::new(&entry.engine, &bytes).map_err(|e| LoadError::Compile {
-            path: path.to_path_buf(),
-            message: format!("{e:#}"),
-        })?;
-        let incompatible = |e: wasmtime::Error| LoadError::Incompatible {
-            path: path.to_path_buf(),
-            message: format!("{e:#}"),
-        };
+        check_component_header(&bytes).map_err(|why| LoadError::NotAComponent { path: path.to_path_buf(), why })?;
+        let entry = self
+            .engine(stack)
+            .map_err(|e| LoadError::Compile { path: path.to_path_buf(), message: format!("{e:#}") })?;
+        let component = Component::new(&entry.engine, &bytes)
+            .map_err(|e| LoadError::Compile { path: path.to_path_buf(), message: format!("{e:#}") })?;
+        let incompatible =
+            |e: wasmtime::Error| LoadError::Incompatible { path: path.to_path_buf(), message: format!("{e:#}") };
         let pre = entry.linker.instantiate_pre(&component).map_err(incompatible)?;
         let pre = TeammatePre::new(pre).map_err(incompatible)?;
-        let plugin = Plugin {
-            pre,
-            engine: entry.engine.clone(),
-            path: path.to_path_buf(),
-            load_time: started.elapsed(),
-        };
-        self.plugins
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key, plugin.clone());
+        let plugin =
+            Plugin { pre, engine: entry.engine.clone(), path: path.to_path_buf(), load_time: started.elapsed() };
+        self.plugins.lock().unwrap_or_else(|e| e.into_inner()).insert(key, plugin.clone());
         Ok(plugin)
     }
 }
@@ -284,10 +284,7 @@ pub struct TeammateState {
 
 impl WasiView for TeammateState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
 
@@ -321,10 +318,7 @@ impl Plugin {
     ) -> wasmtime::Result<Instance> {
         let stderr = MemoryOutputPipe::new(STDERR_BYTES);
         let mut wasi = WasiCtx::builder();
-        wasi.stderr(stderr.clone())
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false);
+        wasi.stderr(stderr.clone()).allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
         let state = TeammateState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
@@ -345,10 +339,7 @@ impl Plugin {
             if let Some(h) = &ctx.data().held
                 && Instant::now() >= h.deadline
             {
-                return Err(wasmtime::Error::new(LimitHit::Deadline {
-                    task: h.id.clone(),
-                    deadline: h.deadline_len,
-                }));
+                return Err(wasmtime::Error::new(LimitHit::Deadline { task: h.id.clone(), deadline: h.deadline_len }));
             }
             Ok(UpdateDeadline::Yield(1))
         });
@@ -358,11 +349,7 @@ impl Plugin {
             team: team.name.clone(),
             color: launch.color.clone(),
         };
-        Ok(Instance {
-            store,
-            bindings,
-            identity,
-        })
+        Ok(Instance { store, bindings, identity })
     }
 }
 

@@ -88,9 +88,7 @@ pub fn clean_path(raw: &str) -> Result<PathBuf, FsError> {
         match component {
             Component::Normal(part) => {
                 if part.len() > MAX_COMPONENT_BYTES {
-                    return Err(invalid(&format!(
-                        "a component is longer than {MAX_COMPONENT_BYTES} bytes"
-                    )));
+                    return Err(invalid(&format!("a component is longer than {MAX_COMPONENT_BYTES} bytes")));
                 }
                 out.push(part);
             }
@@ -112,10 +110,7 @@ fn printable(raw: &str) -> String {
 }
 
 fn rel_string(path: &Path) -> String {
-    path.components()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join("/")
+    path.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/")
 }
 
 fn io_error(path: &Path, e: std::io::Error) -> FsError {
@@ -145,10 +140,7 @@ impl Workspace {
             prefix.push(part);
             match self.root.symlink_metadata(&prefix) {
                 Ok(meta) if meta.file_type().is_symlink() => {
-                    return Err(FsError::Denied(format!(
-                        "{}: symlinks are not followed",
-                        rel_string(&prefix)
-                    )));
+                    return Err(FsError::Denied(format!("{}: symlinks are not followed", rel_string(&prefix))));
                 }
                 Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -184,9 +176,7 @@ impl Workspace {
         }
         let mut buf = Vec::with_capacity(meta.len() as usize);
         // `take` guards against a file that grows between stat and read.
-        file.take(self.max_file + 1)
-            .read_to_end(&mut buf)
-            .map_err(|e| io_error(&path, e))?;
+        file.take(self.max_file + 1).read_to_end(&mut buf).map_err(|e| io_error(&path, e))?;
         if buf.len() as u64 > self.max_file {
             return Err(FsError::TooLarge(self.max_file));
         }
@@ -199,10 +189,7 @@ impl Workspace {
         let path = clean_path(raw)?;
         let rel = rel_string(&path);
         if !owned.contains(&rel) {
-            return Err(FsError::Denied(format!(
-                "{}: not owned by the held task",
-                printable(raw)
-            )));
+            return Err(FsError::Denied(format!("{}: not owned by the held task", printable(raw))));
         }
         if contents.len() as u64 > self.max_file {
             return Err(FsError::TooLarge(self.max_file));
@@ -211,10 +198,7 @@ impl Workspace {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             self.root.create_dir_all(parent).map_err(|e| io_error(parent, e))?;
         }
-        let file_name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let tmp = path.with_file_name(format!(".{file_name}.swarm-tmp"));
         self.root.write(&tmp, contents).map_err(|e| io_error(&path, e))?;
         self.root.rename(&tmp, &self.root, &path).map_err(|e| {
@@ -235,33 +219,19 @@ impl Workspace {
             ReadScope::Owned => owned.contains(rel),
         };
         if self.scope == ReadScope::Owned && !prefix.is_empty() && !visible(&prefix, true) {
-            return Err(FsError::Denied(format!(
-                "{prefix}: holds none of the held task's files"
-            )));
+            return Err(FsError::Denied(format!("{prefix}: holds none of the held task's files")));
         }
-        let entries = if prefix.is_empty() {
-            self.root.entries()
-        } else {
-            self.root.read_dir(&path)
-        }
-        .map_err(|e| io_error(&path, e))?;
+        let entries = if prefix.is_empty() { self.root.entries() } else { self.root.read_dir(&path) }
+            .map_err(|e| io_error(&path, e))?;
         let mut out = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| io_error(&path, e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            let rel = if prefix.is_empty() {
-                name
-            } else {
-                format!("{prefix}/{name}")
-            };
+            let rel = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
             let meta = entry.metadata().map_err(|e| io_error(&path, e))?;
             let is_dir = meta.is_dir();
             if visible(&rel, is_dir) {
-                out.push(DirEntry {
-                    path: rel,
-                    is_dir,
-                    size: if is_dir { 0 } else { meta.len() },
-                });
+                out.push(DirEntry { path: rel, is_dir, size: if is_dir { 0 } else { meta.len() } });
             }
         }
         out.sort_by(|a, b| a.path.cmp(&b.path));
@@ -312,10 +282,7 @@ mod tests {
         assert_eq!(std::fs::read(root.path().join("src/a.rs")).unwrap(), b"new");
         assert!(matches!(ws.write("src/b.rs", b"x", &mine), Err(FsError::Denied(_))));
         assert_eq!(std::fs::read(root.path().join("src/b.rs")).unwrap(), b"b");
-        assert!(matches!(
-            ws.write("src/a.rs", &[0; 2000], &mine),
-            Err(FsError::TooLarge(1024))
-        ));
+        assert!(matches!(ws.write("src/a.rs", &[0; 2000], &mine), Err(FsError::TooLarge(1024))));
         let leftovers: Vec<_> = std::fs::read_dir(root.path().join("src")).unwrap().collect();
         assert_eq!(leftovers.len(), 4, "no temp files left behind");
     }

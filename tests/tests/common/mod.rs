@@ -49,17 +49,10 @@ impl Fixture {
 }
 
 pub fn run_plan(plan: &Plan) -> RunReport {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
         let sandbox = Sandbox::new();
-        let options = RunOptions {
-            shutdown_grace: Duration::from_secs(5),
-            ..RunOptions::default()
-        };
+        let options = RunOptions { shutdown_grace: Duration::from_secs(5), ..RunOptions::default() };
         tokio::time::timeout(Duration::from_secs(120), run_in_process(plan, &sandbox, options))
             .await
             .expect("the run finished within 120 s")
@@ -78,11 +71,7 @@ pub fn task(id: &str, subject: &str, extra: &str) -> String {
 }
 
 pub fn outcome<'a>(report: &'a RunReport, id: &str) -> &'a TaskOutcome {
-    report
-        .tasks
-        .iter()
-        .find(|t| t.id == id)
-        .unwrap_or_else(|| panic!("no task {id} in {report:#?}"))
+    report.tasks.iter().find(|t| t.id == id).unwrap_or_else(|| panic!("no task {id} in {report:#?}"))
 }
 
 /// Hash of every file under `dir` (path and contents), to prove nothing changed.

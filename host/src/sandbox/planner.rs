@@ -1,0 +1,400 @@
+//! Runs a planner component: the `planner` world of `wit/planner.wit`,
+//! which plans a team's tasks before any teammate is spawned ("plan before
+//! spawn") and merges their results afterwards.
+//!
+//! A planner is as untrusted as a teammate and runs under the same rules:
+//! an engine from [`super::new_engine`] (epoch interruption, the wasm stack
+//! limit), an empty WASI context (no env, no args, no preopened directories,
+//! no network), the [`InstanceLimiter`] over its memories and tables, and a
+//! wall-clock deadline of `task_deadline` per call, enforced by the epoch
+//! deadline callback. Its only import is `log`; every line is sanitised and
+//! emitted through `tracing`. Each call ([`Planner::plan`],
+//! [`Planner::synthesize`]) runs in a fresh store and instance, so nothing
+//! survives from one call to the next.
+//!
+//! [`plan`] and [`synthesize`] load, compile and run in one go; load a
+//! [`Planner`] once to compile once for both calls.
+//!
+//! What the planner returns is passed on as written: the caller validates
+//! the plan (ownership, ids, owners) and sanitises task subjects when it
+//! prints them. The synthesis is text for people, so its control characters
+//! are escaped here, line by line.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Store, UpdateDeadline};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::{InstanceLimiter, LimitHit, Limits, LoadError};
+
+/// Generated bindings for the `planner` world of `wit/`.
+#[allow(missing_docs)]
+mod bindings {
+    wasmtime::component::bindgen!({
+        world: "planner",
+        path: "../wit",
+        imports: { default: async | trappable },
+        exports: { default: async },
+    });
+}
+
+use bindings::swarm::teammate::{log, planning};
+
+/// Bytes of guest stderr kept per call (panic messages may end up there).
+const STDERR_BYTES: usize = 16 * 1024;
+
+/// What to plan: the input of [`Planner::plan`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlanInput {
+    /// The team's name.
+    pub team: String,
+    /// Every file under the team's root: relative, `/`-separated, sorted.
+    pub files: Vec<String>,
+    /// How many tasks are wanted (at most).
+    pub groups: u32,
+    /// The subject template (the default planner fills `{n}`, `{first}`, `{last}`).
+    pub subject: String,
+    /// The teammate group names tasks may be assigned to.
+    pub teammates: Vec<String>,
+}
+
+/// One task of a plan, as the planner wrote it (not validated yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedTask {
+    /// Task id, e.g. `p1`.
+    pub id: String,
+    /// One line saying what to do.
+    pub subject: String,
+    /// Longer instructions; may be empty.
+    pub description: String,
+    /// Exact relative paths the task owns (not globs).
+    pub owns: Vec<String>,
+    /// A teammate group or instance, or `None` for anyone.
+    pub owner: Option<String>,
+    /// Ids of tasks that must complete first.
+    pub blocked_by: Vec<String>,
+}
+
+/// The outcome of one task, the input of [`Planner::synthesize`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskResult {
+    /// Task id.
+    pub id: String,
+    /// True if it completed, false if it failed for good.
+    pub completed: bool,
+    /// The report's summary, or why it failed.
+    pub summary: String,
+    /// How many findings its report had.
+    pub findings: u32,
+}
+
+/// Why a planner call failed. Its `Display` is one line for people; text
+/// that came from the planner is sanitised.
+#[derive(Debug, thiserror::Error)]
+pub enum PlannerError {
+    /// The planner could not be loaded: unreadable, over `plugin_mib`, not a
+    /// component, not compilable, or not of the `planner` world.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// The planner trapped: it hit a limit, panicked, or executed a trap.
+    #[error("planner {path} stopped in {call}: {reason}")]
+    Trap {
+        /// The planner path.
+        path: PathBuf,
+        /// What was running: `instantiate`, `plan` or `synthesize`.
+        call: &'static str,
+        /// The limit hit, the panic message, or the trap.
+        reason: String,
+        /// The limit hit, if a limit stopped it.
+        limit: Option<LimitHit>,
+    },
+    /// The planner returned `err` from `plan`.
+    #[error("planner {path} refused to plan: {reason}")]
+    Refused {
+        /// The planner path.
+        path: PathBuf,
+        /// Its reason, sanitised.
+        reason: String,
+    },
+    /// What the planner returned is over the `report_kib` limit.
+    #[error("planner {path} returned {size} bytes from {call}, over report_kib = {limit_kib} KiB")]
+    TooLarge {
+        /// The planner path.
+        path: PathBuf,
+        /// `plan` or `synthesize`.
+        call: &'static str,
+        /// Bytes of text returned (all strings of the plan).
+        size: usize,
+        /// The limit.
+        limit_kib: u32,
+    },
+}
+
+impl PlannerError {
+    /// The limit that stopped the planner, if one did.
+    pub fn limit(&self) -> Option<&LimitHit> {
+        match self {
+            PlannerError::Trap { limit, .. } => limit.as_ref(),
+            _ => None,
+        }
+    }
+}
+
+/// Plans with the planner at `path`: loads it (compiling it on a blocking
+/// thread), then runs `plan` in a fresh sandbox.
+pub async fn plan(path: &Path, limits: &Limits, input: PlanInput) -> Result<Vec<PlannedTask>, PlannerError> {
+    Planner::load_blocking(path, limits).await?.plan(input).await
+}
+
+/// Synthesizes the results of a run with the planner at `path`: loads it
+/// (compiling it on a blocking thread), then runs `synthesize` in a fresh
+/// sandbox.
+pub async fn synthesize(
+    path: &Path,
+    limits: &Limits,
+    team: &str,
+    results: Vec<TaskResult>,
+) -> Result<String, PlannerError> {
+    Planner::load_blocking(path, limits).await?.synthesize(team, results).await
+}
+
+/// A compiled, pre-instantiated planner component with its own engine.
+pub struct Planner {
+    /// Holds the component, and with it its engine (and the engine's epoch
+    /// ticker thread, which ends once the engine is dropped).
+    pre: bindings::PlannerPre<PlannerState>,
+    path: PathBuf,
+    name: String,
+    limits: Limits,
+}
+
+impl std::fmt::Debug for Planner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Planner").field("path", &self.path).field("limits", &self.limits).finish_non_exhaustive()
+    }
+}
+
+impl Planner {
+    /// Loads, checks, compiles and pre-instantiates the planner at `path`.
+    /// Compiling blocks the thread (use [`plan`] / [`synthesize`], or
+    /// `spawn_blocking`, from async code).
+    pub fn load(path: &Path, limits: &Limits) -> Result<Self, LoadError> {
+        Self::load_with_cache(path, limits, None)
+    }
+
+    /// [`Planner::load`], with wasmtime's compiled-code cache in `cache_dir`
+    /// (see [`super::Sandbox::with_cache`]).
+    pub fn load_with_cache(path: &Path, limits: &Limits, cache_dir: Option<&Path>) -> Result<Self, LoadError> {
+        let read_err = |source| LoadError::Read { path: path.to_path_buf(), source };
+        let size = std::fs::metadata(path).map_err(read_err)?.len();
+        if size > limits.plugin_bytes() {
+            return Err(LoadError::TooLarge { path: path.to_path_buf(), size, limit_mib: limits.plugin_mib });
+        }
+        let bytes = std::fs::read(path).map_err(read_err)?;
+        super::check_component_header(&bytes)
+            .map_err(|why| LoadError::NotAComponent { path: path.to_path_buf(), why })?;
+        let compile = |e: wasmtime::Error| LoadError::Compile { path: path.to_path_buf(), message: format!("{e:#}") };
+        let engine = super::new_engine(limits.wasm_stack_bytes(), cache_dir).map_err(compile)?;
+        let component = Component::new(&engine, &bytes).map_err(compile)?;
+        let incompatible =
+            |e: wasmtime::Error| LoadError::Incompatible { path: path.to_path_buf(), message: format!("{e:#}") };
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(compile)?;
+        bindings::Planner::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(compile)?;
+        let pre = linker.instantiate_pre(&component).map_err(incompatible)?;
+        let pre = bindings::PlannerPre::new(pre).map_err(incompatible)?;
+        let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        Ok(Self { pre, path: path.to_path_buf(), name, limits: limits.clone() })
+    }
+
+    /// [`Planner::load`] on a blocking thread.
+    async fn load_blocking(path: &Path, limits: &Limits) -> Result<Self, PlannerError> {
+        let (owned, limits) = (path.to_path_buf(), limits.clone());
+        match tokio::task::spawn_blocking(move || Self::load(&owned, &limits)).await {
+            Ok(loaded) => Ok(loaded?),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(LoadError::Compile { path: path.to_path_buf(), message: format!("compilation stopped: {e}") }
+                .into()),
+        }
+    }
+
+    /// Where it was loaded from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs the planner's `plan` in a fresh sandbox. `Err` if it traps (a
+    /// limit, a panic), refuses, or returns more than `report_kib`.
+    pub async fn plan(&self, input: PlanInput) -> Result<Vec<PlannedTask>, PlannerError> {
+        let call = "plan";
+        let req = planning::PlanRequest {
+            team: input.team,
+            files: input.files,
+            groups: input.groups,
+            subject: input.subject,
+            teammates: input.teammates,
+        };
+        let (mut store, planner) = self.instantiate(call).await?;
+        let planned = match planner.call_plan(&mut store, &req).await {
+            Ok(Ok(tasks)) => tasks,
+            Ok(Err(reason)) => {
+                return Err(PlannerError::Refused { path: self.path.clone(), reason: crate::sanitize::line(&reason) });
+            }
+            Err(e) => return Err(self.trap(call, &e, store.data())),
+        };
+        let size: usize = planned
+            .iter()
+            .map(|t| {
+                let strings = t.owns.iter().chain(&t.blocked_by).chain(&t.owner).map(String::len).sum::<usize>();
+                t.id.len() + t.subject.len() + t.description.len() + strings
+            })
+            .sum();
+        self.check_size(call, size)?;
+        Ok(planned
+            .into_iter()
+            .map(|t| PlannedTask {
+                id: t.id,
+                subject: t.subject,
+                description: t.description,
+                owns: t.owns,
+                owner: t.owner,
+                blocked_by: t.blocked_by,
+            })
+            .collect())
+    }
+
+    /// Runs the planner's `synthesize` in a fresh sandbox and returns its
+    /// text, with control characters escaped line by line.
+    pub async fn synthesize(&self, team: &str, results: Vec<TaskResult>) -> Result<String, PlannerError> {
+        let call = "synthesize";
+        let results: Vec<planning::TaskResult> = results
+            .into_iter()
+            .map(|r| planning::TaskResult {
+                id: r.id,
+                status: if r.completed { planning::TaskStatus::Completed } else { planning::TaskStatus::Failed },
+                summary: r.summary,
+                findings: r.findings,
+            })
+            .collect();
+        let (mut store, planner) = self.instantiate(call).await?;
+        let text = match planner.call_synthesize(&mut store, team, &results).await {
+            Ok(text) => text,
+            Err(e) => return Err(self.trap(call, &e, store.data())),
+        };
+        self.check_size(call, text.len())?;
+        Ok(text.lines().map(crate::sanitize::line).collect::<Vec<_>>().join("\n"))
+    }
+
+    /// A fresh store with its limits and deadline, and the planner
+    /// instantiated in it. The deadline runs from now, so it covers
+    /// instantiation too.
+    async fn instantiate(&self, call: &'static str) -> Result<(Store<PlannerState>, bindings::Planner), PlannerError> {
+        let stderr = MemoryOutputPipe::new(STDERR_BYTES);
+        let mut wasi = WasiCtx::builder();
+        wasi.stderr(stderr.clone()).allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+        let state = PlannerState {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            limiter: InstanceLimiter::new(&self.limits),
+            stderr,
+            name: self.name.clone(),
+            last_panic: None,
+        };
+        let mut store = Store::new(self.pre.engine(), state);
+        store.limiter(|s| &mut s.limiter);
+        let (deadline_len, deadline) = (self.limits.task_deadline, Instant::now() + self.limits.task_deadline);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                return Err(wasmtime::Error::new(LimitHit::Deadline { task: call.to_string(), deadline: deadline_len }));
+            }
+            Ok(UpdateDeadline::Yield(1))
+        });
+        match self.pre.instantiate_async(&mut store).await {
+            Ok(planner) => Ok((store, planner)),
+            Err(e) => Err(self.trap("instantiate", &e, store.data())),
+        }
+    }
+
+    fn check_size(&self, call: &'static str, size: usize) -> Result<(), PlannerError> {
+        if size > self.limits.report_bytes() {
+            return Err(PlannerError::TooLarge {
+                path: self.path.clone(),
+                call,
+                size,
+                limit_kib: self.limits.report_kib,
+            });
+        }
+        Ok(())
+    }
+
+    /// Names the limit hit, else the planner's panic message, else the trap.
+    fn trap(&self, call: &'static str, e: &wasmtime::Error, state: &PlannerState) -> PlannerError {
+        let limit = e.downcast_ref::<LimitHit>().cloned().or_else(|| match e.downcast_ref::<wasmtime::Trap>() {
+            Some(wasmtime::Trap::StackOverflow) => Some(LimitHit::Stack(self.limits.wasm_stack_kib)),
+            _ => None,
+        });
+        let reason = match &limit {
+            Some(hit) => hit.to_string(),
+            None => {
+                let out = state.stderr.contents();
+                let stderr = String::from_utf8_lossy(&out);
+                let panic =
+                    state.last_panic.clone().or_else(|| stderr.lines().find(|l| l.contains("panicked")).map(Into::into));
+                match (panic, e.downcast_ref::<wasmtime::Trap>()) {
+                    (Some(p), _) => crate::sanitize::line(&p),
+                    (None, Some(trap)) => format!("wasm trap: {trap}"),
+                    (None, None) => crate::sanitize::line(&format!("{e:#}")),
+                }
+            }
+        };
+        PlannerError::Trap { path: self.path.clone(), call, reason, limit }
+    }
+}
+
+/// Everything one planner call's store holds.
+struct PlannerState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: InstanceLimiter,
+    stderr: MemoryOutputPipe,
+    /// The planner's file name, for log lines.
+    name: String,
+    /// The last error-level log line that reports a panic (the SDK's panic
+    /// hook logs one just before the guest traps).
+    last_panic: Option<String>,
+}
+
+impl WasiView for PlannerState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl planning::Host for PlannerState {}
+
+impl log::Host for PlannerState {
+    async fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
+        let line = crate::sanitize::line(&message);
+        if level == log::Level::Error && message.contains("panicked") {
+            self.last_panic = Some(message.chars().take(1000).collect());
+        }
+        let name = &self.name;
+        match level {
+            log::Level::Trace => tracing::trace!(planner = %name, "{line}"),
+            log::Level::Debug => tracing::debug!(planner = %name, "{line}"),
+            log::Level::Info => tracing::info!(planner = %name, "{line}"),
+            log::Level::Warn => tracing::warn!(planner = %name, "{line}"),
+            log::Level::Error => tracing::error!(planner = %name, "{line}"),
+        }
+        Ok(())
+    }
+
+    async fn progress(&mut self, done: u32, total: u32) -> wasmtime::Result<()> {
+        tracing::debug!(planner = %self.name, done = done.min(total), total, "progress");
+        Ok(())
+    }
+}
