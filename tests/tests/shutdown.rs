@@ -74,7 +74,7 @@ fn one_interrupt_stops_gracefully_and_resume_finishes_the_rest() {
             shutdown_grace: Duration::from_millis(200),
             interrupts,
             state: Some(state.clone()),
-            restored: None,
+            ..RunOptions::default()
         };
         let run = tokio::spawn({
             let p = p.clone();

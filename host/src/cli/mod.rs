@@ -10,7 +10,11 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::coordinator::{Loaded, Plan, Restored, RunOptions, run_in_process};
+pub mod view;
+
+use std::sync::{Arc, OnceLock};
+
+use crate::coordinator::{Loaded, Observer, Plan, Restored, RunOptions, run_in_process};
 use crate::sandbox::Sandbox;
 use crate::state::StateDir;
 use crate::tasks::Status;
@@ -107,10 +111,40 @@ fn init_tracing() {
     let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| LogLine(Vec::new()))
         .with_ansi(ansi)
         .with_target(false)
         .try_init();
+}
+
+/// The live view, once a run shows one; log lines then go above its bars.
+static VIEW: OnceLock<Arc<view::TeamView>> = OnceLock::new();
+
+/// One log line, printed when dropped: above the team view's bars if one is
+/// shown, else straight to stderr.
+struct LogLine(Vec<u8>);
+
+impl std::io::Write for LogLine {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LogLine {
+    fn drop(&mut self) {
+        let line = String::from_utf8_lossy(&self.0);
+        match VIEW.get() {
+            Some(view) => view.println(line.trim_end()),
+            None => {
+                use std::io::Write as _;
+                let _ = std::io::stderr().write_all(&self.0);
+            }
+        }
+    }
 }
 
 /// Entry point of the binary.
@@ -195,8 +229,16 @@ async fn execute(plan: &Plan, state: StateDir, restored: Option<Restored>, args:
         (false, Some(dir)) => Sandbox::with_cache(dir),
         _ => Sandbox::new(),
     };
-    let options = RunOptions { shutdown_grace: args.shutdown_grace, interrupts, state: Some(state), restored };
+    let observer = std::io::stderr().is_terminal().then(|| {
+        let view = VIEW.get_or_init(|| Arc::new(view::TeamView::new(plan.tasks.len()))).clone();
+        Observer(Arc::new(move |team| view.update(team)))
+    });
+    let options =
+        RunOptions { shutdown_grace: args.shutdown_grace, interrupts, state: Some(state), restored, observer };
     let report = run_in_process(plan, &sandbox, options).await.map_err(config_error)?;
+    if let Some(view) = VIEW.get() {
+        view.finish();
+    }
     if args.json {
         println!("{}", report.to_json());
     } else {

@@ -10,4 +10,4 @@ pub mod run;
 pub use config::{ConfigError, Loaded};
 pub use plan::{Plan, PlanError};
 pub use report::RunReport;
-pub use run::{Restored, RunOptions, StartError, run_in_process};
+pub use run::{Observer, Restored, RunOptions, StartError, run_in_process};

@@ -63,11 +63,30 @@ pub struct RunOptions {
     pub state: Option<StateDir>,
     /// Saved state to continue from (`swarm-host resume`).
     pub restored: Option<Restored>,
+    /// Called after every coordinator event and once at the end (the live
+    /// team view).
+    pub observer: Option<Observer>,
+}
+
+/// A callback that looks at the team after each change.
+#[derive(Clone)]
+pub struct Observer(pub Arc<dyn Fn(&Team) + Send + Sync>);
+
+impl std::fmt::Debug for Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Observer")
+    }
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        Self { shutdown_grace: DEFAULT_SHUTDOWN_GRACE, interrupts: mpsc::channel(1).1, state: None, restored: None }
+        Self {
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            interrupts: mpsc::channel(1).1,
+            state: None,
+            restored: None,
+            observer: None,
+        }
     }
 }
 
@@ -207,6 +226,9 @@ pub async fn run<B: TeammateBackend>(
         if let Some(saver) = &saver {
             saver.dirty();
         }
+        if let Some(observer) = &options.observer {
+            (observer.0)(&team);
+        }
         tokio::select! {
             ev = events.recv() => match ev {
                 Some(Event::Message(msg)) => lead.on_message(msg),
@@ -256,6 +278,9 @@ pub async fn run<B: TeammateBackend>(
     stoppers.shutdown().await;
     if let Some(saver) = saver {
         saver.stop().await;
+    }
+    if let Some(observer) = &options.observer {
+        (observer.0)(&team);
     }
     let members = team.roster.snapshot();
     let report = RunReport::synthesize(super::report::Parts {
