@@ -69,6 +69,19 @@ const GUESTS: &[Guest] = &[
         constant: "MEMHOG",
         doc: "`tests/guests/memhog`: allocates and touches 1 MiB chunks until the host stops it.",
     },
+    Guest {
+        package: "planner",
+        constant: "PLANNER",
+        doc: "`plugins/planner` (world `planner`): splits the files into balanced, contiguous, \
+              disjoint tasks `p1..pN`; synthesizes `N tasks: X completed, Y failed, Z findings.`.",
+    },
+    Guest {
+        package: "bad-planner",
+        constant: "BAD_PLANNER",
+        doc: "`tests/guests/bad-planner` (world `planner`): by subject, `loop` spins, `panic` \
+              panics, `hog` eats memory, `err` refuses, `log` logs control characters; else one \
+              task per file. `synthesize` spins for team `loop`.",
+    },
 ];
 
 /// Variables of the outer build that must not leak into the guest build:
@@ -89,10 +102,7 @@ const SCRUBBED_ENV: &[&str] = &[
 fn main() {
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR is set by cargo"));
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR is set by cargo"));
-    let workspace = manifest_dir
-        .parent()
-        .expect("tests/ lives inside the workspace")
-        .to_path_buf();
+    let workspace = manifest_dir.parent().expect("tests/ lives inside the workspace").to_path_buf();
 
     for dir in ["wit", "guest-sdk", "plugins", "tests/guests"] {
         println!("cargo:rerun-if-changed={}", workspace.join(dir).display());
@@ -113,9 +123,7 @@ fn main() {
         let wasm = release.join(format!("{}.wasm", guest.package.replace('-', "_")));
         check_component(guest.package, &wasm);
         read_deps_of(&wasm, &mut deps);
-        let path = wasm
-            .to_str()
-            .unwrap_or_else(|| panic!("artifact path {} is not UTF-8", wasm.display()));
+        let path = wasm.to_str().unwrap_or_else(|| panic!("artifact path {} is not UTF-8", wasm.display()));
         writeln!(code, "/// {}", guest.doc).unwrap();
         writeln!(code, "pub const {}: &str = {path:?};\n", guest.constant).unwrap();
     }
@@ -155,21 +163,16 @@ fn check_target_installed() {
 fn build_guests(workspace: &Path, target_dir: &Path) {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(workspace)
-        .args(["build", "--release", "--target", TARGET]);
+    cmd.current_dir(workspace).args(["build", "--release", "--target", TARGET]);
     for guest in GUESTS {
         cmd.args(["-p", guest.package]);
     }
     for var in SCRUBBED_ENV {
         cmd.env_remove(var);
     }
-    cmd.env("CARGO_TARGET_DIR", target_dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null());
+    cmd.env("CARGO_TARGET_DIR", target_dir).stdin(Stdio::null()).stdout(Stdio::null());
     eprintln!("running: {cmd:?}");
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("could not run cargo to build the guests: {e}"));
+    let out = cmd.output().unwrap_or_else(|e| panic!("could not run cargo to build the guests: {e}"));
     let stderr = String::from_utf8_lossy(&out.stderr);
     eprintln!("{stderr}");
     if !out.status.success() {
@@ -181,10 +184,7 @@ fn build_guests(workspace: &Path, target_dir: &Path) {
         } else {
             String::new()
         };
-        panic!(
-            "\n\nbuilding the test guests for {TARGET} failed ({}):\n\n{stderr}{hint}",
-            out.status
-        );
+        panic!("\n\nbuilding the test guests for {TARGET} failed ({}):\n\n{stderr}{hint}", out.status);
     }
 }
 

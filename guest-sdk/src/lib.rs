@@ -80,6 +80,8 @@ pub mod bindings {
     });
 }
 
+pub mod planner;
+
 use bindings::swarm::teammate::{log as wit_log, mailbox, task_list, workspace};
 
 pub use bindings::swarm::teammate::log::Level;
@@ -107,10 +109,7 @@ pub trait Teammate: Default + 'static {
     /// The default does nothing and says so in the report.
     fn on_task(&mut self, ctx: &mut Context, task: &Task) -> Result<Report, String> {
         let _ = ctx;
-        Ok(Report::new(format!(
-            "nothing done: this teammate does not handle tasks ({})",
-            task.id
-        )))
+        Ok(Report::new(format!("nothing done: this teammate does not handle tasks ({})", task.id)))
     }
 
     /// Handles a message from another teammate or from the team lead.
@@ -153,10 +152,7 @@ pub struct Context {
 
 impl Context {
     fn new(me: Identity) -> Self {
-        Self {
-            me,
-            pending: VecDeque::new(),
-        }
+        Self { me, pending: VecDeque::new() }
     }
 
     /// This teammate's id on the roster, e.g. `todo-scan-1`.
@@ -268,12 +264,8 @@ impl Context {
     /// apart.
     pub fn read_to_string(&self, path: &str) -> Result<String, FsError> {
         let bytes = workspace::read(path)?;
-        String::from_utf8(bytes).map_err(|e| {
-            FsError::Io(format!(
-                "{path}: not valid UTF-8 (at byte {})",
-                e.utf8_error().valid_up_to()
-            ))
-        })
+        String::from_utf8(bytes)
+            .map_err(|e| FsError::Io(format!("{path}: not valid UTF-8 (at byte {})", e.utf8_error().valid_up_to())))
     }
 
     /// Writes (creates or replaces) a whole file the held task owns.
@@ -354,18 +346,12 @@ impl SendError {
 impl Report {
     /// A report with a summary and no findings.
     pub fn new(summary: impl Into<String>) -> Self {
-        Self {
-            summary: summary.into(),
-            findings: Vec::new(),
-        }
+        Self { summary: summary.into(), findings: Vec::new() }
     }
 
     /// A report with a summary and findings.
     pub fn with_findings(summary: impl Into<String>, findings: Vec<Finding>) -> Self {
-        Self {
-            summary: summary.into(),
-            findings,
-        }
+        Self { summary: summary.into(), findings }
     }
 
     /// Adds one finding.
@@ -377,22 +363,12 @@ impl Report {
 impl Finding {
     /// A finding on a line (`line` is 1-based).
     pub fn new(file: impl Into<String>, line: u32, rule: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            file: file.into(),
-            line: Some(line),
-            rule: rule.into(),
-            message: message.into(),
-        }
+        Self { file: file.into(), line: Some(line), rule: rule.into(), message: message.into() }
     }
 
     /// A finding about a whole file (no line).
     pub fn for_file(file: impl Into<String>, rule: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            file: file.into(),
-            line: None,
-            rule: rule.into(),
-            message: message.into(),
-        }
+        Self { file: file.into(), line: None, rule: rule.into(), message: message.into() }
     }
 }
 
@@ -481,10 +457,7 @@ fn do_task<T: Teammate>(teammate: &mut T, ctx: &mut Context, task: &Task) -> Res
             Err(TaskError::TooLarge(limit)) => fail_task(
                 ctx,
                 &task.id,
-                format!(
-                    "report too large: over the limit of {limit} bytes ({} findings)",
-                    report.findings.len()
-                ),
+                format!("report too large: over the limit of {limit} bytes ({} findings)", report.findings.len()),
             ),
             Err(TaskError::NotHeld(why)) => {
                 not_held(ctx, &task.id, &why);
@@ -515,9 +488,7 @@ fn fail_task(ctx: &Context, task_id: &str, reason: String) -> Result<(), String>
 }
 
 fn not_held(ctx: &Context, task_id: &str, why: &str) {
-    ctx.warn(&format!(
-        "task {task_id} is no longer held by this teammate ({why}); result dropped"
-    ));
+    ctx.warn(&format!("task {task_id} is no longer held by this teammate ({why}); result dropped"));
 }
 
 /// The longest prefix of `s` of at most `max` bytes that ends on a char

@@ -166,3 +166,38 @@ fn an_unfinished_run_must_be_resumed_or_started_fresh() {
 
     assert_eq!(swarm_host(&dir, &["run", "--fresh", &team(dir.path())]).status.code(), Some(0));
 }
+
+fn planner_team(extra: &str) -> String {
+    format!(
+        "[[teammate]]\nname = \"scan\"\nplugin = {:?}\ninstances = 2\n\
+         [planner]\nplugin = {:?}\nsubject = \"scan {{first}} .. {{last}}\"\nowns = [\"src/**\"]\n{extra}",
+        swarm_tests::TODO_SCAN,
+        swarm_tests::PLANNER
+    )
+}
+
+#[test]
+fn a_planner_plugin_splits_the_tree_before_anything_spawns_and_synthesizes() {
+    let files: Vec<(String, String)> = (0..7).map(|i| (format!("src/f{i}.rs"), format!("// TODO {i}\n"))).collect();
+    let files: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let dir = fixture(&files, &planner_team(""));
+    let out = swarm_host(&dir, &["run", "--json", &team(dir.path())]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let tasks = report["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 2, "one task per teammate by default");
+    assert_eq!(tasks[0]["subject"], "scan src/f0.rs .. src/f3.rs");
+    let owned: u64 = tasks.iter().map(|t| t["owned_files"].as_u64().unwrap()).sum();
+    assert_eq!(owned, 7, "every file owned exactly once");
+    assert_eq!(report["totals"]["findings"], 7);
+    assert!(report["synthesis"].as_str().unwrap().starts_with("2 tasks: 2 completed, 0 failed, 7 findings"), "{report}");
+}
+
+#[test]
+fn planned_tasks_are_validated_with_the_team_file_tasks() {
+    let dir = fixture(&[("src/a.rs", "")], &planner_team("[[task]]\nid = \"mine\"\nsubject = \"x\"\nowns = [\"src/a.rs\"]\n"));
+    let out = swarm_host(&dir, &["run", &team(dir.path())]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("tasks `mine` and `p1` both own 1 file(s): src/a.rs"), "{stderr}");
+}

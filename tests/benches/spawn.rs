@@ -5,6 +5,9 @@
 //!
 //! `cargo bench -p swarm-tests --bench spawn`
 
+// criterion_group! generates an undocumented `pub fn benches`.
+#![allow(missing_docs)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -114,6 +114,9 @@ fn a_write_outside_ownership_is_denied_and_reported() {
     let escape = outcome(&report, "escape");
     assert!(escape.error.as_deref().unwrap().contains("invalid path"), "{escape:#?}");
     assert_eq!(common::tree_hash(&fx.root()), before, "no file changed");
+    let denied: Vec<_> = report.denials.iter().map(|d| (d.task.as_deref(), d.operation.as_str())).collect();
+    assert_eq!(denied, [(Some("bad"), "write"), (Some("escape"), "write")], "{:#?}", report.denials);
+    assert!(report.to_text(5).contains("denied: writer-1 write in task bad"), "{}", report.to_text(5));
     assert!(!fx.dir.path().join("outside.txt").exists());
 }
 

@@ -14,7 +14,9 @@ pub mod view;
 
 use std::sync::{Arc, OnceLock};
 
+use crate::coordinator::plan::build_with_planner;
 use crate::coordinator::{Loaded, Observer, Plan, Restored, RunOptions, run_in_process};
+use crate::sandbox::planner::{Planner, TaskResult};
 use crate::sandbox::Sandbox;
 use crate::state::StateDir;
 use crate::tasks::Status;
@@ -181,7 +183,8 @@ fn config_error(e: impl std::fmt::Display) -> (u8, String) {
 
 async fn run(state_dir: &Path, team: &Path, fresh: bool, args: RunArgs) -> CliResult {
     let loaded = Loaded::read(team).map_err(config_error)?;
-    let plan = Plan::build(&loaded).map_err(config_error)?;
+    let cache_dir = if args.no_cache { None } else { args.cache_dir.clone().or_else(Sandbox::default_cache_dir) };
+    let (plan, planner) = build_with_planner(&loaded, cache_dir.as_deref()).await.map_err(config_error)?;
     for w in &plan.warnings {
         tracing::warn!("{w}");
     }
@@ -198,7 +201,7 @@ async fn run(state_dir: &Path, team: &Path, fresh: bool, args: RunArgs) -> CliRe
         )));
     }
     let state = StateDir::create(state_dir, &plan.team).map_err(config_error)?;
-    execute(&plan, state, None, args).await
+    execute(&plan, state, None, planner, args).await
 }
 
 async fn resume(state_dir: &Path, team: &str, args: RunArgs) -> CliResult {
@@ -212,10 +215,16 @@ async fn resume(state_dir: &Path, team: &str, args: RunArgs) -> CliResult {
         return Err(config_error(format!("team `{team}` is still running (coordinator pid {})", info.pid)));
     }
     let restored = Restored::load(&state, &plan).map_err(config_error)?;
-    execute(&plan, state, Some(restored), args).await
+    execute(&plan, state, Some(restored), None, args).await
 }
 
-async fn execute(plan: &Plan, state: StateDir, restored: Option<Restored>, args: RunArgs) -> CliResult {
+async fn execute(
+    plan: &Plan,
+    state: StateDir,
+    restored: Option<Restored>,
+    planner: Option<Planner>,
+    args: RunArgs,
+) -> CliResult {
     let (tx, interrupts) = tokio::sync::mpsc::channel(2);
     tokio::spawn(async move {
         while tokio::signal::ctrl_c().await.is_ok() {
@@ -234,8 +243,29 @@ async fn execute(plan: &Plan, state: StateDir, restored: Option<Restored>, args:
         Observer(Arc::new(move |team| view.update(team)))
     });
     let options =
-        RunOptions { shutdown_grace: args.shutdown_grace, interrupts, state: Some(state), restored, observer };
-    let report = run_in_process(plan, &sandbox, options).await.map_err(config_error)?;
+        RunOptions { shutdown_grace: args.shutdown_grace, interrupts, state: Some(state.clone()), restored, observer };
+    let mut report = run_in_process(plan, &sandbox, options).await.map_err(config_error)?;
+    if let Some(planner) = planner {
+        let results = report
+            .tasks
+            .iter()
+            .map(|t| TaskResult {
+                id: t.id.clone(),
+                completed: t.status == Status::Completed,
+                summary: t.summary.clone().or_else(|| t.error.clone()).unwrap_or_default(),
+                findings: t.findings.len() as u32,
+            })
+            .collect();
+        match planner.synthesize(&plan.team, results).await {
+            Ok(text) => {
+                report.synthesis = Some(text);
+                if let Err(e) = state.write_report(&report) {
+                    tracing::error!("cannot save the report: {e}");
+                }
+            }
+            Err(e) => tracing::warn!("the planner's synthesis failed: {e}"),
+        }
+    }
     if let Some(view) = VIEW.get() {
         view.finish();
     }

@@ -62,6 +62,31 @@ pub struct TeamFile {
     /// Tasks.
     #[serde(default, rename = "task")]
     pub tasks: Vec<Spanned<TaskEntry>>,
+    /// A planner plugin that adds tasks by splitting the file tree.
+    #[serde(default)]
+    pub planner: Option<Spanned<PlannerEntry>>,
+}
+
+/// A planner plugin (world `planner`): splits the files matching `owns`
+/// into at most `groups` tasks before anything spawns, and writes the
+/// closing synthesis.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlannerEntry {
+    /// Path to the planner component, relative to the team file.
+    pub plugin: PathBuf,
+    /// How many tasks to ask for; defaults to the number of teammates.
+    #[serde(default)]
+    pub groups: Option<u32>,
+    /// Subject template (the default planner fills `{n}`, `{first}`, `{last}`).
+    #[serde(default)]
+    pub subject: String,
+    /// Globs (relative to root) of the files to split; defaults to all.
+    #[serde(default)]
+    pub owns: Vec<String>,
+    /// Owner of every planned task that names none.
+    #[serde(default)]
+    pub owner: Option<String>,
 }
 
 fn dot() -> PathBuf {

@@ -112,6 +112,72 @@ pub fn walk_files(root: &Path, exclude: &GlobSet) -> std::io::Result<Vec<String>
     Ok(out)
 }
 
+/// Runs the team file's planner plugin, if any, and validates the whole plan
+/// (team-file tasks and planned tasks together) before anything spawns.
+/// Returns the loaded planner too, for the closing synthesis.
+pub async fn build_with_planner(
+    loaded: &Loaded,
+    cache_dir: Option<&Path>,
+) -> Result<(Plan, Option<crate::sandbox::planner::Planner>), PlanError> {
+    use crate::sandbox::planner::{PlanInput, Planner};
+    let Some(entry) = &loaded.team.planner else {
+        return Plan::build(loaded).map(|p| (p, None));
+    };
+    let span = entry.span();
+    let at = Some(span.start);
+    let fail = |message: String| PlanError(vec![loaded.error_at(at, message)]);
+    let p = entry.get_ref();
+    let root = loaded.dir.join(&loaded.team.root).canonicalize().map_err(|e| fail(format!("root: {e}")))?;
+    let mut exclude = GlobSetBuilder::new();
+    for pattern in &loaded.team.exclude {
+        exclude.add(check_glob(pattern).map_err(|e| fail(format!("exclude: {e}")))?);
+    }
+    let exclude = exclude.build().map_err(|e| fail(e.to_string()))?;
+    let mut wanted = GlobSetBuilder::new();
+    for pattern in if p.owns.is_empty() { vec!["**".to_string()] } else { p.owns.clone() } {
+        wanted.add(check_glob(&pattern).map_err(|e| fail(format!("planner owns: {e}")))?);
+    }
+    let wanted = wanted.build().map_err(|e| fail(e.to_string()))?;
+    let files: Vec<String> = walk_files(&root, &exclude)
+        .map_err(|e| fail(format!("cannot walk root: {e}")))?
+        .into_iter()
+        .filter(|f| wanted.is_match(f.as_str()))
+        .collect();
+    let teammates: Vec<String> = loaded.team.teammates.iter().map(|t| t.get_ref().name.clone()).collect();
+    let instances: u32 = loaded.team.teammates.iter().map(|t| t.get_ref().instances).sum();
+    let input = PlanInput {
+        team: loaded.team.name.clone(),
+        files,
+        groups: p.groups.unwrap_or(instances.max(1)),
+        subject: p.subject.clone(),
+        teammates,
+    };
+    let (path, limits, cache) = (loaded.dir.join(&p.plugin), loaded.team.limits.clone(), cache_dir.map(Path::to_path_buf));
+    let planner = tokio::task::spawn_blocking(move || Planner::load_with_cache(&path, &limits, cache.as_deref()))
+        .await
+        .map_err(|e| fail(format!("planner load: {e}")))?
+        .map_err(|e| fail(e.to_string()))?;
+    let planned = planner.plan(input).await.map_err(|e| fail(e.to_string()))?;
+    tracing::info!(tasks = planned.len(), "planner {} planned the work", planner.path().display());
+    let mut with_tasks = loaded.clone();
+    for t in planned {
+        let task = super::config::TaskEntry {
+            id: Some(t.id),
+            subject: t.subject,
+            description: t.description,
+            // Planned paths are exact: escape them so they match literally.
+            owns: t.owns.iter().map(|f| globset::escape(f)).collect(),
+            owner: t.owner.or_else(|| p.owner.clone()),
+            blocked_by: t.blocked_by,
+            deadline: None,
+            max_attempts: None,
+        };
+        // Problems in planned tasks point at the [planner] table.
+        with_tasks.team.tasks.push(toml::Spanned::new(span.clone(), task));
+    }
+    Plan::build(&with_tasks).map(|plan| (plan, Some(planner)))
+}
+
 impl Plan {
     /// Builds and validates the plan of a loaded team file.
     pub fn build(loaded: &Loaded) -> Result<Self, PlanError> {

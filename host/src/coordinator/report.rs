@@ -46,6 +46,19 @@ pub struct LeadMessage {
     pub body: String,
 }
 
+/// A file operation the sandbox refused.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Denial {
+    /// Who tried.
+    pub teammate: String,
+    /// The task it held.
+    pub task: Option<String>,
+    /// `read`, `write` or `list`.
+    pub operation: String,
+    /// Why, including the path.
+    pub reason: String,
+}
+
 /// Counts for the summary line.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Totals {
@@ -76,6 +89,8 @@ pub struct Parts {
     pub teammates: Vec<Member>,
     /// Messages to the team lead.
     pub messages: Vec<LeadMessage>,
+    /// File operations the sandbox refused.
+    pub denials: Vec<Denial>,
     /// Plan warnings.
     pub warnings: Vec<String>,
     /// Why the run ended early.
@@ -104,6 +119,12 @@ pub struct RunReport {
     pub teammates: Vec<Member>,
     /// Messages addressed to the team lead.
     pub messages: Vec<LeadMessage>,
+    /// File operations the sandbox refused.
+    #[serde(default)]
+    pub denials: Vec<Denial>,
+    /// The planner plugin's closing synthesis, when the team has one.
+    #[serde(default)]
+    pub synthesis: Option<String>,
     /// Plan warnings.
     pub warnings: Vec<String>,
 }
@@ -111,7 +132,7 @@ pub struct RunReport {
 impl RunReport {
     /// Merges the final task list and roster into a report.
     pub fn synthesize(parts: Parts) -> Self {
-        let Parts { team, backend, duration, tasks, teammates, messages, warnings, interrupted } = parts;
+        let Parts { team, backend, duration, tasks, teammates, messages, denials, warnings, interrupted } = parts;
         let tasks: Vec<TaskOutcome> = tasks
             .into_iter()
             .map(|t| {
@@ -140,7 +161,20 @@ impl RunReport {
             findings: tasks.iter().map(|t| t.findings.len()).sum(),
             retries: tasks.iter().map(|t| t.attempts.len().saturating_sub(1)).sum(),
         };
-        Self { v: REPORT_VERSION, team, backend, duration, interrupted, totals, tasks, teammates, messages, warnings }
+        Self {
+            v: REPORT_VERSION,
+            team,
+            backend,
+            duration,
+            interrupted,
+            totals,
+            tasks,
+            teammates,
+            messages,
+            denials,
+            warnings,
+            synthesis: None,
+        }
     }
 
     /// True if every task completed.
@@ -197,11 +231,20 @@ impl RunReport {
                 );
             }
         }
+        for d in &self.denials {
+            let task = d.task.as_deref().map(|t| format!(" in task {}", s(t))).unwrap_or_default();
+            let _ = writeln!(out, "denied: {} {}{task}: {}", s(&d.teammate), s(&d.operation), s(&d.reason));
+        }
         for m in &self.messages {
             let _ = writeln!(out, "message from {}: {}", s(&m.from), s(&m.body));
         }
         for m in self.teammates.iter().filter(|m| m.state == crate::team::Liveness::Dead) {
             let _ = writeln!(out, "teammate {} died: {}", s(&m.id), s(m.exit.as_deref().unwrap_or("?")));
+        }
+        if let Some(text) = &self.synthesis {
+            for line in text.lines() {
+                let _ = writeln!(out, "planner: {}", s(line));
+            }
         }
         if let Some(why) = &self.interrupted {
             let _ = writeln!(out, "run interrupted: {}", s(why));

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::plan::Plan;
-use super::report::{LeadMessage, RunReport};
+use super::report::{Denial, LeadMessage, RunReport};
 use crate::backend::{InProcess, TeammateBackend};
 use crate::mailbox::{Incoming, Mailbox};
 use crate::protocol::TeammateMessage;
@@ -204,7 +204,7 @@ pub async fn run<B: TeammateBackend>(
     }
     tracing::info!(team = %plan.team, teammates = live.len(), tasks = plan.tasks.len(), backend = backend.name(), "team started");
 
-    let mut lead = Coordinator { team: team.clone(), messages: Vec::new() };
+    let mut lead = Coordinator { team: team.clone(), messages: Vec::new(), denials: Vec::new() };
     let mut stoppers = JoinSet::new();
     let mut shutting_down = false;
     let mut interrupted: Option<String> = None;
@@ -290,6 +290,7 @@ pub async fn run<B: TeammateBackend>(
         tasks: team.tasks.snapshot(),
         teammates: members,
         messages: lead.messages,
+        denials: lead.denials,
         warnings: plan.warnings.clone(),
         interrupted,
     });
@@ -354,6 +355,7 @@ fn save_team(state: &StateDir, team: &Team) {
 struct Coordinator {
     team: Arc<Team>,
     messages: Vec<LeadMessage>,
+    denials: Vec<Denial>,
 }
 
 impl Coordinator {
@@ -384,6 +386,11 @@ impl Coordinator {
             }
             TeammateMessage::ShutdownRequest { from, reason, .. } => {
                 tracing::info!(teammate = %from, "asks to shut down: {}", sanitize::line(&reason));
+            }
+            TeammateMessage::AccessDenied { from, task_id, operation, reason } => {
+                let (task, reason) = (task_id.as_deref().unwrap_or("-").to_string(), sanitize::line(&reason));
+                tracing::warn!(teammate = %from, task = %task, "{operation} denied: {reason}");
+                self.denials.push(Denial { teammate: from, task: task_id, operation, reason });
             }
             TeammateMessage::Message { from, body, .. } => {
                 tracing::info!(teammate = %from, "to team-lead: {}", sanitize::line(&body));

@@ -96,6 +96,19 @@ pub enum TeammateMessage {
         /// What went wrong.
         message: String,
     },
+    /// The sandbox refused a file operation (reported by the host side of
+    /// the teammate, not by the guest, so a guest cannot hide it).
+    AccessDenied {
+        /// Sender id.
+        from: String,
+        /// The held task, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        task_id: Option<String>,
+        /// `read`, `write` or `list`.
+        operation: String,
+        /// Why, including the path.
+        reason: String,
+    },
     /// A text message for another teammate or the team lead.
     Message {
         /// Sender id.
@@ -111,8 +124,16 @@ pub enum TeammateMessage {
 }
 
 /// The `type` tags this version knows, in declaration order.
-pub const TYPES: &[&str] =
-    &["task_completed", "idle_notification", "shutdown_request", "shutdown_response", "progress", "error", "message"];
+pub const TYPES: &[&str] = &[
+    "task_completed",
+    "idle_notification",
+    "shutdown_request",
+    "shutdown_response",
+    "progress",
+    "error",
+    "access_denied",
+    "message",
+];
 
 impl TeammateMessage {
     /// The sender's id.
@@ -124,6 +145,7 @@ impl TeammateMessage {
             | Self::ShutdownResponse { from, .. }
             | Self::Progress { from, .. }
             | Self::Error { from, .. }
+            | Self::AccessDenied { from, .. }
             | Self::Message { from, .. } => from,
         }
     }
@@ -271,6 +293,12 @@ mod tests {
             (s(), os(), any::<u32>(), any::<u32>())
                 .prop_map(|(from, task_id, done, total)| { TeammateMessage::Progress { from, task_id, done, total } }),
             (s(), os(), s()).prop_map(|(from, task_id, message)| TeammateMessage::Error { from, task_id, message }),
+            (s(), os(), s(), s()).prop_map(|(from, task_id, operation, reason)| TeammateMessage::AccessDenied {
+                from,
+                task_id,
+                operation,
+                reason
+            }),
             (s(), s(), s(), os()).prop_map(|(from, to, body, summary)| TeammateMessage::Message {
                 from,
                 to,

@@ -8,6 +8,7 @@
 //! cannot forge its identity.
 
 use std::collections::BTreeSet;
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use super::bindings::swarm::teammate::{log, mailbox, task_list, types, workspace};
@@ -41,6 +42,26 @@ impl TeammateState {
 
     fn owned(&self) -> BTreeSet<String> {
         self.held.as_ref().map(|h| h.owned.clone()).unwrap_or_default()
+    }
+
+    /// Reports a refused file operation to the coordinator, whatever the
+    /// guest does with the error.
+    fn denied<T>(&self, operation: &str, result: &Result<T, FsError>) -> impl Future<Output = ()> + Send + 'static {
+        let msg = match result {
+            Err(FsError::Denied(why)) | Err(FsError::InvalidPath(why)) => Some(TeammateMessage::AccessDenied {
+                from: self.id.clone(),
+                task_id: self.held.as_ref().map(|h| h.id.clone()),
+                operation: operation.to_string(),
+                reason: why.clone(),
+            }),
+            _ => None,
+        };
+        let events = self.team.events.clone();
+        async move {
+            if let Some(msg) = msg {
+                let _ = events.send(Event::Message(msg)).await;
+            }
+        }
     }
 
     fn message_too_large(&self, body: &str, summary: Option<&str>) -> Option<u32> {
@@ -236,15 +257,15 @@ fn fs_error(e: FsError) -> workspace::FsError {
 impl workspace::Host for TeammateState {
     async fn read(&mut self, path: String) -> wasmtime::Result<Result<Vec<u8>, workspace::FsError>> {
         self.beat(|_| {});
-        Ok(self.workspace.read(&path, &self.owned()).map_err(fs_error))
+        let result = self.workspace.read(&path, &self.owned());
+        self.denied("read", &result).await;
+        Ok(result.map_err(fs_error))
     }
 
     async fn write(&mut self, path: String, contents: Vec<u8>) -> wasmtime::Result<Result<(), workspace::FsError>> {
         self.beat(|_| {});
         let result = self.workspace.write(&path, &contents, &self.owned());
-        if let Err(FsError::Denied(why)) = &result {
-            tracing::warn!(teammate = %self.id, "write denied: {}", crate::sanitize::line(why));
-        }
+        self.denied("write", &result).await;
         Ok(result.map_err(fs_error))
     }
 
@@ -253,9 +274,9 @@ impl workspace::Host for TeammateState {
         path: String,
     ) -> wasmtime::Result<Result<Vec<workspace::DirEntry>, workspace::FsError>> {
         self.beat(|_| {});
-        Ok(self
-            .workspace
-            .list(&path, &self.owned())
+        let result = self.workspace.list(&path, &self.owned());
+        self.denied("list", &result).await;
+        Ok(result
             .map(|entries| {
                 entries
                     .into_iter()

@@ -3,7 +3,7 @@
 //! spawn") and merges their results afterwards.
 //!
 //! A planner is as untrusted as a teammate and runs under the same rules:
-//! an engine from [`super::new_engine`] (epoch interruption, the wasm stack
+//! an engine configured like the teammates' (epoch interruption, the wasm stack
 //! limit), an empty WASI context (no env, no args, no preopened directories,
 //! no network), the [`InstanceLimiter`] over its memories and tables, and a
 //! wall-clock deadline of `task_deadline` per call, enforced by the epoch
@@ -216,8 +216,10 @@ impl Planner {
         match tokio::task::spawn_blocking(move || Self::load(&owned, &limits)).await {
             Ok(loaded) => Ok(loaded?),
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => Err(LoadError::Compile { path: path.to_path_buf(), message: format!("compilation stopped: {e}") }
-                .into()),
+            Err(e) => {
+                Err(LoadError::Compile { path: path.to_path_buf(), message: format!("compilation stopped: {e}") }
+                    .into())
+            }
         }
     }
 
@@ -309,7 +311,10 @@ impl Planner {
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
             if Instant::now() >= deadline {
-                return Err(wasmtime::Error::new(LimitHit::Deadline { task: call.to_string(), deadline: deadline_len }));
+                return Err(wasmtime::Error::new(LimitHit::Deadline {
+                    task: call.to_string(),
+                    deadline: deadline_len,
+                }));
             }
             Ok(UpdateDeadline::Yield(1))
         });
@@ -342,8 +347,10 @@ impl Planner {
             None => {
                 let out = state.stderr.contents();
                 let stderr = String::from_utf8_lossy(&out);
-                let panic =
-                    state.last_panic.clone().or_else(|| stderr.lines().find(|l| l.contains("panicked")).map(Into::into));
+                let panic = state
+                    .last_panic
+                    .clone()
+                    .or_else(|| stderr.lines().find(|l| l.contains("panicked")).map(Into::into));
                 match (panic, e.downcast_ref::<wasmtime::Trap>()) {
                     (Some(p), _) => crate::sanitize::line(&p),
                     (None, Some(trap)) => format!("wasm trap: {trap}"),

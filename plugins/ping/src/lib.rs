@@ -53,9 +53,7 @@ impl Teammate for Ping {
         if desc == "echo" {
             return Ok(Report::new(task.subject.clone()));
         }
-        Err(format!(
-            "unknown instruction {desc:?}: expected `send-to:<id>` or `echo`"
-        ))
+        Err(format!("unknown instruction {desc:?}: expected `send-to:<id>` or `echo`"))
     }
 
     fn on_message(&mut self, ctx: &mut Context, msg: &Message) {
@@ -66,10 +64,7 @@ impl Teammate for Ping {
             }
         } else {
             self.others += 1;
-            ctx.debug(&format!(
-                "ignored message #{} from {}: {}",
-                self.others, msg.sender, msg.body
-            ));
+            ctx.debug(&format!("ignored message #{} from {}: {}", self.others, msg.sender, msg.body));
         }
     }
 }

@@ -34,11 +34,7 @@ impl Teammate for TodoScan {
                     Ok(text) => {
                         let found = markers::find_markers(&text);
                         stats.record_scanned(found.len());
-                        findings.extend(
-                            found
-                                .into_iter()
-                                .map(|m| Finding::new(file, m.line, m.marker.rule(), m.text)),
-                        );
+                        findings.extend(found.into_iter().map(|m| Finding::new(file, m.line, m.marker.rule(), m.text)));
                     }
                     Err(_) => stats.skipped += 1,
                 },

@@ -59,11 +59,7 @@ pub fn find_markers(text: &str) -> Vec<Hit> {
         }
         let line_no = u32::try_from(n + 1).unwrap_or(u32::MAX);
         let shown = clip(line.trim(), MAX_TEXT_CHARS);
-        hits.extend(found.into_iter().map(|marker| Hit {
-            line: line_no,
-            marker,
-            text: shown.clone(),
-        }));
+        hits.extend(found.into_iter().map(|marker| Hit { line: line_no, marker, text: shown.clone() }));
     }
     hits
 }
@@ -127,12 +123,8 @@ impl Stats {
 
     /// E.g. `3 markers in 2 of 5 files, 1 skipped (not UTF-8), 1 unreadable`.
     pub fn summary(&self, files: usize) -> String {
-        let mut s = format!(
-            "{} in {} of {}",
-            plural(self.markers, "marker"),
-            self.files_with_markers,
-            plural(files, "file")
-        );
+        let mut s =
+            format!("{} in {} of {}", plural(self.markers, "marker"), self.files_with_markers, plural(files, "file"));
         if self.skipped > 0 {
             s += &format!(", {} skipped (not UTF-8)", self.skipped);
         }
@@ -144,11 +136,7 @@ impl Stats {
 }
 
 fn plural(n: usize, word: &str) -> String {
-    if n == 1 {
-        format!("{n} {word}")
-    } else {
-        format!("{n} {word}s")
-    }
+    if n == 1 { format!("{n} {word}") } else { format!("{n} {word}s") }
 }
 
 #[cfg(test)]
@@ -197,16 +185,8 @@ mod tests {
         assert_eq!(
             hits,
             vec![
-                Hit {
-                    line: 2,
-                    marker: Marker::Todo,
-                    text: "// TODO: first".into()
-                },
-                Hit {
-                    line: 4,
-                    marker: Marker::Fixme,
-                    text: "// FIXME second".into()
-                },
+                Hit { line: 2, marker: Marker::Todo, text: "// TODO: first".into() },
+                Hit { line: 4, marker: Marker::Fixme, text: "// FIXME second".into() },
             ]
         );
         assert!(find_markers("").is_empty());
@@ -232,10 +212,7 @@ mod tests {
         assert_eq!(s.summary(5), "3 markers in 2 of 5 files");
         s.skipped = 1;
         s.unreadable = 2;
-        assert_eq!(
-            s.summary(5),
-            "3 markers in 2 of 5 files, 1 skipped (not UTF-8), 2 unreadable"
-        );
+        assert_eq!(s.summary(5), "3 markers in 2 of 5 files, 1 skipped (not UTF-8), 2 unreadable");
         let mut one = Stats::default();
         one.record_scanned(1);
         assert_eq!(one.summary(1), "1 marker in 1 of 1 file");

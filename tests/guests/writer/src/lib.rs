@@ -19,17 +19,14 @@ impl Teammate for Writer {
         let desc = task.description.trim();
         if let Some(path) = desc.strip_prefix("write:") {
             let contents = format!("written by {}", ctx.id());
-            ctx.write(path, contents)
-                .map_err(|e| format!("write {path}: {}", e.describe()))?;
+            ctx.write(path, contents).map_err(|e| format!("write {path}: {}", e.describe()))?;
             return Ok(Report::new(format!("wrote {path}")));
         }
         if let Some(path) = desc.strip_prefix("read:") {
             let bytes = ctx.read(path).map_err(|e| format!("read {path}: {}", e.describe()))?;
             return Ok(Report::new(format!("read {} bytes from {path}", bytes.len())));
         }
-        Err(format!(
-            "unknown instruction {desc:?}: expected `write:<path>` or `read:<path>`"
-        ))
+        Err(format!("unknown instruction {desc:?}: expected `write:<path>` or `read:<path>`"))
     }
 }
 
