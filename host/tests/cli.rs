@@ -190,12 +190,18 @@ fn a_planner_plugin_splits_the_tree_before_anything_spawns_and_synthesizes() {
     let owned: u64 = tasks.iter().map(|t| t["owned_files"].as_u64().unwrap()).sum();
     assert_eq!(owned, 7, "every file owned exactly once");
     assert_eq!(report["totals"]["findings"], 7);
-    assert!(report["synthesis"].as_str().unwrap().starts_with("2 tasks: 2 completed, 0 failed, 7 findings"), "{report}");
+    assert!(
+        report["synthesis"].as_str().unwrap().starts_with("2 tasks: 2 completed, 0 failed, 7 findings"),
+        "{report}"
+    );
 }
 
 #[test]
 fn planned_tasks_are_validated_with_the_team_file_tasks() {
-    let dir = fixture(&[("src/a.rs", "")], &planner_team("[[task]]\nid = \"mine\"\nsubject = \"x\"\nowns = [\"src/a.rs\"]\n"));
+    let dir = fixture(
+        &[("src/a.rs", "")],
+        &planner_team("[[task]]\nid = \"mine\"\nsubject = \"x\"\nowns = [\"src/a.rs\"]\n"),
+    );
     let out = swarm_host(&dir, &["run", &team(dir.path())]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");

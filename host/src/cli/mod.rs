@@ -16,8 +16,8 @@ use std::sync::{Arc, OnceLock};
 
 use crate::coordinator::plan::build_with_planner;
 use crate::coordinator::{Loaded, Observer, Plan, Restored, RunOptions, run_in_process};
-use crate::sandbox::planner::{Planner, TaskResult};
 use crate::sandbox::Sandbox;
+use crate::sandbox::planner::{Planner, TaskResult};
 use crate::state::StateDir;
 use crate::tasks::Status;
 

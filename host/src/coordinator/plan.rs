@@ -152,7 +152,8 @@ pub async fn build_with_planner(
         subject: p.subject.clone(),
         teammates,
     };
-    let (path, limits, cache) = (loaded.dir.join(&p.plugin), loaded.team.limits.clone(), cache_dir.map(Path::to_path_buf));
+    let (path, limits, cache) =
+        (loaded.dir.join(&p.plugin), loaded.team.limits.clone(), cache_dir.map(Path::to_path_buf));
     let planner = tokio::task::spawn_blocking(move || Planner::load_with_cache(&path, &limits, cache.as_deref()))
         .await
         .map_err(|e| fail(format!("planner load: {e}")))?
