@@ -168,3 +168,20 @@ fn dependency_order_is_respected() {
     assert!(first.ended_seq.unwrap() < middle.claimed_seq, "{first:?} {middle:?}");
     assert!(middle.ended_seq.unwrap() < last.claimed_seq, "{middle:?} {last:?}");
 }
+
+#[test]
+fn a_guest_waiting_in_a_host_call_is_cancelled_at_its_deadline() {
+    let fx = Fixture::new(&[]);
+    let report = fx.run(&format!(
+        "{}{}{}",
+        teammate("counter", swarm_tests::COUNTER, 2, ""),
+        task("stuck", "wait ten minutes", "description = \"wait:600000\"\ndeadline = \"300ms\"\nmax_attempts = 1"),
+        task("fine", "count", ""),
+    ));
+    let stuck = outcome(&report, "stuck");
+    assert_eq!(stuck.status, Status::Failed);
+    let err = stuck.error.as_deref().unwrap();
+    assert!(err.contains("deadline hit: task stuck ran past task_deadline = 300ms"), "{err}");
+    assert!(stuck.attempts[0].duration.unwrap() < std::time::Duration::from_secs(10));
+    assert_eq!(outcome(&report, "fine").status, Status::Completed);
+}
