@@ -118,33 +118,43 @@ fn a_second_interrupt_kills_at_once() {
         &format!(
             "{}{}",
             teammate("counter", swarm_tests::COUNTER, 2, ""),
-            task("slow", "count", "description = \"wait:600000\""),
+            task("slow", "count", "description = \"wait:600000\"")
         ),
     );
+    let base = fx.dir.path().join("state");
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (report, took) = rt.block_on(async {
         let (tx, interrupts) = tokio::sync::mpsc::channel(2);
+        let state = StateDir::create(&base, "test").unwrap();
         // A grace period far longer than the test may take: only the second
         // interrupt can end this run in time.
-        let options = RunOptions { shutdown_grace: Duration::from_secs(600), interrupts, ..RunOptions::default() };
+        let options = RunOptions {
+            shutdown_grace: Duration::from_secs(600),
+            interrupts,
+            state: Some(state.clone()),
+            ..RunOptions::default()
+        };
         let started = Instant::now();
         let run = tokio::spawn({
             let p = p.clone();
             async move { run_in_process(&p, &Sandbox::new(), options).await }
         });
+        // Interrupt once `slow` is held: its teammate waits inside the task
+        // and cannot answer the shutdown request.
+        while !state.read_tasks().is_ok_and(|t| t[0].status == Status::InProgress) {
+            assert!(started.elapsed() < Duration::from_secs(60), "slow never started");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         tx.send(()).await.unwrap();
         tx.send(()).await.unwrap();
         let report = tokio::time::timeout(Duration::from_secs(120), run).await.unwrap().unwrap().unwrap();
         (report, started.elapsed())
     });
     assert!(took < Duration::from_secs(120));
-    assert!(
-        report
-            .teammates
-            .iter()
-            .any(|m| m.state == Liveness::Dead && m.exit.as_deref() == Some("killed: killed by a second interrupt")),
-        "{:#?}",
-        report.teammates
-    );
+    let holder = report.tasks[0].teammate.clone().unwrap();
+    let m = report.teammates.iter().find(|m| m.id == holder).unwrap();
+    assert_eq!(m.state, Liveness::Dead, "{m:?}");
+    assert_eq!(m.exit.as_deref(), Some("killed: killed by a second interrupt"));
     assert!(report.teammates.iter().all(|m| matches!(m.state, Liveness::Dead | Liveness::Exited)));
+    assert_eq!(report.tasks[0].status, Status::Pending, "left for resume");
 }
