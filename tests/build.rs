@@ -44,8 +44,9 @@ const GUESTS: &[Guest] = &[
     Guest {
         package: "trapper",
         constant: "TRAPPER",
-        doc: "`tests/guests/trapper`: panics if the task subject contains `panic`, executes \
-              `unreachable` if it contains `unreachable`, else completes.",
+        doc: "`tests/guests/trapper`: by task subject, `panic` panics, `unreachable` executes \
+              `unreachable`, `recurse` overflows the stack, `env` reports `env=<n> args=<n>`; \
+              else completes.",
     },
     Guest {
         package: "looper",

@@ -185,3 +185,35 @@ fn a_guest_waiting_in_a_host_call_is_cancelled_at_its_deadline() {
     assert!(stuck.attempts[0].duration.unwrap() < std::time::Duration::from_secs(10));
     assert_eq!(outcome(&report, "fine").status, Status::Completed);
 }
+
+#[test]
+fn deep_recursion_hits_the_stack_limit_and_guests_see_no_environment() {
+    let fx = Fixture::new(&[]);
+    let report = fx.run(&format!(
+        "{}{}{}{}",
+        teammate("deep", swarm_tests::TRAPPER, 1, "limits = { wasm_stack_kib = 64 }"),
+        teammate("plain", swarm_tests::TRAPPER, 1, ""),
+        task("down", "recurse forever", "owner = \"deep\"\nmax_attempts = 1"),
+        task("env", "count env", "owner = \"plain\""),
+    ));
+    let down = outcome(&report, "down");
+    assert_eq!(down.status, Status::Failed);
+    assert_eq!(down.error.as_deref(), Some("trapped: stack limit hit: wasm stack overflow (wasm_stack_kib = 64 KiB)"));
+    assert_eq!(outcome(&report, "env").summary.as_deref(), Some("env=0 args=0"));
+}
+
+#[test]
+fn with_read_owned_a_teammate_cannot_read_other_files() {
+    let fx = Fixture::new(&[("mine.txt", "mine"), ("theirs.txt", "secret")]);
+    let report = fx.run(&format!(
+        "read = \"owned\"\n{}{}{}",
+        teammate("writer", swarm_tests::WRITER, 1, ""),
+        task("own", "read my file", "owns = [\"mine.txt\"]\ndescription = \"read:mine.txt\""),
+        task("peek", "read their file", "description = \"read:theirs.txt\"\nmax_attempts = 1"),
+    ));
+    assert_eq!(outcome(&report, "own").summary.as_deref(), Some("read 4 bytes from mine.txt"));
+    let peek = outcome(&report, "peek");
+    assert_eq!(peek.status, Status::Failed);
+    assert!(peek.error.as_deref().unwrap().contains("reads are limited to the held task's files"), "{peek:#?}");
+    assert_eq!(report.denials.len(), 1);
+}
