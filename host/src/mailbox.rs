@@ -92,11 +92,6 @@ impl Mailbox {
         &self.order
     }
 
-    /// True if `id` is on the roster.
-    pub fn knows(&self, id: &str) -> bool {
-        self.inboxes.contains_key(id)
-    }
-
     fn inbox(&self, id: &str) -> Result<&Inbox, SendError> {
         self.inboxes.get(id).ok_or_else(|| SendError::UnknownRecipient(id.to_string()))
     }

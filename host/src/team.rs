@@ -116,11 +116,6 @@ impl Roster {
             .map(|m| (m.id.clone(), m.group.clone()))
             .collect()
     }
-
-    /// The state of `id`.
-    pub fn state(&self, id: &str) -> Option<Liveness> {
-        self.lock().get(id).map(|m| m.state)
-    }
 }
 
 /// How a teammate ended.

@@ -244,7 +244,11 @@ pub async fn run<B: TeammateBackend>(
                         if let Some(task) = team.tasks.interrupt(&id, "interrupted: the run was stopped") {
                             tracing::warn!(teammate = %id, task = %task, "task put back to pending");
                         }
-                    } else if let Some((task, after)) = team.tasks.release(&id, &why) {
+                    } else if let Some((task, after)) = team.tasks.release(&id, &if reason.is_clean() {
+                        "the teammate returned from run while holding the task".to_string()
+                    } else {
+                        why.clone()
+                    }) {
                         tracing::warn!(teammate = %id, task = %task, "task released: {after:?}");
                     }
                     // An interrupted run leaves pending tasks for `resume`.

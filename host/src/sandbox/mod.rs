@@ -227,6 +227,7 @@ impl Sandbox {
         let pre = TeammatePre::new(pre).map_err(incompatible)?;
         let plugin =
             Plugin { pre, engine: entry.engine.clone(), path: path.to_path_buf(), load_time: started.elapsed() };
+        tracing::debug!(plugin = %path.display(), "loaded in {:.1?}", plugin.load_time);
         self.plugins.lock().unwrap_or_else(|e| e.into_inner()).insert(key, plugin.clone());
         Ok(plugin)
     }
@@ -363,11 +364,6 @@ impl Instance {
             Ok(Err(msg)) => ExitReason::Failed(msg),
             Err(e) => ExitReason::Trapped(describe_trap(&e, self.store.data())),
         }
-    }
-
-    /// Bytes of linear memory the instance uses now.
-    pub fn memory_used(&self) -> usize {
-        self.store.data().limiter.memory_used()
     }
 }
 
