@@ -58,6 +58,9 @@ pub struct Member {
 #[derive(Debug, Default)]
 pub struct Roster {
     members: Mutex<BTreeMap<String, Member>>,
+    /// Notified when a row's state or task changes (not on mere
+    /// heartbeats), so the saved roster follows what `status` shows.
+    changed: tokio::sync::Notify,
 }
 
 impl Roster {
@@ -88,10 +91,19 @@ impl Roster {
             if matches!(m.state, Liveness::Exited | Liveness::Dead) {
                 return;
             }
+            let before = (m.state, m.task.clone());
             f(m);
+            if before != (m.state, m.task.clone()) {
+                self.changed.notify_one();
+            }
             m.heartbeat = Some(Instant::now());
             m.last_heartbeat = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).ok().map(|d| d.as_secs_f64());
         }
+    }
+
+    /// Resolves when a row's state or task changed since the last call.
+    pub async fn changed(&self) {
+        self.changed.notified().await;
     }
 
     /// Marks `id` gone for good.

@@ -207,3 +207,43 @@ fn planned_tasks_are_validated_with_the_team_file_tasks() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("tasks `mine` and `p1` both own 1 file(s): src/a.rs"), "{stderr}");
 }
+
+#[test]
+fn status_follows_a_running_team_and_sees_its_coordinator_die() {
+    let body = format!(
+        "[[teammate]]\nname = \"counter\"\nplugin = {:?}\n[[task]]\nid = \"slow\"\nsubject = \"wait\"\ndescription = \"wait:600000\"\n",
+        swarm_tests::COUNTER
+    );
+    let dir = fixture(&[], &body);
+    let state = dir.path().join("state");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_swarm-host"))
+        .args(["run", &team(dir.path())])
+        .env("SWARM_STATE_DIR", &state)
+        .env("XDG_CACHE_HOME", Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache"))
+        .env("RUST_LOG", "off")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let json = loop {
+        let out = swarm_host(&dir, &["status", "--json", "cli"]);
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            && v["roster"][0]["state"] == "working"
+            && v["tasks"][0]["status"] == "in_progress"
+        {
+            break v;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "never saw the team working");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(json["phase"], "running");
+    assert_eq!(json["roster"][0]["task"], "slow");
+    assert!(json["roster"][0]["last_heartbeat"].as_f64().unwrap() > 0.0);
+
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let out = swarm_host(&dir, &["status", "cli"]);
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("stopped (coordinator gone"), "{stdout}");
+    assert!(stdout.contains("Tasks: 0 completed, 0 failed, 1 in progress, 0 pending"), "{stdout}");
+}

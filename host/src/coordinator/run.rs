@@ -310,8 +310,9 @@ pub async fn run<B: TeammateBackend>(
 }
 
 /// Saves the roster and mailbox cursors whenever the coordinator marks them
-/// dirty. Marks that arrive during a save coalesce into one more save, so a
-/// burst of events costs at most two writes; no timer is involved.
+/// dirty or a teammate's state or task changes. Marks that arrive during a
+/// save coalesce into one more save, so a burst costs at most two writes; no
+/// timer is involved.
 struct Saver {
     dirty: Arc<tokio::sync::Notify>,
     task: tokio::task::JoinHandle<()>,
@@ -326,12 +327,12 @@ impl Saver {
         let task = tokio::spawn(async move {
             loop {
                 tokio::select! {
-                    _ = notified.notified() => {
-                        let (state, team) = (state.clone(), team.clone());
-                        let _ = tokio::task::spawn_blocking(move || save_team(&state, &team)).await;
-                    }
+                    _ = notified.notified() => {}
+                    _ = team.roster.changed() => {}
                     _ = &mut stopped => break,
                 }
+                let (state, team) = (state.clone(), team.clone());
+                let _ = tokio::task::spawn_blocking(move || save_team(&state, &team)).await;
             }
             save_team(&state, &team);
         });
