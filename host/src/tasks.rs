@@ -311,13 +311,7 @@ impl TaskList {
         let mut tasks = self.lock();
         let seq = tasks.tick();
         let t = Self::held_mut(&mut tasks, teammate, task)?;
-        t.holder = None;
-        let elapsed = t.started.take().map(|s| s.elapsed());
-        if let Some(a) = t.attempts.last_mut() {
-            a.error = Some(reason.to_string());
-            a.duration = elapsed;
-            a.ended_seq = Some(seq);
-        }
+        Self::end_attempt(t, seq, reason, false);
         let counted = t.attempts.iter().filter(|a| !a.interrupted).count();
         if (counted as u32) < t.spec.max_attempts {
             t.status = Status::Pending;
@@ -329,6 +323,19 @@ impl TaskList {
         Self::cascade(&mut tasks);
         self.saved(&tasks);
         Ok(AfterFailure::Failed)
+    }
+
+    /// Ends the running attempt of `t` without success: no holder any more,
+    /// the attempt's error, duration and position recorded.
+    fn end_attempt(t: &mut TaskState, seq: u64, reason: &str, interrupted: bool) {
+        t.holder = None;
+        let elapsed = t.started.take().map(|s| s.elapsed());
+        if let Some(a) = t.attempts.last_mut() {
+            a.error = Some(reason.to_string());
+            a.duration = elapsed;
+            a.ended_seq = Some(seq);
+            a.interrupted = interrupted;
+        }
     }
 
     /// Releases whatever `teammate` holds after it died or was stopped, as a
@@ -346,15 +353,8 @@ impl TaskList {
         let mut tasks = self.lock();
         let seq = tasks.tick();
         let t = tasks.iter_mut().find(|t| t.holder.as_deref() == Some(teammate))?;
+        Self::end_attempt(t, seq, reason, true);
         t.status = Status::Pending;
-        t.holder = None;
-        let elapsed = t.started.take().map(|s| s.elapsed());
-        if let Some(a) = t.attempts.last_mut() {
-            a.error = Some(reason.to_string());
-            a.duration = elapsed;
-            a.ended_seq = Some(seq);
-            a.interrupted = true;
-        }
         let id = t.spec.id.clone();
         self.saved(&tasks);
         Some(id)

@@ -209,13 +209,7 @@ impl Sandbox {
             return Ok(p.clone());
         }
         let started = Instant::now();
-        let read_err = |source| LoadError::Read { path: path.to_path_buf(), source };
-        let size = std::fs::metadata(path).map_err(read_err)?.len();
-        if size > limits.plugin_bytes() {
-            return Err(LoadError::TooLarge { path: path.to_path_buf(), size, limit_mib: limits.plugin_mib });
-        }
-        let bytes = std::fs::read(path).map_err(read_err)?;
-        check_component_header(&bytes).map_err(|why| LoadError::NotAComponent { path: path.to_path_buf(), why })?;
+        let bytes = read_component(path, limits)?;
         let entry = self
             .engine(stack)
             .map_err(|e| LoadError::Compile { path: path.to_path_buf(), message: format!("{e:#}") })?;
@@ -231,6 +225,28 @@ impl Sandbox {
         self.plugins.lock().unwrap_or_else(|e| e.into_inner()).insert(key, plugin.clone());
         Ok(plugin)
     }
+}
+
+/// Reads a plugin file after checking it against `plugin_mib`, and checks
+/// that it is a component.
+pub(crate) fn read_component(path: &Path, limits: &Limits) -> Result<Vec<u8>, LoadError> {
+    let read_err = |source| LoadError::Read { path: path.to_path_buf(), source };
+    let size = std::fs::metadata(path).map_err(read_err)?.len();
+    if size > limits.plugin_bytes() {
+        return Err(LoadError::TooLarge { path: path.to_path_buf(), size, limit_mib: limits.plugin_mib });
+    }
+    let bytes = std::fs::read(path).map_err(read_err)?;
+    check_component_header(&bytes).map_err(|why| LoadError::NotAComponent { path: path.to_path_buf(), why })?;
+    Ok(bytes)
+}
+
+/// The WASI context every guest gets: deny by default. No environment, no
+/// arguments, no preopened directories, no sockets or name lookups; stderr
+/// goes to a bounded in-memory pipe (panic messages end up there).
+pub(crate) fn sandboxed_wasi(stderr: &MemoryOutputPipe) -> WasiCtx {
+    let mut wasi = WasiCtx::builder();
+    wasi.stderr(stderr.clone()).allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+    wasi.build()
 }
 
 /// Checks the 8-byte header: wasm magic and the component layer.
@@ -318,10 +334,8 @@ impl Plugin {
         workspace: Arc<Workspace>,
     ) -> wasmtime::Result<Instance> {
         let stderr = MemoryOutputPipe::new(STDERR_BYTES);
-        let mut wasi = WasiCtx::builder();
-        wasi.stderr(stderr.clone()).allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
         let state = TeammateState {
-            wasi: wasi.build(),
+            wasi: sandboxed_wasi(&stderr),
             table: ResourceTable::new(),
             limiter: InstanceLimiter::new(&launch.limits),
             stderr,

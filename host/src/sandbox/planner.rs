@@ -188,14 +188,7 @@ impl Planner {
     /// [`Planner::load`], with wasmtime's compiled-code cache in `cache_dir`
     /// (see [`super::Sandbox::with_cache`]).
     pub fn load_with_cache(path: &Path, limits: &Limits, cache_dir: Option<&Path>) -> Result<Self, LoadError> {
-        let read_err = |source| LoadError::Read { path: path.to_path_buf(), source };
-        let size = std::fs::metadata(path).map_err(read_err)?.len();
-        if size > limits.plugin_bytes() {
-            return Err(LoadError::TooLarge { path: path.to_path_buf(), size, limit_mib: limits.plugin_mib });
-        }
-        let bytes = std::fs::read(path).map_err(read_err)?;
-        super::check_component_header(&bytes)
-            .map_err(|why| LoadError::NotAComponent { path: path.to_path_buf(), why })?;
+        let bytes = super::read_component(path, limits)?;
         let compile = |e: wasmtime::Error| LoadError::Compile { path: path.to_path_buf(), message: format!("{e:#}") };
         let engine = super::new_engine(limits.wasm_stack_bytes(), cache_dir).map_err(compile)?;
         let component = Component::new(&engine, &bytes).map_err(compile)?;
@@ -295,10 +288,8 @@ impl Planner {
     /// instantiation too.
     async fn instantiate(&self, call: &'static str) -> Result<(Store<PlannerState>, bindings::Planner), PlannerError> {
         let stderr = MemoryOutputPipe::new(STDERR_BYTES);
-        let mut wasi = WasiCtx::builder();
-        wasi.stderr(stderr.clone()).allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
         let state = PlannerState {
-            wasi: wasi.build(),
+            wasi: super::sandboxed_wasi(&stderr),
             table: ResourceTable::new(),
             limiter: InstanceLimiter::new(&self.limits),
             stderr,
