@@ -94,6 +94,22 @@ pub use bindings::swarm::teammate::workspace::{DirEntry, FsError};
 /// looks at the task list again. The host suspends the teammate meanwhile.
 pub const IDLE_WAIT_MS: u32 = 60_000;
 
+/// A panic aborts the component (the host sees a trap and fails the held
+/// task). This hook logs its message first, through the log import, as
+/// `<who> panicked at <file:line>: <message>`: std's default hook would
+/// instead read the environment and write to stderr, neither of which a
+/// sandboxed guest is given.
+pub(crate) fn install_panic_hook(who: &'static str) {
+    std::panic::set_hook(Box::new(move |info| {
+        let what = info.payload_as_str().unwrap_or("(no message)");
+        let line = match info.location() {
+            Some(at) => format!("{who} panicked at {at}: {what}"),
+            None => format!("{who} panicked: {what}"),
+        };
+        wit_log::log(Level::Error, &line);
+    }));
+}
+
 /// The sender id of the team lead (the coordinator).
 pub const TEAM_LEAD: &str = "team-lead";
 
@@ -385,18 +401,7 @@ enum Flow {
 /// host then fails the held task itself). It also installs a panic hook that
 /// logs the panic message at [`Level::Error`] before the component traps.
 pub fn run<T: Teammate>(me: Identity) -> Result<(), String> {
-    // A panic aborts the component (the host sees a trap and fails the held
-    // task). Log its message first, through the team's own log: std's
-    // default hook would instead read the environment and write to stderr,
-    // neither of which a sandboxed teammate is given.
-    std::panic::set_hook(Box::new(|info| {
-        let what = info.payload_as_str().unwrap_or("(no message)");
-        let line = match info.location() {
-            Some(at) => format!("teammate panicked at {at}: {what}"),
-            None => format!("teammate panicked: {what}"),
-        };
-        wit_log::log(Level::Error, &line);
-    }));
+    install_panic_hook("teammate");
     let mut teammate = T::default();
     let mut ctx = Context::new(me);
     loop {

@@ -135,29 +135,15 @@ pub fn error(msg: &str) {
 /// up. Installs a panic hook that logs the panic message before the
 /// component traps.
 pub fn plan<P: Planner>(req: PlanRequest) -> Result<Vec<PlannedTask>, String> {
-    install_panic_hook();
+    crate::install_panic_hook("planner");
     P::default().plan(&req)
 }
 
 /// The body of the component's `synthesize` export; [`export_planner!`]
 /// wires it up.
 pub fn synthesize<P: Planner>(team: String, results: Vec<TaskResult>) -> String {
-    install_panic_hook();
+    crate::install_panic_hook("planner");
     P::default().synthesize(&team, &results)
-}
-
-/// A panic aborts the component (the host sees a trap). Log its message
-/// first, through the log import: std's default hook would read the
-/// environment and write to stderr, neither of which a planner is given.
-fn install_panic_hook() {
-    std::panic::set_hook(Box::new(|info| {
-        let what = info.payload_as_str().unwrap_or("(no message)");
-        let line = match info.location() {
-            Some(at) => format!("planner panicked at {at}: {what}"),
-            None => format!("planner panicked: {what}"),
-        };
-        wit_log::log(Level::Error, &line);
-    }));
 }
 
 /// Exports a [`Planner`] as the component's `plan` and `synthesize`. Use it

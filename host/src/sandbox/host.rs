@@ -290,18 +290,8 @@ impl workspace::Host for TeammateState {
 impl log::Host for TeammateState {
     async fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
         self.beat(|_| {});
-        let line = crate::sanitize::line(&message);
-        if level == log::Level::Error && message.contains("panicked") {
-            self.last_panic = Some(message.chars().take(1000).collect());
-        }
-        let id = &self.id;
-        match level {
-            log::Level::Trace => tracing::trace!(teammate = %id, "{line}"),
-            log::Level::Debug => tracing::debug!(teammate = %id, "{line}"),
-            log::Level::Info => tracing::info!(teammate = %id, "{line}"),
-            log::Level::Warn => tracing::warn!(teammate = %id, "{line}"),
-            log::Level::Error => tracing::error!(teammate = %id, "{line}"),
-        }
+        use log::Level;
+        super::guest_log!(teammate = &self.id, Level, level, &message, &mut self.last_panic);
         Ok(())
     }
 

@@ -38,6 +38,29 @@ pub mod bindings {
 
 use bindings::{Teammate, TeammatePre};
 
+/// Handles one `log` line from a guest: sanitises it, remembers a panic
+/// report (the SDKs' panic hooks log one just before the guest traps) in
+/// `$last_panic`, and emits it through `tracing` with `$field = $who`.
+macro_rules! guest_log {
+    ($field:ident = $who:expr, $Level:ident, $level:expr, $message:expr, $last_panic:expr) => {{
+        // `$Level` names the generated enum: each world's bindings have their own.
+        let (level, message): ($Level, &str) = ($level, $message);
+        let line = $crate::sanitize::line(message);
+        if level == $Level::Error && message.contains("panicked") {
+            *$last_panic = Some(message.chars().take(1000).collect());
+        }
+        let who = $who;
+        match level {
+            $Level::Trace => tracing::trace!($field = %who, "{line}"),
+            $Level::Debug => tracing::debug!($field = %who, "{line}"),
+            $Level::Info => tracing::info!($field = %who, "{line}"),
+            $Level::Warn => tracing::warn!($field = %who, "{line}"),
+            $Level::Error => tracing::error!($field = %who, "{line}"),
+        }
+    }};
+}
+pub(crate) use guest_log;
+
 /// How often the epoch advances. A computing guest yields to the executor
 /// (and has its deadline checked) once per tick.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);

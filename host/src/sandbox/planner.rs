@@ -376,18 +376,8 @@ impl planning::Host for PlannerState {}
 
 impl log::Host for PlannerState {
     async fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
-        let line = crate::sanitize::line(&message);
-        if level == log::Level::Error && message.contains("panicked") {
-            self.last_panic = Some(message.chars().take(1000).collect());
-        }
-        let name = &self.name;
-        match level {
-            log::Level::Trace => tracing::trace!(planner = %name, "{line}"),
-            log::Level::Debug => tracing::debug!(planner = %name, "{line}"),
-            log::Level::Info => tracing::info!(planner = %name, "{line}"),
-            log::Level::Warn => tracing::warn!(planner = %name, "{line}"),
-            log::Level::Error => tracing::error!(planner = %name, "{line}"),
-        }
+        use log::Level;
+        super::guest_log!(planner = &self.name, Level, level, &message, &mut self.last_panic);
         Ok(())
     }
 
