@@ -80,6 +80,7 @@ pub mod bindings {
     });
 }
 
+pub mod options;
 pub mod planner;
 
 use bindings::swarm::teammate::{log as wit_log, mailbox, task_list, workspace};
