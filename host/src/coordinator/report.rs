@@ -1,6 +1,8 @@
 //! The synthesized report of a run: every task's outcome and findings, every
-//! teammate's end, merged into one document, rendered as human text or JSON.
+//! teammate's end, merged into one document, rendered as human text, JSON,
+//! or SARIF 2.1.0 for code-scanning UIs.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -72,6 +74,9 @@ pub struct Totals {
     pub findings: usize,
     /// Retried attempts.
     pub retries: usize,
+    /// Findings per rule id, across all tasks (sorted by rule id).
+    #[serde(default)]
+    pub by_rule: BTreeMap<String, usize>,
 }
 
 /// What a report is synthesized from.
@@ -160,6 +165,7 @@ impl RunReport {
             failed: tasks.iter().filter(|t| t.status != Status::Completed).count(),
             findings: tasks.iter().map(|t| t.findings.len()).sum(),
             retries: tasks.iter().map(|t| t.attempts.len().saturating_sub(1)).sum(),
+            by_rule: count_by_rule(&tasks),
         };
         Self {
             v: REPORT_VERSION,
@@ -249,6 +255,10 @@ impl RunReport {
         if let Some(why) = &self.interrupted {
             let _ = writeln!(out, "run interrupted: {}", s(why));
         }
+        if !self.totals.by_rule.is_empty() {
+            let counts: Vec<String> = self.totals.by_rule.iter().map(|(rule, n)| format!("{} {n}", s(rule))).collect();
+            let _ = writeln!(out, "Findings by rule: {}", counts.join(", "));
+        }
         let _ = writeln!(
             out,
             "Summary: {} completed, {} failed, {} finding(s), {} retr{}",
@@ -262,11 +272,285 @@ impl RunReport {
     }
 }
 
+fn count_by_rule(tasks: &[TaskOutcome]) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for f in tasks.iter().flat_map(|t| &t.findings) {
+        *counts.entry(f.rule.clone()).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// The SARIF version [`RunReport::to_sarif`] writes.
+pub const SARIF_VERSION: &str = "2.1.0";
+
+/// The schema [`RunReport::to_sarif`] names.
+pub const SARIF_SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
+
+impl RunReport {
+    /// The report as SARIF 2.1.0 (pretty JSON), for code-scanning UIs: one
+    /// run whose tool is `swarm-host`, one rule per distinct rule id, one
+    /// result per finding (level `warning`, with the file as a
+    /// `%SRCROOT%`-relative artifact URI and, when the finding has a line,
+    /// its `region.startLine`), and every task that did not complete as an
+    /// error-level tool execution notification (refused file operations as
+    /// warnings). `executionSuccessful` is [`RunReport::success`].
+    pub fn to_sarif(&self) -> String {
+        use serde_json::{Value, json};
+
+        // Counted from the tasks, not `totals`: a report read back from an
+        // older JSON file has no per-rule counts.
+        let counts = count_by_rule(&self.tasks);
+        let rule_ids: Vec<&String> = counts.keys().collect();
+        let rules: Vec<Value> = rule_ids
+            .iter()
+            .map(|id| {
+                json!({
+                    "id": id,
+                    "shortDescription": { "text": format!("swarm-host teammate rule `{id}`") },
+                    "defaultConfiguration": { "level": "warning" },
+                })
+            })
+            .collect();
+        let mut results = Vec::new();
+        for t in &self.tasks {
+            for f in &t.findings {
+                let mut physical = json!({
+                    "artifactLocation": { "uri": uri_of(&f.file), "uriBaseId": "%SRCROOT%" },
+                });
+                if let Some(line) = f.line.filter(|l| *l > 0) {
+                    physical["region"] = json!({ "startLine": line });
+                }
+                // Every finding's rule is in `rule_ids`, built from the same findings.
+                let index = rule_ids.binary_search(&&f.rule).unwrap_or_default();
+                results.push(json!({
+                    "ruleId": f.rule,
+                    "ruleIndex": index,
+                    "level": "warning",
+                    "message": { "text": f.message },
+                    "locations": [{ "physicalLocation": physical }],
+                    "properties": { "task": t.id, "teammate": t.teammate },
+                }));
+            }
+        }
+        let mut notifications: Vec<Value> = self
+            .tasks
+            .iter()
+            .filter(|t| t.status != Status::Completed)
+            .map(|t| {
+                let why = t.error.as_deref().unwrap_or("did not complete");
+                json!({
+                    "level": "error",
+                    "message": { "text": format!("task {} ({}) {}: {why}", t.id, t.subject, status_word(t.status)) },
+                    "properties": { "task": t.id, "teammate": t.teammate },
+                })
+            })
+            .collect();
+        notifications.extend(self.denials.iter().map(|d| {
+            json!({
+                "level": "warning",
+                "message": { "text": format!("denied: {} {}: {}", d.teammate, d.operation, d.reason) },
+                "properties": { "task": d.task, "teammate": d.teammate },
+            })
+        }));
+        let mut invocation = json!({
+            "executionSuccessful": self.success(),
+            "toolExecutionNotifications": notifications,
+        });
+        if let Some(why) = &self.interrupted {
+            invocation["exitSignalName"] = json!("interrupted");
+            invocation["properties"] = json!({ "interrupted": why });
+        }
+        let sarif = json!({
+            "$schema": SARIF_SCHEMA,
+            "version": SARIF_VERSION,
+            "runs": [{
+                "tool": { "driver": {
+                    "name": "swarm-host",
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "rules": rules,
+                }},
+                "automationDetails": { "id": format!("{}/", self.team) },
+                "originalUriBaseIds": { "%SRCROOT%": { "description": { "text": "the team's workspace root" } } },
+                "invocations": [invocation],
+                "results": results,
+            }],
+        });
+        serde_json::to_string_pretty(&sarif).expect("SARIF values always serialize")
+    }
+}
+
+fn status_word(status: Status) -> &'static str {
+    match status {
+        Status::Failed => "failed",
+        Status::Pending => "was not run",
+        Status::InProgress => "was still running",
+        Status::Completed => "completed",
+    }
+}
+
+/// A root-relative path as a URI reference: `/`-separated segments with
+/// everything but RFC 3986 unreserved characters percent-encoded.
+fn uri_of(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
 impl TaskOutcome {
     fn owned_files_label(&self) -> String {
         match self.owned_files {
             1 => "1 file".into(),
             n => format!("{n} files"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn finding(file: &str, line: Option<u32>, rule: &str, message: &str) -> Finding {
+        Finding { file: file.into(), line, rule: rule.into(), message: message.into() }
+    }
+
+    fn outcome(id: &str, status: Status, findings: Vec<Finding>, error: Option<&str>) -> TaskOutcome {
+        TaskOutcome {
+            id: id.into(),
+            subject: format!("subject of {id}"),
+            status,
+            owned_files: 2,
+            teammate: Some(format!("{id}-runner")),
+            attempts: Vec::new(),
+            summary: None,
+            findings,
+            error: error.map(Into::into),
+        }
+    }
+
+    fn report() -> RunReport {
+        let tasks = vec![
+            outcome(
+                "ws",
+                Status::Completed,
+                vec![
+                    finding("src/a b.rs", Some(3), "whitespace/trailing", "trailing whitespace (1 chars)"),
+                    finding("src/a b.rs", None, "whitespace/crlf", "2 line(s) end with CRLF"),
+                    finding("docs/x.md", Some(9), "whitespace/trailing", "trailing whitespace (2 chars)"),
+                ],
+                None,
+            ),
+            outcome("todo", Status::Completed, vec![finding("lib.rs", Some(1), "todo", "// TODO: x")], None),
+            outcome("links", Status::Failed, Vec::new(), Some("deadline hit")),
+        ];
+        RunReport {
+            v: REPORT_VERSION,
+            team: "ci".into(),
+            backend: "in-process".into(),
+            duration: Duration::from_millis(1500),
+            interrupted: None,
+            totals: Totals {
+                tasks: 3,
+                completed: 2,
+                failed: 1,
+                findings: 4,
+                retries: 0,
+                by_rule: count_by_rule(&tasks),
+            },
+            tasks,
+            teammates: Vec::new(),
+            messages: Vec::new(),
+            denials: vec![Denial {
+                teammate: "ws-runner".into(),
+                task: Some("ws".into()),
+                operation: "write".into(),
+                reason: "x.rs: not owned by the held task".into(),
+            }],
+            synthesis: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn findings_are_counted_per_rule_in_json_and_text() {
+        let r = report();
+        let want: BTreeMap<String, usize> =
+            [("todo", 1), ("whitespace/crlf", 1), ("whitespace/trailing", 2)].map(|(k, v)| (k.to_string(), v)).into();
+        assert_eq!(r.totals.by_rule, want);
+        let json: Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(json["totals"]["by_rule"]["whitespace/trailing"], 2);
+        assert!(
+            r.to_text(10).contains("Findings by rule: todo 1, whitespace/crlf 1, whitespace/trailing 2\n"),
+            "{}",
+            r.to_text(10)
+        );
+    }
+
+    #[test]
+    fn sarif_has_version_rules_results_and_locations() {
+        let sarif: Value = serde_json::from_str(&report().to_sarif()).unwrap();
+        assert_eq!(sarif["version"], "2.1.0");
+        assert_eq!(sarif["$schema"], SARIF_SCHEMA);
+        let runs = sarif["runs"].as_array().unwrap();
+        assert_eq!(runs.len(), 1);
+        let run = &runs[0];
+        assert_eq!(run["tool"]["driver"]["name"], "swarm-host");
+        let rules: Vec<&str> =
+            run["tool"]["driver"]["rules"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+        assert_eq!(rules, ["todo", "whitespace/crlf", "whitespace/trailing"], "one rule per distinct id");
+
+        let results = run["results"].as_array().unwrap();
+        assert_eq!(results.len(), 4, "one result per finding");
+        for r in results {
+            let index = r["ruleIndex"].as_u64().unwrap() as usize;
+            assert_eq!(r["ruleId"], rules[index], "ruleIndex points at the result's rule");
+            assert_eq!(r["level"], "warning");
+        }
+        let first = &results[0];
+        assert_eq!(first["message"]["text"], "trailing whitespace (1 chars)");
+        let loc = &first["locations"][0]["physicalLocation"];
+        assert_eq!(loc["artifactLocation"]["uri"], "src/a%20b.rs", "URIs are percent-encoded");
+        assert_eq!(loc["artifactLocation"]["uriBaseId"], "%SRCROOT%");
+        assert_eq!(loc["region"]["startLine"], 3);
+        let whole_file = &results[1]["locations"][0]["physicalLocation"];
+        assert!(whole_file.get("region").is_none(), "a finding without a line has no region: {whole_file}");
+        assert_eq!(results[3]["properties"]["task"], "todo");
+
+        let invocation = &run["invocations"][0];
+        assert_eq!(invocation["executionSuccessful"], false);
+        let notes = invocation["toolExecutionNotifications"].as_array().unwrap();
+        assert_eq!(notes.len(), 2);
+        assert_eq!(notes[0]["level"], "error");
+        assert_eq!(notes[0]["message"]["text"], "task links (subject of links) failed: deadline hit");
+        assert_eq!(notes[1]["level"], "warning");
+        assert!(notes[1]["message"]["text"].as_str().unwrap().contains("not owned"));
+    }
+
+    #[test]
+    fn sarif_of_a_clean_run_is_successful_and_empty() {
+        let mut r = report();
+        r.tasks.retain(|t| t.status == Status::Completed);
+        r.tasks.iter_mut().for_each(|t| t.findings.clear());
+        r.denials.clear();
+        r.totals.failed = 0;
+        let sarif: Value = serde_json::from_str(&r.to_sarif()).unwrap();
+        let run = &sarif["runs"][0];
+        assert_eq!(run["results"].as_array().unwrap().len(), 0);
+        assert_eq!(run["tool"]["driver"]["rules"].as_array().unwrap().len(), 0);
+        assert_eq!(run["invocations"][0]["executionSuccessful"], true);
+        assert_eq!(run["invocations"][0]["toolExecutionNotifications"].as_array().unwrap().len(), 0);
+    }
+
+    #[test]
+    fn uris_keep_slashes_and_encode_the_rest() {
+        assert_eq!(uri_of("a/b-c_d.e~f"), "a/b-c_d.e~f");
+        assert_eq!(uri_of("x y/#1?%.md"), "x%20y/%231%3F%25.md");
+        assert_eq!(uri_of("é"), "%C3%A9");
     }
 }
