@@ -83,6 +83,30 @@ const GUESTS: &[Guest] = &[
               panics, `hog` eats memory, `err` refuses, `log` logs control characters; else one \
               task per file. `synthesize` spins for team `loop`.",
     },
+    Guest {
+        package: "license-header",
+        constant: "LICENSE_HEADER",
+        doc: "`plugins/license-header`: checks for an SPDX header; options `license=<id>`, `fix`, \
+              `within=<n>`.",
+    },
+    Guest {
+        package: "whitespace",
+        constant: "WHITESPACE",
+        doc: "`plugins/whitespace`: trailing whitespace, mixed indentation, final newline, CRLF, \
+              long lines; options `fix`, `max-line=<n>`.",
+    },
+    Guest {
+        package: "md-links",
+        constant: "MD_LINKS",
+        doc: "`plugins/md-links`: broken relative links, images and anchors in Markdown (needs \
+              `read = \"root\"`); option `no-anchors`.",
+    },
+    Guest {
+        package: "secret-scan",
+        constant: "SECRET_SCAN",
+        doc: "`plugins/secret-scan`: AWS keys, private keys, GitHub/Slack tokens, high-entropy \
+              password assignments, masked in findings.",
+    },
 ];
 
 /// Variables of the outer build that must not leak into the guest build:

@@ -53,9 +53,10 @@ impl Tree {
         if !self.dirs.contains_key(dir) {
             let listed = match ctx.list(dir) {
                 Ok(entries) => Some(entries.into_iter().map(|e| e.path).collect()),
-                Err(FsError::NotFound(_)) => None,
                 Err(FsError::Denied(why)) => return Err(format!("{NEEDS_ROOT} ({why})")),
-                Err(e) => return Err(format!("cannot list `{dir}`: {}", e.describe())),
+                // Not there, or not a directory (`README.md/x`): nothing
+                // under it exists.
+                Err(_) => None,
             };
             self.dirs.insert(dir.to_string(), listed);
         }
