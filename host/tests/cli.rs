@@ -247,3 +247,178 @@ fn status_follows_a_running_team_and_sees_its_coordinator_die() {
     assert!(stdout.contains("stopped (coordinator gone"), "{stdout}");
     assert!(stdout.contains("Tasks: 0 completed, 0 failed, 1 in progress, 0 pending"), "{stdout}");
 }
+
+#[test]
+fn a_task_stopped_by_a_sandbox_limit_exits_four() {
+    let body = format!(
+        "[[teammate]]\nname = \"hog\"\nplugin = {:?}\nlimits = {{ memory_mib = 8 }}\n\
+         [[task]]\nsubject = \"eat\"\nmax_attempts = 1\n",
+        swarm_tests::MEMHOG
+    );
+    let dir = fixture(&[], &body);
+    let out = swarm_host(&dir, &["run", &team(dir.path())]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "{stdout}\n{}", text(&out.stderr));
+    assert!(stdout.contains("memory limit hit"), "{stdout}");
+}
+
+#[test]
+fn usage_errors_exit_two_and_internal_errors_exit_three() {
+    let dir = fixture(&[("src/a.rs", "")], &scan_team());
+    for args in [&["run"][..], &["bogus"], &["run", "--json", "--format", "text", "x.toml"], &["completions", "tcsh"]] {
+        let out = swarm_host(&dir, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out.stderr));
+    }
+    // The state directory cannot be created: swarm-host cannot do its job.
+    let blocker = dir.path().join("not-a-dir");
+    std::fs::write(&blocker, "").unwrap();
+    let out = swarm_host_in(&blocker, &["run", &team(dir.path())]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("cannot keep the team's state"), "{stderr}");
+}
+
+#[test]
+fn help_documents_every_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [&["--help"][..], &["run", "--help"]] {
+        let out = swarm_host(&dir, args);
+        assert_eq!(out.status.code(), Some(0));
+        let help = text(&out.stdout);
+        for code in ["0  success", "1  at least one task failed", "2  usage", "3  internal", "4  a sandbox limit"] {
+            assert!(help.contains(code), "{args:?} lacks {code:?}: {help}");
+        }
+    }
+}
+
+#[test]
+fn format_json_is_the_same_as_json() {
+    let dir = fixture(&[("src/a.rs", "// TODO\n")], &scan_team());
+    let out = swarm_host(&dir, &["run", "--format", "json", &team(dir.path())]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["totals"]["findings"], 1);
+    let out = swarm_host(&dir, &["run", "--format", "text", &team(dir.path())]);
+    assert!(text(&out.stdout).contains("Summary: 2 completed"), "{}", text(&out.stdout));
+}
+
+#[test]
+fn toml_syntax_errors_and_unknown_fields_point_at_file_and_line() {
+    for (body, line, what) in [
+        ("[[task]]\nsubject = \"x\nowns = []\n", 4, ""),
+        ("max_attempts = 2\ncolour = \"red\"\n", 4, "colour"),
+        ("[[teammate]]\nname = \"a\"\nplugin = \"a.wasm\"\ninstance = 2\n", 6, "instance"),
+        ("[[task]]\nsubject = \"x\"\nowner_id = \"a\"\n", 5, "owner_id"),
+    ] {
+        let dir = fixture(&[], body);
+        let out = swarm_host(&dir, &["run", &team(dir.path())]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(&format!("team.toml:{line}:")), "want line {line} for {body:?}: {stderr}");
+        assert!(stderr.contains(what), "{stderr}");
+    }
+}
+
+#[test]
+fn completions_are_printed_for_each_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    for (shell, marker) in
+        [("bash", "complete -F _swarm__host"), ("zsh", "#compdef swarm-host"), ("fish", "complete -c swarm-host")]
+    {
+        let out = swarm_host(&dir, &["completions", shell]);
+        let script = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{shell}: {}", text(&out.stderr));
+        assert!(script.contains(marker), "{shell}: {script}");
+        for cmd in ["validate", "resume", "inspect", "completions"] {
+            assert!(script.contains(cmd), "{shell} script lacks {cmd}");
+        }
+    }
+}
+
+#[test]
+fn every_teammate_gets_its_own_log_file_in_the_state_dir() {
+    let dir = fixture(&[("src/a.rs", "// TODO\n"), ("README.md", "x\n")], &scan_team());
+    let out = Command::new(env!("CARGO_BIN_EXE_swarm-host"))
+        .args(["run", &team(dir.path())])
+        .env("SWARM_STATE_DIR", dir.path().join("state"))
+        .env("XDG_CACHE_HOME", Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache"))
+        .env("RUST_LOG", "swarm_host=debug")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let logs = dir.path().join("state/cli/logs");
+    let read = |name: &str| std::fs::read_to_string(logs.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let coordinator = read("coordinator.log");
+    assert!(coordinator.contains("team started"), "{coordinator}");
+    let mut completed = 0;
+    for id in ["scan-1", "scan-2"] {
+        let own = read(&format!("{id}.log"));
+        assert!(own.lines().all(|l| l.contains(&format!("teammate={id}"))), "{id}.log has others' lines: {own}");
+        assert!(own.contains("approved shutdown"), "{own}");
+        completed += own.matches("completed:").count();
+        assert!(coordinator.contains(&format!("teammate={id}")), "{coordinator}");
+    }
+    assert_eq!(completed, 2, "each completed task is in its teammate's log");
+    let status = text(&swarm_host(&dir, &["status", "cli"]).stdout);
+    assert!(status.contains("Logs: ") && status.contains("logs"), "{status}");
+}
+
+/// Every compiled module in a wasmtime cache directory, with its mtime.
+fn cached_modules(dir: &Path) -> std::collections::BTreeMap<std::path::PathBuf, std::time::SystemTime> {
+    walk(dir)
+        .into_iter()
+        .filter(|p| p.components().any(|c| c.as_os_str() == "modules"))
+        .filter(|p| !p.file_name().unwrap().to_string_lossy().contains('.'))
+        .map(|p| {
+            let mtime = std::fs::metadata(&p).unwrap().modified().unwrap();
+            (p, mtime)
+        })
+        .collect()
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = entry.path();
+        if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
+    }
+    out
+}
+
+#[test]
+fn a_second_run_loads_compiled_plugins_from_the_cache() {
+    let dir = fixture(&[("src/a.rs", "// TODO\n")], &scan_team());
+    let cache = dir.path().join("cache");
+    let cache_arg = cache.to_string_lossy().into_owned();
+    let team_path = team(dir.path());
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "--cache-dir", &cache_arg];
+        args.extend_from_slice(extra);
+        args.push(&team_path);
+        swarm_host(&dir, &args)
+    };
+    assert_eq!(run(&[]).status.code(), Some(0));
+    let first = cached_modules(&cache);
+    assert_eq!(first.len(), 1, "one compiled plugin cached: {first:?}");
+    assert_eq!(run(&["--fresh"]).status.code(), Some(0));
+    assert_eq!(cached_modules(&cache), first, "the second run compiled nothing: it loaded the cached module");
+
+    // A changed plugin is compiled (and cached) again.
+    let copy = dir.path().join("scan-copy.wasm");
+    let mut bytes = std::fs::read(swarm_tests::TODO_SCAN).unwrap();
+    // A custom section changes the bytes, not the behaviour.
+    bytes.extend_from_slice(&[0, 6, 5, b'n', b'o', b't', b'e', b'!']);
+    std::fs::write(&copy, bytes).unwrap();
+    let changed = std::fs::read_to_string(dir.path().join("team.toml"))
+        .unwrap()
+        .replace(swarm_tests::TODO_SCAN, &copy.to_string_lossy());
+    std::fs::write(dir.path().join("team.toml"), changed).unwrap();
+    assert_eq!(run(&["--fresh"]).status.code(), Some(0));
+    assert_eq!(cached_modules(&cache).len(), 2, "the changed plugin is cached beside the first");
+
+    let uncached = dir.path().join("uncached");
+    let out =
+        swarm_host(&dir, &["run", "--fresh", "--no-cache", "--cache-dir", &uncached.to_string_lossy(), &team_path]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(walk(&uncached).is_empty(), "--no-cache writes no cache");
+}

@@ -1,38 +1,31 @@
-//! The `swarm-host` command line.
+//! The `swarm-host` command line: the clap types and the dispatch, one arm
+//! per command; each command lives in its own module.
 //!
-//! Exit codes: 0 every task completed; 1 some task failed; 2 usage, team
-//! file or plugin error (nothing ran); 3 internal error.
+//! Exit codes are in [`exit`]: 0 every task completed; 1 some task failed;
+//! 2 usage, team file or plugin error (nothing ran); 3 internal error;
+//! 4 a sandbox limit stopped a task.
 
-use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
+pub mod exit;
+pub mod inspect;
+pub mod logging;
+pub mod new;
+pub mod run;
+pub mod status;
+pub mod team_logs;
+pub mod validate;
 pub mod view;
 
-use std::sync::{Arc, OnceLock};
-
-use crate::coordinator::plan::build_with_planner;
-use crate::coordinator::{Loaded, Observer, Plan, Restored, RunOptions, run_in_process};
-use crate::sandbox::Sandbox;
-use crate::sandbox::planner::{Planner, TaskResult};
-use crate::state::StateDir;
-use crate::tasks::Status;
-
-/// Every task completed.
-pub const EXIT_OK: u8 = 0;
-/// At least one task failed.
-pub const EXIT_TASKS_FAILED: u8 = 1;
-/// Bad usage, team file or plugin: nothing ran.
-pub const EXIT_CONFIG: u8 = 2;
-/// swarm-host itself failed.
-pub const EXIT_INTERNAL: u8 = 3;
+pub use exit::{EXIT_CONFIG, EXIT_INTERNAL, EXIT_LIMIT, EXIT_OK, EXIT_TASKS_FAILED};
 
 /// Runs multi-agent teams of sandboxed WebAssembly teammates.
 #[derive(Debug, Parser)]
-#[command(name = "swarm-host", version, about)]
+#[command(name = "swarm-host", version, about, after_help = exit::EXIT_CODES_HELP)]
 pub struct Cli {
     /// Where team state lives (one directory per team).
     #[arg(long, global = true, default_value = ".swarm", env = "SWARM_STATE_DIR")]
@@ -49,11 +42,24 @@ pub enum BackendChoice {
     InProcess,
 }
 
+/// How a run's report is printed on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum ReportFormat {
+    /// Human text.
+    #[default]
+    Text,
+    /// The versioned JSON report.
+    Json,
+}
+
 /// Options shared by the commands that run a team.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// Print the report as JSON on stdout.
-    #[arg(long)]
+    /// How to print the report on stdout.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+    /// Print the report as JSON (same as `--format json`).
+    #[arg(long, conflicts_with = "format")]
     pub json: bool,
     /// Where teammates run.
     #[arg(long, value_enum, default_value = "in-process")]
@@ -64,6 +70,21 @@ pub struct RunArgs {
     /// Findings shown per task in the text report.
     #[arg(long, default_value_t = 20)]
     pub max_findings: usize,
+    /// Shared plugin-cache options.
+    #[command(flatten)]
+    pub cache: CacheArgs,
+}
+
+impl RunArgs {
+    /// The report format asked for (`--json` is `--format json`).
+    pub fn report_format(&self) -> ReportFormat {
+        if self.json { ReportFormat::Json } else { self.format }
+    }
+}
+
+/// Where compiled plugins are cached.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CacheArgs {
     /// Directory of compiled plugins [default: $XDG_CACHE_HOME/swarm-host or ~/.cache/swarm-host].
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
@@ -72,10 +93,26 @@ pub struct RunArgs {
     pub no_cache: bool,
 }
 
+impl CacheArgs {
+    /// The cache directory in force, if caching is on.
+    pub fn dir(&self) -> Option<PathBuf> {
+        if self.no_cache { None } else { self.cache_dir.clone().or_else(crate::sandbox::Sandbox::default_cache_dir) }
+    }
+
+    /// A sandbox using the cache in force.
+    pub fn sandbox(&self) -> crate::sandbox::Sandbox {
+        match self.dir() {
+            Some(dir) => crate::sandbox::Sandbox::with_cache(dir),
+            None => crate::sandbox::Sandbox::new(),
+        }
+    }
+}
+
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Plan, run and report a team.
+    #[command(after_help = exit::EXIT_CODES_HELP)]
     Run {
         /// The team file.
         team: PathBuf,
@@ -89,6 +126,7 @@ pub enum Command {
     /// Finish the remaining tasks of a run whose coordinator stopped
     /// (crashed, killed or interrupted): completed tasks are not rerun,
     /// tasks that were in flight are.
+    #[command(after_help = exit::EXIT_CODES_HELP)]
     Resume {
         /// The team name.
         team: String,
@@ -105,54 +143,65 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check a team file without running it: the plan (ownership, owners,
+    /// dependencies, the planner's tasks) and every plugin against its WIT
+    /// world. Exits 0 if valid, 2 with every problem listed.
+    Validate {
+        /// The team file.
+        team: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Shared plugin-cache options.
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
+    /// Create a plugin crate: a working teammate with a unit test, a README
+    /// and a team file that runs it.
+    New(new::NewArgs),
+    /// Work with plugin files.
+    Plugins {
+        /// What to do with a plugin.
+        #[command(subcommand)]
+        command: PluginsCommand,
+    },
+    /// Print a shell completion script on stdout.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("swarm_host=info"));
-    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(|| LogLine(Vec::new()))
-        .with_ansi(ansi)
-        .with_target(false)
-        .try_init();
+/// `swarm-host plugins ...`.
+#[derive(Debug, Subcommand)]
+pub enum PluginsCommand {
+    /// Show a plugin's world, imports, exports and size, and whether it fits
+    /// this host's `teammate` or `planner` world. Exits 2 if it fits neither.
+    Inspect {
+        /// The `.wasm` component.
+        file: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Shared plugin-cache options.
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
 }
 
-/// The live view, once a run shows one; log lines then go above its bars.
-static VIEW: OnceLock<Arc<view::TeamView>> = OnceLock::new();
+/// What a command ends with: an exit code, or an exit code and a message
+/// printed as `error: ...` on stderr.
+pub type CliResult = Result<u8, (u8, String)>;
 
-/// One log line, printed when dropped: above the team view's bars if one is
-/// shown, else straight to stderr.
-struct LogLine(Vec<u8>);
-
-impl std::io::Write for LogLine {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Drop for LogLine {
-    fn drop(&mut self) {
-        let line = String::from_utf8_lossy(&self.0);
-        match VIEW.get() {
-            Some(view) => view.println(line.trim_end()),
-            None => {
-                use std::io::Write as _;
-                let _ = std::io::stderr().write_all(&self.0);
-            }
-        }
-    }
+/// A usage, team file or plugin error (exit 2).
+pub fn config_error(e: impl std::fmt::Display) -> (u8, String) {
+    (EXIT_CONFIG, e.to_string())
 }
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    logging::init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -164,174 +213,23 @@ pub fn main() -> ExitCode {
 }
 
 async fn dispatch(cli: Cli) -> u8 {
+    let state_dir = cli.state_dir;
     let result = match cli.command {
-        Command::Run { team, fresh, args } => run(&cli.state_dir, &team, fresh, args).await,
-        Command::Resume { team, args } => resume(&cli.state_dir, &team, args).await,
-        Command::Status { team, json } => status(&cli.state_dir, team.as_deref(), json),
+        Command::Run { team, fresh, args } => run::run(&state_dir, &team, fresh, args).await,
+        Command::Resume { team, args } => run::resume(&state_dir, &team, args).await,
+        Command::Status { team, json } => status::status(&state_dir, team.as_deref(), json),
+        Command::Validate { team, json, cache } => validate::validate(&team, json, &cache).await,
+        Command::New(args) => new::new(&args),
+        Command::Plugins { command: PluginsCommand::Inspect { file, json, cache } } => {
+            inspect::inspect(&file, json, &cache).await
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "swarm-host", &mut std::io::stdout());
+            Ok(EXIT_OK)
+        }
     };
     result.unwrap_or_else(|(code, message)| {
         eprintln!("error: {message}");
         code
     })
-}
-
-type CliResult = Result<u8, (u8, String)>;
-
-fn config_error(e: impl std::fmt::Display) -> (u8, String) {
-    (EXIT_CONFIG, e.to_string())
-}
-
-async fn run(state_dir: &Path, team: &Path, fresh: bool, args: RunArgs) -> CliResult {
-    let loaded = Loaded::read(team).map_err(config_error)?;
-    let cache_dir = if args.no_cache { None } else { args.cache_dir.clone().or_else(Sandbox::default_cache_dir) };
-    let (plan, planner) = build_with_planner(&loaded, cache_dir.as_deref()).await.map_err(config_error)?;
-    for w in &plan.warnings {
-        tracing::warn!("{w}");
-    }
-    if !fresh
-        && let Ok(existing) = StateDir::open(state_dir, &plan.team)
-        && let Ok(tasks) = existing.read_tasks()
-        && tasks.iter().any(|t| matches!(t.status, Status::Pending | Status::InProgress))
-    {
-        return Err(config_error(format!(
-            "team `{}` has an unfinished run in {}: continue it with `swarm-host resume {}`, or start over with `swarm-host run --fresh`",
-            plan.team,
-            existing.path().display(),
-            plan.team
-        )));
-    }
-    let state = StateDir::create(state_dir, &plan.team).map_err(config_error)?;
-    execute(&plan, state, None, planner, args).await
-}
-
-async fn resume(state_dir: &Path, team: &str, args: RunArgs) -> CliResult {
-    let state = StateDir::open(state_dir, team).map_err(config_error)?;
-    let plan = state.read_plan().map_err(config_error)?;
-    if let Ok(info) = state.read_run()
-        && !info.finished
-        && info.pid != std::process::id()
-        && info.coordinator_alive()
-    {
-        return Err(config_error(format!("team `{team}` is still running (coordinator pid {})", info.pid)));
-    }
-    let restored = Restored::load(&state, &plan).map_err(config_error)?;
-    execute(&plan, state, Some(restored), None, args).await
-}
-
-async fn execute(
-    plan: &Plan,
-    state: StateDir,
-    restored: Option<Restored>,
-    planner: Option<Planner>,
-    args: RunArgs,
-) -> CliResult {
-    let (tx, interrupts) = tokio::sync::mpsc::channel(2);
-    tokio::spawn(async move {
-        while tokio::signal::ctrl_c().await.is_ok() {
-            if tx.send(()).await.is_err() {
-                break;
-            }
-        }
-    });
-    let BackendChoice::InProcess = args.backend;
-    let sandbox = match (args.no_cache, args.cache_dir.or_else(Sandbox::default_cache_dir)) {
-        (false, Some(dir)) => Sandbox::with_cache(dir),
-        _ => Sandbox::new(),
-    };
-    let observer = std::io::stderr().is_terminal().then(|| {
-        let view = VIEW.get_or_init(|| Arc::new(view::TeamView::new(plan.tasks.len()))).clone();
-        Observer(Arc::new(move |team| view.update(team)))
-    });
-    let options =
-        RunOptions { shutdown_grace: args.shutdown_grace, interrupts, state: Some(state.clone()), restored, observer };
-    let mut report = run_in_process(plan, &sandbox, options).await.map_err(config_error)?;
-    if let Some(planner) = planner {
-        let results = report
-            .tasks
-            .iter()
-            .map(|t| TaskResult {
-                id: t.id.clone(),
-                completed: t.status == Status::Completed,
-                summary: t.summary.clone().or_else(|| t.error.clone()).unwrap_or_default(),
-                findings: t.findings.len() as u32,
-            })
-            .collect();
-        match planner.synthesize(&plan.team, results).await {
-            Ok(text) => {
-                report.synthesis = Some(text);
-                if let Err(e) = state.write_report(&report) {
-                    tracing::error!("cannot save the report: {e}");
-                }
-            }
-            Err(e) => tracing::warn!("the planner's synthesis failed: {e}"),
-        }
-    }
-    if let Some(view) = VIEW.get() {
-        view.finish();
-    }
-    if args.json {
-        println!("{}", report.to_json());
-    } else {
-        print!("{}", report.to_text(args.max_findings));
-    }
-    Ok(if report.success() { EXIT_OK } else { EXIT_TASKS_FAILED })
-}
-
-fn status(state_dir: &Path, team: Option<&str>, json: bool) -> CliResult {
-    let Some(team) = team else {
-        let teams = StateDir::list(state_dir);
-        if json {
-            println!("{}", serde_json::json!({ "v": 1, "teams": teams }));
-        } else if teams.is_empty() {
-            println!("no team state in {}", state_dir.display());
-        } else {
-            for t in teams {
-                println!("{t}");
-            }
-        }
-        return Ok(EXIT_OK);
-    };
-    let state = StateDir::open(state_dir, team).map_err(config_error)?;
-    let tasks = state.read_tasks().map_err(config_error)?;
-    let roster = state.read_roster().unwrap_or_default();
-    let run = state.read_run().ok();
-    let phase = match &run {
-        Some(r) if r.finished => "finished",
-        Some(r) if r.coordinator_alive() => "running",
-        Some(_) => "stopped (coordinator gone: `swarm-host resume` continues it)",
-        None => "unknown",
-    };
-    if json {
-        let value =
-            serde_json::json!({ "v": 1, "team": team, "phase": phase, "run": run, "roster": roster, "tasks": tasks });
-        println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
-        return Ok(EXIT_OK);
-    }
-    let s = crate::sanitize::line;
-    println!("Team {} — {phase}", s(team));
-    for m in &roster {
-        let task = m.task.as_deref().map(|t| format!(" on {}", s(t))).unwrap_or_default();
-        let progress = m.progress.map(|(d, t)| format!(" {d}/{t}")).unwrap_or_default();
-        let exit = m.exit.as_deref().map(|e| format!(" ({})", s(e))).unwrap_or_default();
-        println!("  {:<20} {:<9}{task}{progress}{exit}", s(&m.id), format!("{:?}", m.state).to_lowercase());
-    }
-    let count = |st: Status| tasks.iter().filter(|t| t.status == st).count();
-    println!(
-        "Tasks: {} completed, {} failed, {} in progress, {} pending",
-        count(Status::Completed),
-        count(Status::Failed),
-        count(Status::InProgress),
-        count(Status::Pending)
-    );
-    for t in &tasks {
-        let who = t.holder.as_deref().or(t.attempts.last().map(|a| a.teammate.as_str())).unwrap_or("-");
-        println!(
-            "  {:<12} {:<11} {:<20} {}",
-            s(&t.spec.id),
-            format!("{:?}", t.status).to_lowercase(),
-            s(who),
-            s(&t.spec.subject)
-        );
-    }
-    Ok(EXIT_OK)
 }

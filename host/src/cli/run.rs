@@ -1,0 +1,131 @@
+//! `swarm-host run` and `swarm-host resume`: plan (or restore), run the team
+//! with the live view on a terminal and its log files in the state
+//! directory, print the report, and pick the exit code.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::Arc;
+
+use super::{
+    BackendChoice, CliResult, EXIT_CONFIG, EXIT_INTERNAL, EXIT_LIMIT, ReportFormat, RunArgs, config_error, exit,
+    logging,
+};
+use crate::coordinator::plan::build_with_planner;
+use crate::coordinator::{Loaded, Observer, Plan, Restored, RunOptions, RunReport, run_in_process};
+use crate::sandbox::planner::{Planner, TaskResult};
+use crate::state::StateDir;
+use crate::tasks::Status;
+
+/// `swarm-host run <team.toml>`.
+pub async fn run(state_dir: &Path, team: &Path, fresh: bool, args: RunArgs) -> CliResult {
+    let loaded = Loaded::read(team).map_err(config_error)?;
+    let (plan, planner) = build_with_planner(&loaded, args.cache.dir().as_deref()).await.map_err(|e| {
+        // A planner stopped by a sandbox limit is a limit hit, not a bad file.
+        let code = if e.0.iter().any(|p| exit::names_a_limit(&p.message)) { EXIT_LIMIT } else { EXIT_CONFIG };
+        (code, e.to_string())
+    })?;
+    for w in &plan.warnings {
+        tracing::warn!("{w}");
+    }
+    if !fresh
+        && let Ok(existing) = StateDir::open(state_dir, &plan.team)
+        && let Ok(tasks) = existing.read_tasks()
+        && tasks.iter().any(|t| matches!(t.status, Status::Pending | Status::InProgress))
+    {
+        return Err(config_error(format!(
+            "team `{}` has an unfinished run in {}: continue it with `swarm-host resume {}`, or start over with `swarm-host run --fresh`",
+            plan.team,
+            existing.path().display(),
+            plan.team
+        )));
+    }
+    let state = StateDir::create(state_dir, &plan.team)
+        .map_err(|e| (EXIT_INTERNAL, format!("cannot keep the team's state: {e}")))?;
+    execute(&plan, state, None, planner, args).await
+}
+
+/// `swarm-host resume <team>`.
+pub async fn resume(state_dir: &Path, team: &str, args: RunArgs) -> CliResult {
+    let state = StateDir::open(state_dir, team).map_err(config_error)?;
+    let plan = state.read_plan().map_err(config_error)?;
+    if let Ok(info) = state.read_run()
+        && !info.finished
+        && info.pid != std::process::id()
+        && info.coordinator_alive()
+    {
+        return Err(config_error(format!("team `{team}` is still running (coordinator pid {})", info.pid)));
+    }
+    let restored = Restored::load(&state, &plan).map_err(config_error)?;
+    execute(&plan, state, Some(restored), None, args).await
+}
+
+async fn execute(
+    plan: &Plan,
+    state: StateDir,
+    restored: Option<Restored>,
+    planner: Option<Planner>,
+    args: RunArgs,
+) -> CliResult {
+    let logs = logging::team_logs();
+    let log_dir = super::team_logs::dir_of(state.path());
+    if let Err(e) = logs.open(&log_dir, restored.is_none()) {
+        tracing::warn!("cannot write the team's log files in {}: {e}", log_dir.display());
+    }
+    let result = execute_logged(plan, state, restored, planner, &args).await;
+    logs.close();
+    let report = result?;
+    logging::finish_view();
+    match args.report_format() {
+        ReportFormat::Text => print!("{}", report.to_text(args.max_findings)),
+        ReportFormat::Json => println!("{}", report.to_json()),
+    }
+    Ok(exit::of_report(&report))
+}
+
+async fn execute_logged(
+    plan: &Plan,
+    state: StateDir,
+    restored: Option<Restored>,
+    planner: Option<Planner>,
+    args: &RunArgs,
+) -> Result<RunReport, (u8, String)> {
+    let (tx, interrupts) = tokio::sync::mpsc::channel(2);
+    tokio::spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            if tx.send(()).await.is_err() {
+                break;
+            }
+        }
+    });
+    let BackendChoice::InProcess = args.backend;
+    let sandbox = args.cache.sandbox();
+    let observer = std::io::stderr().is_terminal().then(|| {
+        let view = logging::view(plan.tasks.len());
+        Observer(Arc::new(move |team| view.update(team)))
+    });
+    let options =
+        RunOptions { shutdown_grace: args.shutdown_grace, interrupts, state: Some(state.clone()), restored, observer };
+    let mut report = run_in_process(plan, &sandbox, options).await.map_err(config_error)?;
+    if let Some(planner) = planner {
+        let results = report
+            .tasks
+            .iter()
+            .map(|t| TaskResult {
+                id: t.id.clone(),
+                completed: t.status == Status::Completed,
+                summary: t.summary.clone().or_else(|| t.error.clone()).unwrap_or_default(),
+                findings: t.findings.len() as u32,
+            })
+            .collect();
+        match planner.synthesize(&plan.team, results).await {
+            Ok(text) => {
+                report.synthesis = Some(text);
+                if let Err(e) = state.write_report(&report) {
+                    tracing::error!("cannot save the report: {e}");
+                }
+            }
+            Err(e) => tracing::warn!("the planner's synthesis failed: {e}"),
+        }
+    }
+    Ok(report)
+}
