@@ -74,6 +74,21 @@ fn run_json_is_machine_readable() {
 }
 
 #[test]
+fn run_sarif_is_a_code_scanning_log() {
+    let dir = fixture(&[("src/a.rs", "// XXX\n")], &scan_team());
+    let out = swarm_host(&dir, &["run", "--format", "sarif", &team(dir.path())]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["version"], "2.1.0");
+    let run = &v["runs"][0];
+    assert_eq!(run["tool"]["driver"]["name"], "swarm-host");
+    assert_eq!(run["results"][0]["ruleId"], "xxx");
+    let location = &run["results"][0]["locations"][0]["physicalLocation"];
+    assert_eq!(location["artifactLocation"]["uri"], "src/a.rs");
+    assert_eq!(location["region"]["startLine"], 1);
+}
+
+#[test]
 fn a_failed_task_exits_one() {
     let body = format!(
         "[[teammate]]\nname = \"trap\"\nplugin = {:?}\n[[task]]\nsubject = \"panic please\"\nmax_attempts = 1\n",

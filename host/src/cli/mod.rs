@@ -50,6 +50,8 @@ pub enum ReportFormat {
     Text,
     /// The versioned JSON report.
     Json,
+    /// SARIF 2.1.0, for code-scanning UIs.
+    Sarif,
 }
 
 /// Options shared by the commands that run a team.

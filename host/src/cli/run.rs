@@ -78,6 +78,7 @@ async fn execute(
     match args.report_format() {
         ReportFormat::Text => print!("{}", report.to_text(args.max_findings)),
         ReportFormat::Json => println!("{}", report.to_json()),
+        ReportFormat::Sarif => println!("{}", report.to_sarif()),
     }
     Ok(exit::of_report(&report))
 }
