@@ -10,12 +10,15 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+pub mod teammate;
 pub mod view;
 
 use std::sync::{Arc, OnceLock};
 
+use crate::backend::detect::Kind;
 use crate::coordinator::plan::build_with_planner;
-use crate::coordinator::{Loaded, Observer, Plan, Restored, RunOptions, run_in_process};
+use crate::coordinator::run::run_on;
+use crate::coordinator::{Loaded, Observer, Plan, Restored, RunOptions};
 use crate::sandbox::Sandbox;
 use crate::sandbox::planner::{Planner, TaskResult};
 use crate::state::StateDir;
@@ -45,8 +48,17 @@ pub struct Cli {
 /// Where teammates run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BackendChoice {
+    /// tmux panes if inside tmux, else iTerm2 panes if inside iTerm2, else in-process.
+    Auto,
     /// Sandboxed component instances inside this process.
     InProcess,
+    /// Headless native processes (no UI; for CI and servers).
+    #[value(alias = "headless")]
+    Process,
+    /// Native processes in tmux panes of the coordinator's window.
+    Tmux,
+    /// Native processes in iTerm2 split panes.
+    Iterm,
 }
 
 /// Options shared by the commands that run a team.
@@ -56,7 +68,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub json: bool,
     /// Where teammates run.
-    #[arg(long, value_enum, default_value = "in-process")]
+    #[arg(long, value_enum, default_value = "auto")]
     pub backend: BackendChoice,
     /// Time a teammate has to answer a shutdown request before it is killed.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
@@ -105,6 +117,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run one teammate as a native process connected to a coordinator's
+    /// socket (started by the process, tmux and iTerm2 backends).
+    Teammate(teammate::TeammateArgs),
 }
 
 fn init_tracing() {
@@ -168,6 +183,7 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::Run { team, fresh, args } => run(&cli.state_dir, &team, fresh, args).await,
         Command::Resume { team, args } => resume(&cli.state_dir, &team, args).await,
         Command::Status { team, json } => status(&cli.state_dir, team.as_deref(), json),
+        Command::Teammate(args) => Ok(teammate::main(args).await),
     };
     result.unwrap_or_else(|(code, message)| {
         eprintln!("error: {message}");
@@ -233,10 +249,19 @@ async fn execute(
             }
         }
     });
-    let BackendChoice::InProcess = args.backend;
-    let sandbox = match (args.no_cache, args.cache_dir.or_else(Sandbox::default_cache_dir)) {
-        (false, Some(dir)) => Sandbox::with_cache(dir),
-        _ => Sandbox::new(),
+    let kind = match args.backend {
+        BackendChoice::Auto => None,
+        BackendChoice::InProcess => Some(Kind::InProcess),
+        BackendChoice::Process => Some(Kind::Process),
+        BackendChoice::Tmux => Some(Kind::Tmux),
+        BackendChoice::Iterm => Some(Kind::Iterm),
+    };
+    // Decided once per run.
+    let kind = crate::backend::detect::Env::current().resolve(kind).map_err(config_error)?;
+    let cache_dir = if args.no_cache { None } else { args.cache_dir.clone().or_else(Sandbox::default_cache_dir) };
+    let sandbox = match &cache_dir {
+        Some(dir) => Sandbox::with_cache(dir.clone()),
+        None => Sandbox::new(),
     };
     let observer = std::io::stderr().is_terminal().then(|| {
         let view = VIEW.get_or_init(|| Arc::new(view::TeamView::new(plan.tasks.len()))).clone();
@@ -244,7 +269,7 @@ async fn execute(
     });
     let options =
         RunOptions { shutdown_grace: args.shutdown_grace, interrupts, state: Some(state.clone()), restored, observer };
-    let mut report = run_in_process(plan, &sandbox, options).await.map_err(config_error)?;
+    let mut report = run_on(kind, plan, &sandbox, options, cache_dir).await.map_err(config_error)?;
     if let Some(planner) = planner {
         let results = report
             .tasks
