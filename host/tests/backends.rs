@@ -273,8 +273,14 @@ fn native_setup(plan: &Plan) -> NativeSetup {
     NativeSetup { exe: BIN.into(), root: plan.root.clone(), read: plan.read, plugins, cache_dir: Some(cache_dir()) }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_teammate_process_is_seen_dead_within_a_second_and_its_task_requeued() {
+/// Runs a two-teammate team whose one slow task is held by one of them,
+/// ends that teammate's process with `end` while it holds the task, and
+/// checks that it is seen dead within a second and that the other teammate
+/// completes the requeued task.
+async fn a_teammate_whose_process_dies_is_dead_within_a_second<L: Launcher>(
+    launcher: L,
+    end: impl Fn(&Member) + Send + 'static,
+) {
     let body = format!(
         "[[teammate]]\nname = \"counter\"\nplugin = {:?}\ninstances = 2\n\
          [[task]]\nid = \"slow\"\nsubject = \"slow\"\ndescription = \"wait:1500\"\n",
@@ -285,10 +291,9 @@ async fn a_killed_teammate_process_is_seen_dead_within_a_second_and_its_task_req
     Sandbox::with_cache(cache_dir()).load(Path::new(swarm_tests::COUNTER), &Limits::default()).unwrap();
     let (team, events) = team_of(&plan, None, None);
     let server = LinkServer::start(team.clone(), SocketDir::create("liveness").unwrap(), HEARTBEAT_TIMEOUT).unwrap();
-    let backend = Arc::new(Native::new(team.clone(), server, Headless, native_setup(&plan)));
+    let backend = Arc::new(Native::new(team.clone(), server, launcher, native_setup(&plan)));
     let watched = team.clone();
     let killer = tokio::spawn(async move {
-        let ids: Vec<String> = watched.roster.snapshot().into_iter().map(|m| m.id).collect();
         let victim = loop {
             let holder = watched.roster.snapshot().into_iter().find(|m| m.task.as_deref() == Some("slow"));
             if let Some(m) = holder.filter(|m| m.pid.is_some()) {
@@ -296,9 +301,7 @@ async fn a_killed_teammate_process_is_seen_dead_within_a_second_and_its_task_req
             }
             watched.roster.changed().await;
         };
-        assert!(ids.contains(&victim.id));
-        let status = Command::new("kill").args(["-9", &victim.pid.unwrap().to_string()]).status().unwrap();
-        assert!(status.success());
+        end(&victim);
         let killed = Instant::now();
         let dead = wait_member(&watched, &victim.id, |m| m.state == Liveness::Dead).await;
         (victim.id, killed.elapsed(), dead.exit.unwrap_or_default())
@@ -308,7 +311,7 @@ async fn a_killed_teammate_process_is_seen_dead_within_a_second_and_its_task_req
         .expect("the run ended")
         .unwrap();
     let (victim, seen_after, exit) = killer.await.unwrap();
-    println!("a kill -9'd teammate process was seen dead after {seen_after:.1?}");
+    println!("a teammate whose process died was seen dead after {seen_after:.1?}");
     assert!(seen_after < Duration::from_secs(1), "seen dead after {seen_after:?}");
     assert!(exit.contains("its process ended without reporting an exit"), "{exit}");
     let task = &report.tasks[0];
@@ -316,6 +319,32 @@ async fn a_killed_teammate_process_is_seen_dead_within_a_second_and_its_task_req
     assert_eq!(task.attempts.len(), 2, "requeued once: {:#?}", task.attempts);
     assert_eq!(task.attempts[0].teammate, victim);
     assert_ne!(task.teammate.as_deref(), Some(victim.as_str()), "the other teammate finished it");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_9_headless_teammate_is_dead_within_a_second_and_its_task_requeued() {
+    a_teammate_whose_process_dies_is_dead_within_a_second(Headless, |victim| {
+        let status = Command::new("kill").args(["-9", &victim.pid.unwrap().to_string()]).status().unwrap();
+        assert!(status.success());
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tmux_pane_closed_by_the_user_is_dead_within_a_second_and_its_task_requeued() {
+    let server = Arc::new(TmuxServer::start());
+    let tmux = Tmux::new(&server.socket, &server.anchor());
+    let user = server.clone();
+    a_teammate_whose_process_dies_is_dead_within_a_second(tmux, move |victim| {
+        // Find the victim's pane by its title, as a user would, and close it.
+        let panes = user.tmux(&["list-panes", "-a", "-F", "#{pane_id} #{pane_title}"]);
+        let title = format!("{} (", victim.id);
+        let pane =
+            panes.lines().find(|l| l.contains(&title)).unwrap_or_else(|| panic!("no pane titled {title}: {panes}"));
+        user.tmux(&["kill-pane", "-t", pane.split_whitespace().next().unwrap()]);
+    })
+    .await;
+    assert_eq!(server.panes().len(), 1, "every teammate pane is closed at the end");
 }
 
 fn config(id: &str, root: &Path) -> LaunchConfig {
@@ -433,4 +462,45 @@ async fn spawn_time_of_in_process_headless_and_tmux_teammates() {
     println!("  in-process   {base:>10.2?}  (baseline)");
     println!("  headless     {process:>10.2?}  ×{:.1}", ratio(process));
     println!("  tmux pane    {pane:>10.2?}  ×{:.1}", ratio(pane));
+}
+
+#[tokio::test]
+async fn a_connection_that_forges_a_sender_or_oversteps_the_frame_cap_ends_its_teammate() {
+    use swarm_host::protocol::TeammateMessage;
+    use swarm_host::protocol::frame::{MAX_FRAME_BYTES, ToCoordinator, ToTeammate, read_frame, write_frame};
+    use swarm_host::team::ExitReason;
+    use tokio::io::AsyncWriteExt;
+
+    let (team, _events) =
+        Team::new("sec", Mailbox::new([("w-1", 8usize), ("w-2", 8)]), TaskList::new(vec![]), Roster::default());
+    let dir = SocketDir::create("sec").unwrap();
+    let token = dir.token().to_string();
+    let server = LinkServer::start(team, dir, HEARTBEAT_TIMEOUT).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let joined = |id: &'static str| {
+        let (socket, token) = (server.socket(), token.clone());
+        async move {
+            let mut s = tokio::net::UnixStream::connect(socket).await.unwrap();
+            let hello = ToCoordinator::Hello { agent_id: id.into(), token, pid: 1 };
+            write_frame(&mut s, &hello).await.unwrap();
+            let welcome: ToTeammate = read_frame(&mut s, MAX_FRAME_BYTES).await.unwrap().unwrap();
+            assert!(matches!(welcome, ToTeammate::Welcome { .. }), "{welcome:?}");
+            s
+        }
+    };
+
+    let (_k1, kill) = tokio::sync::watch::channel(None);
+    let forged = server.expect(config("w-1", root.path()), kill);
+    let mut s = joined("w-1").await;
+    let lie = TeammateMessage::IdleNotification { from: "w-2".into(), reason: None };
+    write_frame(&mut s, &ToCoordinator::Event { message: lie }).await.unwrap();
+    let ExitReason::Killed(why) = forged.exit.await.unwrap() else { panic!("not killed") };
+    assert!(why.contains("a message from `w-2` on the connection of `w-1`"), "{why}");
+
+    let (_k2, kill) = tokio::sync::watch::channel(None);
+    let oversized = server.expect(config("w-2", root.path()), kill);
+    let mut s = joined("w-2").await;
+    s.write_all(&(u32::MAX).to_be_bytes()).await.unwrap();
+    let ExitReason::Killed(why) = oversized.exit.await.unwrap() else { panic!("not killed") };
+    assert!(why.contains(&format!("over the {MAX_FRAME_BYTES}-byte frame limit")), "{why}");
 }

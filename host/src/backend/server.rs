@@ -85,14 +85,14 @@ pub fn random_hex(n: usize) -> std::io::Result<String> {
 
 impl SocketDir {
     /// Creates a fresh directory with a random name under `$XDG_RUNTIME_DIR`
-    /// (else the temp dir).
+    /// (else the temp dir), named after (at most 16 characters of) the team.
     pub fn create(team: &str) -> Result<Self, SocketError> {
         let base = std::env::var_os("XDG_RUNTIME_DIR")
             .map(PathBuf::from)
             .filter(|p| p.is_dir())
             .unwrap_or_else(std::env::temp_dir);
         let clean: String =
-            team.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').take(32).collect();
+            team.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').take(16).collect();
         let suffix = random_hex(6).map_err(|source| SocketError::Io { path: base.clone(), source })?;
         Self::create_at(&base.join(format!("swarm-{clean}-{suffix}")))
     }
@@ -137,7 +137,9 @@ impl SocketDir {
 
     /// The socket's path.
     pub fn socket(&self) -> PathBuf {
-        self.path.join("coordinator.sock")
+        // Short: a socket path must fit in `sun_path` (104 bytes on macOS,
+        // whose temp dir is long).
+        self.path.join("sock")
     }
 
     /// The token file's path (teammates read it from beside the socket).
