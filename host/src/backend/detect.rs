@@ -110,7 +110,7 @@ mod tests {
 
     fn tmux_env() -> Env {
         Env {
-            tmux: Some("/tmp/tmux-1/default,9,0".into()),
+            tmux: Some("/run/tmux/default,9,0".into()),
             tmux_pane: Some("%1".into()),
             has_tmux: true,
             ..Env::default()

@@ -186,10 +186,10 @@ mod tests {
 
     #[test]
     fn the_session_comes_from_tmux_and_tmux_pane() {
-        assert!(Tmux::from_env(Some("/tmp/tmux-1/default,42,0"), Some("%3")).is_ok());
+        assert!(Tmux::from_env(Some("/run/tmux/default,42,0"), Some("%3")).is_ok());
         let err = Tmux::from_env(None, Some("%3")).unwrap_err();
         assert!(err.contains("$TMUX is not set"), "{err}");
-        let err = Tmux::from_env(Some("/tmp/x,1,0"), None).unwrap_err();
+        let err = Tmux::from_env(Some("/run/tmux/x,1,0"), None).unwrap_err();
         assert!(err.contains("$TMUX_PANE"), "{err}");
     }
 }
