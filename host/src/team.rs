@@ -50,6 +50,9 @@ pub struct Member {
     pub last_heartbeat: Option<f64>,
     /// Why it ended, once dead or exited.
     pub exit: Option<String>,
+    /// Its process id, when it runs as a native process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
     #[serde(skip)]
     heartbeat: Option<Instant>,
 }
@@ -75,6 +78,7 @@ impl Roster {
             progress: None,
             last_heartbeat: None,
             exit: None,
+            pid: None,
             heartbeat: None,
         };
         self.lock().insert(id.to_string(), m);
@@ -112,6 +116,7 @@ impl Roster {
             m.state = state;
             m.task = None;
             m.exit = Some(why);
+            self.changed.notify_one();
         }
     }
 
@@ -200,5 +205,37 @@ impl Team {
     pub fn new(name: &str, mailbox: Mailbox, tasks: TaskList, roster: Roster) -> (Arc<Self>, mpsc::Receiver<Event>) {
         let (events, rx) = mpsc::channel(4096);
         (Arc::new(Self { name: name.to_string(), mailbox, tasks, roster, events }), rx)
+    }
+}
+
+impl Roster {
+    /// Applies a roster update a teammate's host side asked for (the same
+    /// updates in-process and over the socket).
+    pub fn beat(&self, id: &str, beat: &crate::protocol::frame::Beat) {
+        use crate::protocol::frame::Beat;
+        self.update(id, |m| match beat {
+            Beat::Alive => {}
+            Beat::Started => {
+                if m.state == Liveness::Spawning {
+                    m.state = Liveness::Working;
+                }
+            }
+            Beat::State { state } => m.state = *state,
+            Beat::Idle => {
+                if m.state != Liveness::Stopping {
+                    m.state = Liveness::Idle;
+                }
+            }
+            Beat::Working { task } => {
+                m.state = Liveness::Working;
+                m.task = Some(task.clone());
+                m.progress = None;
+            }
+            Beat::TaskCleared => {
+                m.task = None;
+                m.progress = None;
+            }
+            Beat::Progress { done, total } => m.progress = Some(((*done).min(*total), *total)),
+        });
     }
 }

@@ -2,13 +2,25 @@
 //! coordinator only ever talks to this trait, so the same team file gives
 //! the same report whichever backend runs it.
 
+pub mod detect;
 pub mod in_process;
+pub mod iterm;
+pub mod layout;
+pub mod link;
+pub mod native;
+pub mod process;
+pub mod server;
+pub mod tmux;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use in_process::InProcess;
+pub use iterm::Iterm;
+pub use native::{Native, NativeSetup};
+pub use process::Headless;
+pub use tmux::Tmux;
 
 use crate::mailbox::Incoming;
 use crate::sandbox::Launch;

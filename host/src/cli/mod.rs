@@ -18,6 +18,7 @@ pub mod new;
 pub mod run;
 pub mod status;
 pub mod team_logs;
+pub mod teammate;
 pub mod validate;
 pub mod view;
 
@@ -38,8 +39,17 @@ pub struct Cli {
 /// Where teammates run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BackendChoice {
+    /// tmux panes if inside tmux, else iTerm2 panes if inside iTerm2, else in-process.
+    Auto,
     /// Sandboxed component instances inside this process.
     InProcess,
+    /// Headless native processes (no UI; for CI and servers).
+    #[value(alias = "headless")]
+    Process,
+    /// Native processes in tmux panes of the coordinator's window.
+    Tmux,
+    /// Native processes in iTerm2 split panes.
+    Iterm,
 }
 
 /// How a run's report is printed on stdout.
@@ -64,7 +74,7 @@ pub struct RunArgs {
     #[arg(long, conflicts_with = "format")]
     pub json: bool,
     /// Where teammates run.
-    #[arg(long, value_enum, default_value = "in-process")]
+    #[arg(long, value_enum, default_value = "auto")]
     pub backend: BackendChoice,
     /// Time a teammate has to answer a shutdown request before it is killed.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
@@ -172,6 +182,9 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// Run one teammate as a native process connected to a coordinator's
+    /// socket (started by the process, tmux and iTerm2 backends).
+    Teammate(teammate::TeammateArgs),
 }
 
 /// `swarm-host plugins ...`.
@@ -229,6 +242,7 @@ async fn dispatch(cli: Cli) -> u8 {
             clap_complete::generate(shell, &mut Cli::command(), "swarm-host", &mut std::io::stdout());
             Ok(EXIT_OK)
         }
+        Command::Teammate(args) => Ok(teammate::main(args).await),
     };
     result.unwrap_or_else(|(code, message)| {
         eprintln!("error: {message}");

@@ -10,8 +10,10 @@ use super::{
     BackendChoice, CliResult, EXIT_CONFIG, EXIT_INTERNAL, EXIT_LIMIT, ReportFormat, RunArgs, config_error, exit,
     logging,
 };
+use crate::backend::detect::{Env, Kind};
 use crate::coordinator::plan::build_with_planner;
-use crate::coordinator::{Loaded, Observer, Plan, Restored, RunOptions, RunReport, run_in_process};
+use crate::coordinator::run::run_on;
+use crate::coordinator::{Loaded, Observer, Plan, Restored, RunOptions, RunReport};
 use crate::sandbox::planner::{Planner, TaskResult};
 use crate::state::StateDir;
 use crate::tasks::Status;
@@ -98,7 +100,15 @@ async fn execute_logged(
             }
         }
     });
-    let BackendChoice::InProcess = args.backend;
+    let kind = match args.backend {
+        BackendChoice::Auto => None,
+        BackendChoice::InProcess => Some(Kind::InProcess),
+        BackendChoice::Process => Some(Kind::Process),
+        BackendChoice::Tmux => Some(Kind::Tmux),
+        BackendChoice::Iterm => Some(Kind::Iterm),
+    };
+    // Decided once per run.
+    let kind = Env::current().resolve(kind).map_err(config_error)?;
     let sandbox = args.cache.sandbox();
     let observer = std::io::stderr().is_terminal().then(|| {
         let view = logging::view(plan.tasks.len());
@@ -106,7 +116,7 @@ async fn execute_logged(
     });
     let options =
         RunOptions { shutdown_grace: args.shutdown_grace, interrupts, state: Some(state.clone()), restored, observer };
-    let mut report = run_in_process(plan, &sandbox, options).await.map_err(config_error)?;
+    let mut report = run_on(kind, plan, &sandbox, options, args.cache.dir()).await.map_err(config_error)?;
     if let Some(planner) = planner {
         let results = report
             .tasks

@@ -15,7 +15,10 @@ use tokio::task::JoinSet;
 
 use super::plan::Plan;
 use super::report::{Denial, LeadMessage, RunReport};
-use crate::backend::{InProcess, TeammateBackend};
+use crate::backend::detect::Kind;
+use crate::backend::native::Launcher;
+use crate::backend::server::{HEARTBEAT_TIMEOUT, LinkServer, SocketDir, SocketError};
+use crate::backend::{Headless, InProcess, Iterm, Native, NativeSetup, TeammateBackend, Tmux};
 use crate::mailbox::{Incoming, Mailbox};
 use crate::protocol::TeammateMessage;
 use crate::sandbox::{Launch, LoadError, Sandbox, Workspace};
@@ -41,6 +44,18 @@ pub enum StartError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The chosen backend cannot run here.
+    #[error(transparent)]
+    Unavailable(#[from] crate::backend::detect::Unavailable),
+    /// The private socket directory for native teammates could not be set up.
+    #[error(transparent)]
+    Socket(#[from] SocketError),
+    /// The coordinator's socket could not be bound.
+    #[error("cannot listen on the teammate socket: {0}")]
+    Listen(std::io::Error),
+    /// The `swarm-host` binary to start teammate processes with is unknown.
+    #[error("cannot find the swarm-host binary to start teammates with: {0}")]
+    Exe(std::io::Error),
     /// A teammate could not be spawned.
     #[error("cannot spawn teammate `{id}`: {message}")]
     Spawn {
@@ -163,6 +178,71 @@ pub async fn run_in_process(plan: &Plan, sandbox: &Sandbox, options: RunOptions)
     }
     let (team, events) = team_of(plan, options.restored.as_ref(), options.state.as_ref());
     let backend = InProcess::new(team.clone(), root, plan.read, plugins);
+    run(plan, Arc::new(backend), events, options).await
+}
+
+/// Runs `plan` on the backend `kind`, resolved for this environment.
+/// Native teammates are started from this process's own binary and use the
+/// compiled-plugin cache `cache_dir`.
+pub async fn run_on(
+    kind: Kind,
+    plan: &Plan,
+    sandbox: &Sandbox,
+    options: RunOptions,
+    cache_dir: Option<std::path::PathBuf>,
+) -> Result<RunReport, StartError> {
+    let env = crate::backend::detect::Env::current();
+    let kind = env.resolve(Some(kind))?;
+    let unavailable = |why: String| crate::backend::detect::Unavailable { backend: kind.name(), why };
+    let exe = || std::env::current_exe().map_err(StartError::Exe);
+    match kind {
+        Kind::InProcess => run_in_process(plan, sandbox, options).await,
+        Kind::Process => run_native(plan, sandbox, options, Headless, exe()?, cache_dir).await,
+        Kind::Tmux => {
+            let tmux = Tmux::from_env(env.tmux.as_deref(), env.tmux_pane.as_deref()).map_err(unavailable)?;
+            run_native(plan, sandbox, options, tmux, exe()?, cache_dir).await
+        }
+        Kind::Iterm => {
+            let iterm = Iterm::from_env(env.iterm_session.as_deref()).map_err(unavailable)?;
+            run_native(plan, sandbox, options, iterm, exe()?, cache_dir).await
+        }
+    }
+}
+
+/// Runs `plan` with every teammate a native process (the `swarm-host`
+/// binary `exe`, subcommand `teammate`) started by `launcher`, talking to
+/// this coordinator over a private Unix socket. Plugins are loaded here
+/// first, so a bad plugin fails the run before anything starts (and the
+/// teammates find them compiled in `cache_dir`).
+pub async fn run_native<L: Launcher>(
+    plan: &Plan,
+    sandbox: &Sandbox,
+    options: RunOptions,
+    launcher: L,
+    exe: std::path::PathBuf,
+    cache_dir: Option<std::path::PathBuf>,
+) -> Result<RunReport, StartError> {
+    let mut plugins = HashMap::new();
+    for t in &plan.teammates {
+        if !plugins.contains_key(&t.group) {
+            sandbox.load(&t.plugin, &t.limits)?;
+            let path = std::path::absolute(&t.plugin).unwrap_or_else(|_| t.plugin.clone());
+            plugins.insert(t.group.clone(), path);
+        }
+    }
+    Workspace::open_root(&plan.root).map_err(|source| StartError::Root { path: plan.root.clone(), source })?;
+    let root =
+        std::path::absolute(&plan.root).map_err(|source| StartError::Root { path: plan.root.clone(), source })?;
+    if let (Some(state), None) = (&options.state, &options.restored)
+        && let Err(e) = state.write_plan(plan)
+    {
+        tracing::error!("cannot save the plan: {e}");
+    }
+    let (team, events) = team_of(plan, options.restored.as_ref(), options.state.as_ref());
+    let dir = SocketDir::create(&plan.team)?;
+    let server = LinkServer::start(team.clone(), dir, HEARTBEAT_TIMEOUT).map_err(StartError::Listen)?;
+    let setup = NativeSetup { exe, root, read: plan.read, plugins, cache_dir };
+    let backend = Native::new(team, server, launcher, setup);
     run(plan, Arc::new(backend), events, options).await
 }
 

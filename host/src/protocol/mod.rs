@@ -7,6 +7,7 @@
 //! [`ProtocolError`] that names the field or the limit; nothing is dropped
 //! silently and nothing panics.
 
+pub mod frame;
 pub mod json;
 pub mod xml;
 

@@ -1,5 +1,7 @@
 //! The swarm imports (`mailbox`, `task-list`, `workspace`, `log`) as the host
-//! implements them for one in-process teammate.
+//! implements them for one teammate, whether its team is in this process or
+//! across the socket (the store's [`TeamLink`](crate::backend::link::TeamLink)
+//! hides which).
 //!
 //! Each import checks first (size caps, roster, ownership, deadline) and
 //! returns `wasmtime::Result<Result<T, E>>`: the outer error traps the guest
@@ -15,24 +17,20 @@ use super::bindings::swarm::teammate::{log, mailbox, task_list, types, workspace
 use super::workspace::FsError;
 use super::{Held, LimitHit, TeammateState};
 use crate::mailbox::{Incoming, SendError, TEAM_LEAD};
+use crate::protocol::frame::Beat;
 use crate::protocol::{Finding, TeammateMessage};
 use crate::tasks::TaskReport;
-use crate::team::{Event, Liveness};
+use crate::team::Liveness;
 
 impl TeammateState {
     /// Sends `msg` to the coordinator. The future owns its sender (not
     /// `&self`, which is not `Sync`), so host futures stay `Send`.
     fn emit(&self, msg: TeammateMessage) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let events = self.team.events.clone();
-        async move {
-            // The coordinator outlives its teammates; a closed channel means
-            // the run is being torn down and there is nobody left to tell.
-            let _ = events.send(Event::Message(msg)).await;
-        }
+        self.link.emit(msg)
     }
 
-    fn beat(&self, f: impl FnOnce(&mut crate::team::Member)) {
-        self.team.roster.update(&self.id, f);
+    fn beat(&self, beat: Beat) {
+        self.link.beat(&self.id, beat);
     }
 
     fn deadline_hit(&self) -> Option<LimitHit> {
@@ -56,10 +54,10 @@ impl TeammateState {
             }),
             _ => None,
         };
-        let events = self.team.events.clone();
+        let link = self.link.clone();
         async move {
             if let Some(msg) = msg {
-                let _ = events.send(Event::Message(msg)).await;
+                link.emit(msg).await;
             }
         }
     }
@@ -89,9 +87,9 @@ impl mailbox::Host for TeammateState {
             // A guest waiting in the host is still bound by its task deadline.
             wait = wait.min(h.deadline.saturating_duration_since(Instant::now()));
         }
-        self.beat(|_| {});
-        let got = self.team.mailbox.recv(&self.id, wait).await;
-        self.beat(|_| {});
+        self.beat(Beat::Alive);
+        let got = self.link.recv(&self.id, wait).await.map_err(wasmtime::Error::new)?;
+        self.beat(Beat::Alive);
         Ok(match got {
             None => {
                 if let Some(hit) = self.deadline_hit() {
@@ -103,7 +101,7 @@ impl mailbox::Host for TeammateState {
                 Some(mailbox::Incoming::Message(mailbox::Message { sender, body, summary }))
             }
             Some(Incoming::Shutdown { request_id, reason }) => {
-                self.beat(|m| m.state = Liveness::Stopping);
+                self.beat(Beat::State { state: Liveness::Stopping });
                 Some(mailbox::Incoming::Shutdown(mailbox::ShutdownRequest { request_id, reason }))
             }
             Some(Incoming::TasksAvailable) => Some(mailbox::Incoming::TasksAvailable),
@@ -119,13 +117,12 @@ impl mailbox::Host for TeammateState {
         if let Some(limit) = self.message_too_large(&body, summary.as_deref()) {
             return Ok(Err(mailbox::SendError::TooLarge(limit)));
         }
-        self.beat(|_| {});
+        self.beat(Beat::Alive);
         if to == TEAM_LEAD {
             self.emit(TeammateMessage::Message { from: self.id.clone(), to, body, summary }).await;
             return Ok(Ok(()));
         }
-        let msg = Incoming::Message { sender: self.id.clone(), body, summary };
-        Ok(self.team.mailbox.send(&to, msg).map_err(send_error))
+        Ok(self.link.send(&self.id, to, body, summary).await.map_err(wasmtime::Error::new)?.map_err(send_error))
     }
 
     async fn broadcast(
@@ -136,17 +133,12 @@ impl mailbox::Host for TeammateState {
         if let Some(limit) = self.message_too_large(&body, summary.as_deref()) {
             return Ok(Err(mailbox::SendError::TooLarge(limit)));
         }
-        self.beat(|_| {});
-        let msg = Incoming::Message { sender: self.id.clone(), body, summary };
-        Ok(self.team.mailbox.broadcast(&self.id, &msg).map_err(send_error))
+        self.beat(Beat::Alive);
+        Ok(self.link.broadcast(&self.id, body, summary).await.map_err(wasmtime::Error::new)?.map_err(send_error))
     }
 
     async fn idle(&mut self) -> wasmtime::Result<()> {
-        self.beat(|m| {
-            if m.state != Liveness::Stopping {
-                m.state = Liveness::Idle;
-            }
-        });
+        self.beat(Beat::Idle);
         self.emit(TeammateMessage::IdleNotification { from: self.id.clone(), reason: None }).await;
         Ok(())
     }
@@ -157,13 +149,13 @@ impl mailbox::Host for TeammateState {
         approve: bool,
         reason: Option<String>,
     ) -> wasmtime::Result<()> {
-        self.beat(|m| m.state = if approve { Liveness::Stopping } else { Liveness::Idle });
+        self.beat(Beat::State { state: if approve { Liveness::Stopping } else { Liveness::Idle } });
         self.emit(TeammateMessage::ShutdownResponse { request_id, from: self.id.clone(), approve, reason }).await;
         Ok(())
     }
 
     async fn roster(&mut self) -> wasmtime::Result<Vec<String>> {
-        Ok(self.team.mailbox.roster().to_vec())
+        self.link.roster(&self.id).await.map_err(wasmtime::Error::new)
     }
 }
 
@@ -172,8 +164,8 @@ impl task_list::Host for TeammateState {
         if let Some(hit) = self.deadline_hit() {
             return Err(wasmtime::Error::new(hit));
         }
-        let Some(claimed) = self.team.tasks.claim(&self.id, &self.group) else {
-            self.beat(|_| {});
+        let Some(claimed) = self.link.claim(&self.id, &self.group).await.map_err(wasmtime::Error::new)? else {
+            self.beat(Beat::Alive);
             return Ok(None);
         };
         let spec = claimed.spec;
@@ -186,11 +178,7 @@ impl task_list::Host for TeammateState {
                 deadline_len,
             });
         }
-        self.beat(|m| {
-            m.state = Liveness::Working;
-            m.task = Some(spec.id.clone());
-            m.progress = None;
-        });
+        self.beat(Beat::Working { task: spec.id.clone() });
         Ok(Some(types::Task {
             id: spec.id,
             subject: spec.subject,
@@ -216,14 +204,11 @@ impl task_list::Host for TeammateState {
             .map(|f| Finding { file: f.file, line: f.line, rule: f.rule, message: f.message })
             .collect();
         let done = TaskReport { summary: report.summary.clone(), findings: findings.clone() };
-        if let Err(e) = self.team.tasks.complete(&self.id, &task_id, done) {
-            return Ok(Err(task_list::TaskError::NotHeld(e.to_string())));
+        if let Err(e) = self.link.complete(&self.id, task_id.clone(), done).await.map_err(wasmtime::Error::new)? {
+            return Ok(Err(task_list::TaskError::NotHeld(e)));
         }
         self.held = None;
-        self.beat(|m| {
-            m.task = None;
-            m.progress = None;
-        });
+        self.beat(Beat::TaskCleared);
         self.emit(TeammateMessage::TaskCompleted { from: self.id.clone(), task_id, summary: report.summary, findings })
             .await;
         Ok(Ok(()))
@@ -231,14 +216,11 @@ impl task_list::Host for TeammateState {
 
     async fn fail(&mut self, task_id: String, reason: String) -> wasmtime::Result<Result<(), task_list::TaskError>> {
         let reason: String = reason.chars().take(self.limits.message_bytes()).collect();
-        if let Err(e) = self.team.tasks.fail(&self.id, &task_id, &reason) {
-            return Ok(Err(task_list::TaskError::NotHeld(e.to_string())));
+        if let Err(e) = self.link.fail(&self.id, task_id.clone(), reason.clone()).await.map_err(wasmtime::Error::new)? {
+            return Ok(Err(task_list::TaskError::NotHeld(e)));
         }
         self.held = None;
-        self.beat(|m| {
-            m.task = None;
-            m.progress = None;
-        });
+        self.beat(Beat::TaskCleared);
         self.emit(TeammateMessage::Error { from: self.id.clone(), task_id: Some(task_id), message: reason }).await;
         Ok(Ok(()))
     }
@@ -256,14 +238,14 @@ fn fs_error(e: FsError) -> workspace::FsError {
 
 impl workspace::Host for TeammateState {
     async fn read(&mut self, path: String) -> wasmtime::Result<Result<Vec<u8>, workspace::FsError>> {
-        self.beat(|_| {});
+        self.beat(Beat::Alive);
         let result = self.workspace.read(&path, &self.owned());
         self.denied("read", &result).await;
         Ok(result.map_err(fs_error))
     }
 
     async fn write(&mut self, path: String, contents: Vec<u8>) -> wasmtime::Result<Result<(), workspace::FsError>> {
-        self.beat(|_| {});
+        self.beat(Beat::Alive);
         let result = self.workspace.write(&path, &contents, &self.owned());
         self.denied("write", &result).await;
         Ok(result.map_err(fs_error))
@@ -273,7 +255,7 @@ impl workspace::Host for TeammateState {
         &mut self,
         path: String,
     ) -> wasmtime::Result<Result<Vec<workspace::DirEntry>, workspace::FsError>> {
-        self.beat(|_| {});
+        self.beat(Beat::Alive);
         let result = self.workspace.list(&path, &self.owned());
         self.denied("list", &result).await;
         Ok(result
@@ -289,7 +271,7 @@ impl workspace::Host for TeammateState {
 
 impl log::Host for TeammateState {
     async fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
-        self.beat(|_| {});
+        self.beat(Beat::Alive);
         use log::Level;
         super::guest_log!(teammate = &self.id, Level, level, &message, &mut self.last_panic);
         Ok(())
@@ -297,7 +279,7 @@ impl log::Host for TeammateState {
 
     async fn progress(&mut self, done: u32, total: u32) -> wasmtime::Result<()> {
         let task_id = self.held.as_ref().map(|h| h.id.clone());
-        self.beat(|m| m.progress = Some((done.min(total), total)));
+        self.beat(Beat::Progress { done, total });
         self.emit(TeammateMessage::Progress { from: self.id.clone(), task_id, done, total }).await;
         Ok(())
     }

@@ -309,8 +309,8 @@ pub struct TeammateState {
     pub id: String,
     /// Its group (team file teammate name).
     pub group: String,
-    /// The team it reaches through its imports.
-    pub team: Arc<crate::team::Team>,
+    /// How its imports reach the team (in this process or over the socket).
+    pub link: crate::backend::link::TeamLink,
     /// Its file access.
     pub workspace: Arc<Workspace>,
     /// Its limits.
@@ -349,11 +349,25 @@ pub struct Instance {
 }
 
 impl Plugin {
-    /// Creates a store for one teammate and instantiates the plugin in it.
+    /// Creates a store for one teammate of the in-process `team` and
+    /// instantiates the plugin in it.
     pub async fn instantiate(
         &self,
         launch: &Launch,
         team: Arc<crate::team::Team>,
+        workspace: Arc<Workspace>,
+    ) -> wasmtime::Result<Instance> {
+        let name = team.name.clone();
+        self.instantiate_linked(launch, crate::backend::link::TeamLink::Local(team), &name, workspace).await
+    }
+
+    /// Creates a store for one teammate of team `team_name`, reached through
+    /// `link`, and instantiates the plugin in it.
+    pub async fn instantiate_linked(
+        &self,
+        launch: &Launch,
+        link: crate::backend::link::TeamLink,
+        team_name: &str,
         workspace: Arc<Workspace>,
     ) -> wasmtime::Result<Instance> {
         let stderr = MemoryOutputPipe::new(STDERR_BYTES);
@@ -364,7 +378,7 @@ impl Plugin {
             stderr,
             id: launch.id.clone(),
             group: launch.group.clone(),
-            team: team.clone(),
+            link,
             workspace,
             limits: launch.limits.clone(),
             held: None,
@@ -384,7 +398,7 @@ impl Plugin {
         let bindings = self.pre.instantiate_async(&mut store).await?;
         let identity = bindings::swarm::teammate::types::Identity {
             id: launch.id.clone(),
-            team: team.name.clone(),
+            team: team_name.to_string(),
             color: launch.color.clone(),
         };
         Ok(Instance { store, bindings, identity })

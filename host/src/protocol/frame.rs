@@ -1,0 +1,423 @@
+//! The Unix-socket transport between the coordinator and a native teammate
+//! process (`swarm-host teammate`): length-prefixed, versioned frames.
+//!
+//! A frame is a 4-byte big-endian length followed by that many bytes of
+//! JSON, an object with `"v":1` and a `"type"` tag. Reading checks the
+//! length against a hard cap *before* allocating, then the version, then the
+//! type and fields; each failure is a [`FrameError`] naming what was wrong.
+//!
+//! The conversation: the teammate sends [`ToCoordinator::Hello`] with the
+//! per-run token; the coordinator answers [`ToTeammate::Welcome`] (with the
+//! launch configuration) or [`ToTeammate::Refused`]. Then the teammate sends
+//! requests (each with an id, answered by one [`ToTeammate::Response`] with
+//! the same id), one-way notices (roster beats, v1 [`TeammateMessage`]s),
+//! heartbeats, and finally [`ToCoordinator::Exit`].
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::{TeammateMessage, VERSION};
+use crate::sandbox::{Limits, ReadScope};
+use crate::tasks::{TaskReport, TaskSpec};
+use crate::team::{ExitReason, Liveness};
+
+/// Hard cap of one frame's payload, in bytes. Larger than any report a
+/// team may allow by default (`report_kib` = 4 MiB) plus framing.
+pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
+
+/// Why a frame could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The length prefix announces more than the cap.
+    #[error("frame of {actual} bytes is over the {limit}-byte frame limit")]
+    TooLarge {
+        /// The cap.
+        limit: usize,
+        /// The announced length.
+        actual: usize,
+    },
+    /// The `v` field is missing or names another version.
+    #[error("unsupported frame version {found} (this build speaks v{VERSION})")]
+    UnsupportedVersion {
+        /// What was found (`none` when missing).
+        found: String,
+    },
+    /// Not JSON, not an object, an unknown `type`, or a bad field.
+    #[error("malformed frame: {0}")]
+    Malformed(String),
+    /// The stream ended in the middle of a frame.
+    #[error("connection closed in the middle of a frame")]
+    Truncated,
+    /// The socket failed.
+    #[error("socket error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Everything the teammate process needs to run its teammate, sent by the
+/// coordinator once the hello is accepted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LaunchConfig {
+    /// Team name.
+    pub team: String,
+    /// Teammate id (echoed; must match the hello).
+    pub id: String,
+    /// Group (team file teammate name).
+    pub group: String,
+    /// Team view colour.
+    pub color: String,
+    /// The plugin to run, an absolute path.
+    pub plugin: PathBuf,
+    /// The teammate's limits.
+    pub limits: Limits,
+    /// Workspace root, an absolute path; the teammate process opens it
+    /// itself as a capability directory.
+    pub root: PathBuf,
+    /// What the teammate may read.
+    pub read: ReadScope,
+    /// Compiled-plugin cache, if any.
+    pub cache_dir: Option<PathBuf>,
+    /// How often the teammate must send a heartbeat, in milliseconds.
+    pub heartbeat_ms: u64,
+}
+
+/// A roster update the teammate's host side asks for (the remote form of
+/// `Roster::update` closures).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "beat", rename_all = "snake_case")]
+pub enum Beat {
+    /// Only "it is alive".
+    Alive,
+    /// Instantiated: `Spawning` becomes `Working`.
+    Started,
+    /// Sets the life-cycle state.
+    State {
+        /// The new state.
+        state: Liveness,
+    },
+    /// Idle, unless already stopping.
+    Idle,
+    /// Holding `task`, progress reset.
+    Working {
+        /// The task id.
+        task: String,
+    },
+    /// No task held any more.
+    TaskCleared,
+    /// Progress on the held task.
+    Progress {
+        /// Units done.
+        done: u32,
+        /// Units in all.
+        total: u32,
+    },
+}
+
+/// A mailbox entry on the wire (mirrors `mailbox::Incoming`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum WireIncoming {
+    /// A text message.
+    Message {
+        /// Sender id.
+        sender: String,
+        /// The text.
+        body: String,
+        /// Optional summary.
+        summary: Option<String>,
+    },
+    /// A shutdown request.
+    Shutdown {
+        /// Echoed in the response.
+        request_id: String,
+        /// Why.
+        reason: String,
+    },
+    /// Claimable tasks exist again.
+    TasksAvailable,
+}
+
+/// Why a send was refused, on the wire (mirrors `mailbox::SendError`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum WireSendError {
+    /// No such teammate.
+    UnknownRecipient {
+        /// The name used.
+        recipient: String,
+    },
+    /// The recipient's inbox is full.
+    InboxFull {
+        /// The recipient.
+        recipient: String,
+        /// Its bound.
+        limit: usize,
+    },
+}
+
+/// A request from the teammate's host side to the team.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "call", rename_all = "snake_case")]
+pub enum Call {
+    /// Wait up to `timeout_ms` for the next inbox entry.
+    Recv {
+        /// Longest wait.
+        timeout_ms: u64,
+    },
+    /// Send a text message to a teammate.
+    Send {
+        /// Recipient.
+        to: String,
+        /// Text.
+        body: String,
+        /// Summary.
+        summary: Option<String>,
+    },
+    /// Send a text message to every other teammate.
+    Broadcast {
+        /// Text.
+        body: String,
+        /// Summary.
+        summary: Option<String>,
+    },
+    /// The roster's ids.
+    Roster,
+    /// Claim the next task.
+    Claim,
+    /// Complete a held task.
+    Complete {
+        /// The task.
+        task_id: String,
+        /// Its report.
+        report: TaskReport,
+    },
+    /// Fail a held task.
+    Fail {
+        /// The task.
+        task_id: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The answer to a [`Call`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "snake_case")]
+pub enum Reply {
+    /// Answer to `recv`.
+    Incoming {
+        /// The entry, or none on timeout.
+        entry: Option<WireIncoming>,
+    },
+    /// Answer to `send` and `broadcast`.
+    Sent {
+        /// Why it was refused, if it was.
+        error: Option<WireSendError>,
+    },
+    /// Answer to `roster`.
+    Roster {
+        /// Ids.
+        ids: Vec<String>,
+    },
+    /// Answer to `claim`.
+    Claimed {
+        /// The task and attempt number, or none.
+        task: Option<(TaskSpec, u32)>,
+    },
+    /// Answer to `complete` and `fail`.
+    Done {
+        /// Why it was refused, if it was.
+        error: Option<String>,
+    },
+}
+
+/// Frames a teammate process sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ToCoordinator {
+    /// First frame: who it is, proven by the run's token.
+    Hello {
+        /// The teammate id it was started as.
+        agent_id: String,
+        /// The per-run token.
+        token: String,
+        /// Its process id.
+        pid: u32,
+    },
+    /// A request, answered by a response with the same id.
+    Request {
+        /// Request id, unique per connection.
+        id: u64,
+        /// What it asks.
+        call: Call,
+    },
+    /// A roster update (no answer).
+    Beat {
+        /// Which.
+        beat: Beat,
+    },
+    /// A v1 teammate → coordinator message (no answer).
+    Event {
+        /// The message; its `from` must be the connection's teammate.
+        message: TeammateMessage,
+    },
+    /// "Still here".
+    Heartbeat,
+    /// Last frame: how the teammate ended.
+    Exit {
+        /// How.
+        reason: ExitReason,
+    },
+}
+
+/// Frames the coordinator sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ToTeammate {
+    /// The hello was accepted.
+    Welcome {
+        /// What to run.
+        config: Box<LaunchConfig>,
+    },
+    /// The hello was refused; the connection closes.
+    Refused {
+        /// Why.
+        reason: String,
+    },
+    /// The answer to a request.
+    Response {
+        /// The request's id.
+        id: u64,
+        /// The answer.
+        reply: Reply,
+    },
+}
+
+/// Encodes `msg` as one frame's payload with its version.
+pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, FrameError> {
+    let mut value = serde_json::to_value(msg).map_err(|e| FrameError::Malformed(e.to_string()))?;
+    let map = value.as_object_mut().ok_or_else(|| FrameError::Malformed("a frame must be a JSON object".into()))?;
+    map.insert("v".into(), VERSION.into());
+    serde_json::to_vec(&value).map_err(|e| FrameError::Malformed(e.to_string()))
+}
+
+/// Decodes one frame's payload: version first, then type and fields.
+pub fn decode<T: for<'de> Deserialize<'de>>(payload: &[u8]) -> Result<T, FrameError> {
+    let mut value: serde_json::Value =
+        serde_json::from_slice(payload).map_err(|e| FrameError::Malformed(e.to_string()))?;
+    let map = value.as_object_mut().ok_or_else(|| FrameError::Malformed("expected a JSON object".into()))?;
+    match map.remove("v") {
+        Some(v) if v.as_u64() == Some(u64::from(VERSION)) => {}
+        Some(v) => return Err(FrameError::UnsupportedVersion { found: v.to_string() }),
+        None => return Err(FrameError::UnsupportedVersion { found: "none".into() }),
+    }
+    serde_json::from_value(value).map_err(|e| FrameError::Malformed(e.to_string()))
+}
+
+/// Writes one frame.
+pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(w: &mut W, msg: &T) -> Result<(), FrameError> {
+    let payload = encode(msg)?;
+    if payload.len() > MAX_FRAME_BYTES {
+        return Err(FrameError::TooLarge { limit: MAX_FRAME_BYTES, actual: payload.len() });
+    }
+    w.write_all(&(payload.len() as u32).to_be_bytes()).await?;
+    w.write_all(&payload).await?;
+    w.flush().await?;
+    Ok(())
+}
+
+/// Reads one frame; `Ok(None)` when the peer closed the stream between
+/// frames.
+pub async fn read_frame<R: AsyncRead + Unpin, T: for<'de> Deserialize<'de>>(
+    r: &mut R,
+    limit: usize,
+) -> Result<Option<T>, FrameError> {
+    let mut len = [0u8; 4];
+    let mut got = 0;
+    while got < len.len() {
+        match r.read(&mut len[got..]).await? {
+            0 if got == 0 => return Ok(None),
+            0 => return Err(FrameError::Truncated),
+            n => got += n,
+        }
+    }
+    let len = u32::from_be_bytes(len) as usize;
+    if len > limit {
+        return Err(FrameError::TooLarge { limit, actual: len });
+    }
+    let mut payload = vec![0u8; len];
+    r.read_exact(&mut payload).await.map_err(|e| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => FrameError::Truncated,
+        _ => FrameError::Io(e),
+    })?;
+    decode(&payload).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_frame_round_trips_with_its_version() {
+        let (mut a, mut b) = tokio::io::duplex(1024);
+        let hello = ToCoordinator::Hello { agent_id: "w-1".into(), token: "t".into(), pid: 7 };
+        write_frame(&mut a, &hello).await.unwrap();
+        let got: ToCoordinator = read_frame(&mut b, MAX_FRAME_BYTES).await.unwrap().unwrap();
+        assert_eq!(got, hello);
+        let text = String::from_utf8(encode(&hello).unwrap()).unwrap();
+        assert!(text.contains(r#""v":1"#) && text.contains(r#""type":"hello""#), "{text}");
+    }
+
+    #[tokio::test]
+    async fn an_oversized_length_is_refused_before_reading_the_payload() {
+        let (mut a, mut b) = tokio::io::duplex(64);
+        a.write_all(&(1_000_000u32).to_be_bytes()).await.unwrap();
+        let err = read_frame::<_, ToCoordinator>(&mut b, 1000).await.unwrap_err();
+        assert!(matches!(err, FrameError::TooLarge { limit: 1000, actual: 1_000_000 }), "{err}");
+        assert!(err.to_string().contains("1000-byte frame limit"));
+    }
+
+    #[test]
+    fn another_version_or_type_is_a_clear_error() {
+        let err = decode::<ToCoordinator>(br#"{"v":2,"type":"heartbeat"}"#).unwrap_err();
+        assert!(matches!(err, FrameError::UnsupportedVersion { ref found } if found == "2"), "{err}");
+        let err = decode::<ToCoordinator>(br#"{"type":"heartbeat"}"#).unwrap_err();
+        assert!(matches!(err, FrameError::UnsupportedVersion { .. }), "{err}");
+        let err = decode::<ToCoordinator>(br#"{"v":1,"type":"teleport"}"#).unwrap_err();
+        assert!(err.to_string().contains("teleport"), "{err}");
+        let err = decode::<ToCoordinator>(b"[1,2]").unwrap_err();
+        assert!(matches!(err, FrameError::Malformed(_)), "{err}");
+    }
+
+    #[tokio::test]
+    async fn eof_between_frames_is_none_and_inside_a_frame_is_truncated() {
+        let (a, mut b) = tokio::io::duplex(64);
+        drop(a);
+        assert!(read_frame::<_, ToCoordinator>(&mut b, 100).await.unwrap().is_none());
+        let (mut a, mut b) = tokio::io::duplex(64);
+        a.write_all(&[0, 0, 0, 10, b'{']).await.unwrap();
+        drop(a);
+        let err = read_frame::<_, ToCoordinator>(&mut b, 100).await.unwrap_err();
+        assert!(matches!(err, FrameError::Truncated), "{err}");
+    }
+
+    #[test]
+    fn requests_and_replies_round_trip() {
+        let frames = [
+            ToCoordinator::Request { id: 3, call: Call::Recv { timeout_ms: 50 } },
+            ToCoordinator::Beat { beat: Beat::Working { task: "t1".into() } },
+            ToCoordinator::Exit { reason: ExitReason::Trapped("out of fuel".into()) },
+        ];
+        for f in frames {
+            assert_eq!(decode::<ToCoordinator>(&encode(&f).unwrap()).unwrap(), f);
+        }
+        let r = ToTeammate::Response {
+            id: 3,
+            reply: Reply::Incoming {
+                entry: Some(WireIncoming::Shutdown { request_id: "r".into(), reason: "x".into() }),
+            },
+        };
+        assert_eq!(decode::<ToTeammate>(&encode(&r).unwrap()).unwrap(), r);
+    }
+}

@@ -1,0 +1,506 @@
+//! Native backends: headless processes and tmux panes (on a private tmux
+//! server each test starts and kills) run the same team to the same report
+//! as in-process; tmux panes follow the binary-tree layout; a killed
+//! teammate process is seen dead within a second and its task requeued;
+//! only holders of the run's token join the team. One test prints spawn
+//! times (run with `--nocapture` to see them).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use swarm_host::backend::layout::{Rect, Split};
+use swarm_host::backend::link::{TeamLink, connect};
+use swarm_host::backend::native::{Launcher, Pane};
+use swarm_host::backend::server::{HEARTBEAT_TIMEOUT, LinkServer, SocketDir};
+use swarm_host::backend::{Headless, InProcess, Native, NativeSetup, TeammateBackend, Tmux};
+use swarm_host::coordinator::run::{RunOptions, run, team_of};
+use swarm_host::coordinator::{Loaded, Plan};
+use swarm_host::mailbox::Mailbox;
+use swarm_host::protocol::frame::LaunchConfig;
+use swarm_host::sandbox::{Launch, Limits, ReadScope, Sandbox, Workspace};
+use swarm_host::tasks::{Status, TaskList};
+use swarm_host::team::{Liveness, Member, Roster, Team};
+
+const BIN: &str = env!("CARGO_BIN_EXE_swarm-host");
+
+fn cache_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("backends-cache")
+}
+
+/// A temp dir with `tree/` holding `files` and `team.toml` = header + `body`.
+fn fixture(files: &[(&str, &str)], body: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("tree")).unwrap();
+    for (path, contents) in files {
+        let p = dir.path().join("tree").join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, contents).unwrap();
+    }
+    std::fs::write(dir.path().join("team.toml"), format!("name = \"native\"\nroot = \"tree\"\n{body}")).unwrap();
+    dir
+}
+
+/// The example team's shape (todo-scan over areas, two instances) on a
+/// small tree, with findings in every task.
+fn example_team() -> tempfile::TempDir {
+    let body = format!(
+        "read = \"owned\"\n[[teammate]]\nname = \"todo-scan\"\nplugin = {:?}\ninstances = 2\n\
+         [[task]]\nid = \"host\"\nsubject = \"host\"\nowns = [\"host/**/*.rs\"]\n\
+         [[task]]\nid = \"sdk\"\nsubject = \"sdk\"\nowns = [\"sdk/**/*.rs\"]\n\
+         [[task]]\nid = \"docs\"\nsubject = \"docs\"\nowns = [\"*.md\"]\n",
+        swarm_tests::TODO_SCAN
+    );
+    fixture(
+        &[
+            ("host/src/a.rs", "fn a() {}\n// TODO: tidy\n"),
+            ("host/src/b.rs", "// XXX\n// FIXME later\n"),
+            ("sdk/lib.rs", "// nothing here\n"),
+            ("README.md", "FIXME: docs\n"),
+        ],
+        &body,
+    )
+}
+
+fn swarm_host(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(BIN);
+    c.args(args)
+        .env("NO_COLOR", "1")
+        .env("SWARM_STATE_DIR", dir.join("state"))
+        .env("XDG_CACHE_HOME", cache_dir())
+        .env_remove("TMUX")
+        .env_remove("TMUX_PANE")
+        .env_remove("TERM_PROGRAM");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+/// The parts of a JSON report that must not depend on the backend.
+fn comparable(out: &Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let tasks: Vec<serde_json::Value> = report["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            serde_json::json!({ "id": t["id"], "status": t["status"], "summary": t["summary"],
+                                "findings": t["findings"], "error": t["error"] })
+        })
+        .collect();
+    serde_json::json!({ "team": report["team"], "totals": report["totals"], "tasks": tasks,
+                        "messages": report["messages"], "denials": report["denials"], "warnings": report["warnings"] })
+}
+
+fn backend_of(out: &Output) -> String {
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    report["backend"].as_str().unwrap().to_string()
+}
+
+/// A private tmux server with one detached 200×50 window, killed on drop.
+struct TmuxServer {
+    _dir: tempfile::TempDir,
+    socket: PathBuf,
+}
+
+impl TmuxServer {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("tmux.sock");
+        let status = Command::new("tmux")
+            .arg("-S")
+            .arg(&socket)
+            .args(["-f", "/dev/null", "new-session", "-d", "-s", "swarm", "-x", "200", "-y", "50", "cat"])
+            .status()
+            .expect("these tests need tmux installed");
+        assert!(status.success(), "cannot start a private tmux server");
+        Self { _dir: dir, socket }
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux").arg("-S").arg(&self.socket).args(args).output().unwrap();
+        assert!(out.status.success(), "tmux {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// The pane the "coordinator" owns.
+    fn anchor(&self) -> String {
+        self.tmux(&["display-message", "-p", "-t", "swarm", "#{pane_id}"])
+    }
+
+    /// `$TMUX` as a client of this server would see it.
+    fn env_tmux(&self) -> String {
+        format!("{},{},0", self.socket.display(), self.tmux(&["display-message", "-p", "#{pid}"]))
+    }
+
+    fn panes(&self) -> Vec<String> {
+        self.tmux(&["list-panes", "-a", "-F", "#{pane_id}"]).lines().map(str::to_string).collect()
+    }
+}
+
+impl Drop for TmuxServer {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").arg("-S").arg(&self.socket).arg("kill-server").status();
+    }
+}
+
+#[test]
+fn headless_processes_give_the_same_report_as_in_process() {
+    let dir = example_team();
+    let team = dir.path().join("team.toml");
+    let team = team.to_str().unwrap();
+    let in_process = swarm_host(dir.path(), &["run", "--fresh", "--json", "--backend", "in-process", team], &[]);
+    let headless = swarm_host(dir.path(), &["run", "--fresh", "--json", "--backend", "headless", team], &[]);
+    assert_eq!(backend_of(&headless), "process");
+    let expected = comparable(&in_process);
+    assert_eq!(expected["totals"]["findings"], 4, "{expected:#}");
+    assert_eq!(comparable(&headless), expected);
+}
+
+#[test]
+fn tmux_panes_give_the_same_report_and_close_when_their_teammates_exit() {
+    let server = TmuxServer::start();
+    let anchor = server.anchor();
+    let dir = example_team();
+    let team = dir.path().join("team.toml");
+    let team = team.to_str().unwrap();
+    let in_process = swarm_host(dir.path(), &["run", "--fresh", "--json", "--backend", "in-process", team], &[]);
+    // No --backend: detected from $TMUX.
+    let tmux_env = server.env_tmux();
+    let in_tmux =
+        swarm_host(dir.path(), &["run", "--fresh", "--json", team], &[("TMUX", &tmux_env), ("TMUX_PANE", &anchor)]);
+    assert_eq!(backend_of(&in_tmux), "tmux");
+    assert_eq!(comparable(&in_tmux), comparable(&in_process));
+    assert_eq!(server.panes(), vec![anchor], "every teammate pane was closed");
+}
+
+#[test]
+fn choosing_an_unavailable_backend_is_a_clear_error() {
+    let dir = example_team();
+    let team = dir.path().join("team.toml");
+    let out = swarm_host(dir.path(), &["run", "--backend", "tmux", team.to_str().unwrap()], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("the tmux backend is not available: not running inside tmux"), "{stderr}");
+    let out = swarm_host(dir.path(), &["run", "--backend", "iterm", team.to_str().unwrap()], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("the iterm backend is not available"), "{stderr}");
+}
+
+fn launch(id: &str) -> Launch {
+    Launch { id: id.to_string(), group: "g".into(), color: "blue".into(), limits: Limits::default() }
+}
+
+fn find(geometry: &[(String, Rect)], id: &str) -> Rect {
+    geometry.iter().find(|(p, _)| p == id).map(|(_, r)| *r).unwrap_or_else(|| panic!("no pane {id}"))
+}
+
+#[tokio::test]
+async fn tmux_panes_split_the_largest_pane_alternating_direction() {
+    let server = TmuxServer::start();
+    let anchor = server.anchor();
+    let tmux = Tmux::new(&server.socket, &anchor);
+    // The team's panes in creation order, with their depth in the tree.
+    let mut order = vec![(anchor.clone(), 0u32)];
+    let mut before = tmux.geometry(&anchor).await.unwrap();
+    assert_eq!(find(&before, &anchor), Rect { left: 0, top: 0, width: 200, height: 50 });
+    for k in 1..=8 {
+        let pane = tmux.open(vec!["cat".into()], &launch(&format!("t-{k}"))).await.unwrap();
+        let Pane::Tmux { pane_id } = pane else { panic!("not a tmux pane") };
+        let after = tmux.geometry(&anchor).await.unwrap();
+        assert_eq!(after.len(), k + 1, "{k} teammates: {after:?}");
+        let changed: Vec<&(String, Rect)> = before.iter().filter(|(id, r)| find(&after, id) != *r).collect();
+        assert_eq!(changed.len(), 1, "exactly one pane was split: {changed:?}");
+        let (parent, old) = changed[0];
+        // The split pane was the largest, the earliest of equals.
+        let largest = order.iter().map(|(id, _)| find(&before, id)).map(|r| r.area()).max().unwrap();
+        let expected_parent = order.iter().find(|(id, _)| find(&before, id).area() == largest).unwrap();
+        assert_eq!(parent, &expected_parent.0, "{k} teammates: the largest pane is split");
+        // Its direction follows its depth, and the two halves tile it.
+        let (p, n) = (find(&after, parent), find(&after, &pane_id));
+        match Split::at_depth(expected_parent.1) {
+            Split::SideBySide => {
+                assert_eq!((p.top, n.top, p.height, n.height), (old.top, old.top, old.height, old.height));
+                assert_eq!((p.left, n.left), (old.left, p.left + p.width + 1));
+                assert_eq!(p.width + n.width + 1, old.width);
+            }
+            Split::Stacked => {
+                assert_eq!((p.left, n.left, p.width, n.width), (old.left, old.left, old.width, old.width));
+                assert_eq!((p.top, n.top), (old.top, p.top + p.height + 1));
+                assert_eq!(p.height + n.height + 1, old.height);
+            }
+        }
+        let slot = order.iter_mut().find(|(id, _)| id == parent).unwrap();
+        slot.1 += 1;
+        let depth = slot.1;
+        order.push((pane_id.clone(), depth));
+        before = after;
+    }
+    // Eight teammates in a 200×50 window stay usable.
+    for (id, r) in &before {
+        assert!(r.width >= 49 && r.height >= 11, "pane {id} is too small: {r:?}");
+    }
+    // A pane the user closed is detected as stale and not split again.
+    let victim = order.last().unwrap().0.clone();
+    server.tmux(&["kill-pane", "-t", &victim]);
+    let Pane::Tmux { pane_id } = tmux.open(vec!["cat".into()], &launch("t-9")).await.unwrap() else { panic!() };
+    let panes = server.panes();
+    assert!(panes.contains(&pane_id) && !panes.contains(&victim), "{panes:?}");
+    assert_eq!(panes.len(), 9);
+}
+
+/// Waits (event-driven, bounded) until `id`'s roster row satisfies `f`.
+async fn wait_member(team: &Team, id: &str, f: impl Fn(&Member) -> bool) -> Member {
+    let wait = async {
+        loop {
+            if let Some(m) = team.roster.snapshot().into_iter().find(|m| m.id == id && f(m)) {
+                return m;
+            }
+            team.roster.changed().await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), wait).await.expect("roster never reached the expected state")
+}
+
+fn native_setup(plan: &Plan) -> NativeSetup {
+    let plugins = plan.teammates.iter().map(|t| (t.group.clone(), t.plugin.clone())).collect();
+    NativeSetup { exe: BIN.into(), root: plan.root.clone(), read: plan.read, plugins, cache_dir: Some(cache_dir()) }
+}
+
+/// Runs a two-teammate team whose one slow task is held by one of them,
+/// ends that teammate's process with `end` while it holds the task, and
+/// checks that it is seen dead within a second and that the other teammate
+/// completes the requeued task.
+async fn a_teammate_whose_process_dies_is_dead_within_a_second<L: Launcher>(
+    launcher: L,
+    end: impl Fn(&Member) + Send + 'static,
+) {
+    let body = format!(
+        "[[teammate]]\nname = \"counter\"\nplugin = {:?}\ninstances = 2\n\
+         [[task]]\nid = \"slow\"\nsubject = \"slow\"\ndescription = \"wait:1500\"\n",
+        swarm_tests::COUNTER
+    );
+    let dir = fixture(&[], &body);
+    let plan = Plan::build(&Loaded::read(&dir.path().join("team.toml")).unwrap()).unwrap();
+    Sandbox::with_cache(cache_dir()).load(Path::new(swarm_tests::COUNTER), &Limits::default()).unwrap();
+    let (team, events) = team_of(&plan, None, None);
+    let server = LinkServer::start(team.clone(), SocketDir::create("liveness").unwrap(), HEARTBEAT_TIMEOUT).unwrap();
+    let backend = Arc::new(Native::new(team.clone(), server, launcher, native_setup(&plan)));
+    let watched = team.clone();
+    let killer = tokio::spawn(async move {
+        let victim = loop {
+            let holder = watched.roster.snapshot().into_iter().find(|m| m.task.as_deref() == Some("slow"));
+            if let Some(m) = holder.filter(|m| m.pid.is_some()) {
+                break m;
+            }
+            watched.roster.changed().await;
+        };
+        end(&victim);
+        let killed = Instant::now();
+        let dead = wait_member(&watched, &victim.id, |m| m.state == Liveness::Dead).await;
+        (victim.id, killed.elapsed(), dead.exit.unwrap_or_default())
+    });
+    let report = tokio::time::timeout(Duration::from_secs(120), run(&plan, backend, events, RunOptions::default()))
+        .await
+        .expect("the run ended")
+        .unwrap();
+    let (victim, seen_after, exit) = killer.await.unwrap();
+    println!("a teammate whose process died was seen dead after {seen_after:.1?}");
+    assert!(seen_after < Duration::from_secs(1), "seen dead after {seen_after:?}");
+    assert!(exit.contains("its process ended without reporting an exit"), "{exit}");
+    let task = &report.tasks[0];
+    assert_eq!(task.status, Status::Completed, "{report:#?}");
+    assert_eq!(task.attempts.len(), 2, "requeued once: {:#?}", task.attempts);
+    assert_eq!(task.attempts[0].teammate, victim);
+    assert_ne!(task.teammate.as_deref(), Some(victim.as_str()), "the other teammate finished it");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_9_headless_teammate_is_dead_within_a_second_and_its_task_requeued() {
+    a_teammate_whose_process_dies_is_dead_within_a_second(Headless, |victim| {
+        let status = Command::new("kill").args(["-9", &victim.pid.unwrap().to_string()]).status().unwrap();
+        assert!(status.success());
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tmux_pane_closed_by_the_user_is_dead_within_a_second_and_its_task_requeued() {
+    let server = Arc::new(TmuxServer::start());
+    let tmux = Tmux::new(&server.socket, &server.anchor());
+    let user = server.clone();
+    a_teammate_whose_process_dies_is_dead_within_a_second(tmux, move |victim| {
+        // Find the victim's pane by its title, as a user would, and close it.
+        let panes = user.tmux(&["list-panes", "-a", "-F", "#{pane_id} #{pane_title}"]);
+        let title = format!("{} (", victim.id);
+        let pane =
+            panes.lines().find(|l| l.contains(&title)).unwrap_or_else(|| panic!("no pane titled {title}: {panes}"));
+        user.tmux(&["kill-pane", "-t", pane.split_whitespace().next().unwrap()]);
+    })
+    .await;
+    assert_eq!(server.panes().len(), 1, "every teammate pane is closed at the end");
+}
+
+fn config(id: &str, root: &Path) -> LaunchConfig {
+    LaunchConfig {
+        team: "sec".into(),
+        id: id.into(),
+        group: "g".into(),
+        color: "blue".into(),
+        plugin: swarm_tests::COUNTER.into(),
+        limits: Limits::default(),
+        root: root.to_path_buf(),
+        read: ReadScope::Owned,
+        cache_dir: None,
+        heartbeat_ms: 250,
+    }
+}
+
+#[tokio::test]
+async fn only_an_expected_teammate_with_the_run_token_joins_the_team() {
+    let (team, _events) =
+        Team::new("sec", Mailbox::new([("w-1", 8usize), ("w-2", 8)]), TaskList::new(vec![]), Roster::default());
+    let dir = SocketDir::create("sec").unwrap();
+    let token = dir.token().to_string();
+    let server = LinkServer::start(team, dir, HEARTBEAT_TIMEOUT).unwrap();
+    let socket = server.socket();
+    let root = tempfile::tempdir().unwrap();
+    let (_kill, kill_rx) = tokio::sync::watch::channel(None);
+    let _expectation = server.expect(config("w-1", root.path()), kill_rx);
+
+    let err = connect(&socket, "w-1", "0123456789abcdef").await.err().expect("a wrong token is refused");
+    assert!(format!("{err:#}").contains("wrong run token"), "{err:#}");
+    let err = connect(&socket, "intruder", &token).await.err().expect("an unexpected teammate is refused");
+    assert!(format!("{err:#}").contains("no teammate `intruder` is waiting"), "{err:#}");
+
+    let joined = connect(&socket, "w-1", &token).await.unwrap();
+    assert_eq!(joined.config, config("w-1", root.path()));
+    let link = TeamLink::Remote(joined.remote.clone());
+    assert_eq!(link.roster("w-1").await.unwrap(), vec!["w-1".to_string(), "w-2".to_string()]);
+    assert!(link.claim("w-1", "g").await.unwrap().is_none());
+
+    let err = connect(&socket, "w-1", &token).await.err().expect("a second w-1 is refused");
+    assert!(format!("{err:#}").contains("already connected"), "{err:#}");
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// Spawns `n` teammates one after the other on `backend` and returns the
+/// time from `spawn` to each being instantiated (`Spawning` → `Working`).
+async fn spawn_times<B: TeammateBackend>(backend: &B, team: &Team, ids: &[String]) -> Vec<Duration> {
+    let mut times = vec![];
+    let mut handles = vec![];
+    for id in ids {
+        let started = Instant::now();
+        let h = backend.spawn(Launch { id: id.clone(), ..launch(id) }).await.unwrap();
+        wait_member(team, id, |m| m.state != Liveness::Spawning).await;
+        times.push(started.elapsed());
+        handles.push(h);
+    }
+    for h in &handles {
+        backend.kill(h, "measured").await;
+    }
+    times
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spawn_time_of_in_process_headless_and_tmux_teammates() {
+    const N: usize = 5;
+    let ids: Vec<String> = (1..=N).map(|i| format!("w-{i}")).collect();
+    let new_team = || {
+        Team::new("bench", Mailbox::new(ids.iter().map(|i| (i.as_str(), 8usize))), TaskList::new(vec![]), {
+            let roster = Roster::default();
+            for id in &ids {
+                roster.add(id, "g", "blue");
+            }
+            roster
+        })
+    };
+    let root = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::with_cache(cache_dir());
+    let plugin = sandbox.load(Path::new(swarm_tests::COUNTER), &Limits::default()).unwrap();
+    let setup = NativeSetup {
+        exe: BIN.into(),
+        root: root.path().to_path_buf(),
+        read: ReadScope::Owned,
+        plugins: HashMap::from([("g".to_string(), PathBuf::from(swarm_tests::COUNTER))]),
+        cache_dir: Some(cache_dir()),
+    };
+
+    let (team, _events) = new_team();
+    let in_process = InProcess::new(
+        team.clone(),
+        Workspace::open_root(root.path()).unwrap(),
+        ReadScope::Owned,
+        HashMap::from([("g".to_string(), plugin)]),
+    );
+    let base = median(spawn_times(&in_process, &team, &ids).await);
+
+    let (team, _events) = new_team();
+    let server = LinkServer::start(team.clone(), SocketDir::create("bench").unwrap(), HEARTBEAT_TIMEOUT).unwrap();
+    let headless = Native::new(team.clone(), server, Headless, setup.clone());
+    let process = median(spawn_times(&headless, &team, &ids).await);
+
+    let tmux_server = TmuxServer::start();
+    let (team, _events) = new_team();
+    let server = LinkServer::start(team.clone(), SocketDir::create("bench").unwrap(), HEARTBEAT_TIMEOUT).unwrap();
+    let tmux = Native::new(team.clone(), server, Tmux::new(&tmux_server.socket, &tmux_server.anchor()), setup);
+    let pane = median(spawn_times(&tmux, &team, &ids).await);
+    assert_eq!(tmux_server.panes().len(), 1, "killed teammates' panes are closed");
+
+    let ratio = |d: Duration| d.as_secs_f64() / base.as_secs_f64().max(1e-9);
+    println!("spawn → instantiated, median of {N} (cached plugin):");
+    println!("  in-process   {base:>10.2?}  (baseline)");
+    println!("  headless     {process:>10.2?}  ×{:.1}", ratio(process));
+    println!("  tmux pane    {pane:>10.2?}  ×{:.1}", ratio(pane));
+}
+
+#[tokio::test]
+async fn a_connection_that_forges_a_sender_or_oversteps_the_frame_cap_ends_its_teammate() {
+    use swarm_host::protocol::TeammateMessage;
+    use swarm_host::protocol::frame::{MAX_FRAME_BYTES, ToCoordinator, ToTeammate, read_frame, write_frame};
+    use swarm_host::team::ExitReason;
+    use tokio::io::AsyncWriteExt;
+
+    let (team, _events) =
+        Team::new("sec", Mailbox::new([("w-1", 8usize), ("w-2", 8)]), TaskList::new(vec![]), Roster::default());
+    let dir = SocketDir::create("sec").unwrap();
+    let token = dir.token().to_string();
+    let server = LinkServer::start(team, dir, HEARTBEAT_TIMEOUT).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let joined = |id: &'static str| {
+        let (socket, token) = (server.socket(), token.clone());
+        async move {
+            let mut s = tokio::net::UnixStream::connect(socket).await.unwrap();
+            let hello = ToCoordinator::Hello { agent_id: id.into(), token, pid: 1 };
+            write_frame(&mut s, &hello).await.unwrap();
+            let welcome: ToTeammate = read_frame(&mut s, MAX_FRAME_BYTES).await.unwrap().unwrap();
+            assert!(matches!(welcome, ToTeammate::Welcome { .. }), "{welcome:?}");
+            s
+        }
+    };
+
+    let (_k1, kill) = tokio::sync::watch::channel(None);
+    let forged = server.expect(config("w-1", root.path()), kill);
+    let mut s = joined("w-1").await;
+    let lie = TeammateMessage::IdleNotification { from: "w-2".into(), reason: None };
+    write_frame(&mut s, &ToCoordinator::Event { message: lie }).await.unwrap();
+    let ExitReason::Killed(why) = forged.exit.await.unwrap() else { panic!("not killed") };
+    assert!(why.contains("a message from `w-2` on the connection of `w-1`"), "{why}");
+
+    let (_k2, kill) = tokio::sync::watch::channel(None);
+    let oversized = server.expect(config("w-2", root.path()), kill);
+    let mut s = joined("w-2").await;
+    s.write_all(&(u32::MAX).to_be_bytes()).await.unwrap();
+    let ExitReason::Killed(why) = oversized.exit.await.unwrap() else { panic!("not killed") };
+    assert!(why.contains(&format!("over the {MAX_FRAME_BYTES}-byte frame limit")), "{why}");
+}
