@@ -64,6 +64,11 @@ impl Style {
     }
 }
 
+/// What may come before the SPDX tag on a header line: a comment opener
+/// (or nothing, inside a block comment). A line that only mentions the tag,
+/// like a string constant or prose, is not a header.
+const COMMENT_OPENERS: &[&str] = &["", "//", "///", "//!", "#", "--", "<!--", "/*", "/**", "*", ";", ";;", "%", "'"];
+
 /// What [`check`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -95,7 +100,9 @@ fn preamble_lines(text: &str) -> usize {
 pub fn check(text: &str, want: Option<&str>, within: usize) -> Verdict {
     let skip = preamble_lines(text);
     for (n, line) in text.lines().enumerate().skip(skip).take(within) {
-        if let Some(at) = line.find(SPDX_TAG) {
+        if let Some(at) = line.find(SPDX_TAG)
+            && COMMENT_OPENERS.contains(&line[..at].trim())
+        {
             let rest = line[at + SPDX_TAG.len()..].trim();
             let found = rest.trim_end_matches("-->").trim_end_matches("*/").trim();
             return match want {
@@ -153,6 +160,14 @@ mod tests {
         assert_eq!(check(&late, None, 6), Verdict::Ok);
         assert_eq!(check("", None, 5), Verdict::Missing);
         assert_eq!(check("fn main() {}\n", None, 5), Verdict::Missing);
+    }
+
+    #[test]
+    fn a_mention_of_the_tag_outside_a_comment_opener_is_not_a_header() {
+        assert_eq!(check("pub const TAG: &str = \"SPDX-License-Identifier:\";\n", None, 5), Verdict::Missing);
+        assert_eq!(check("//! starts with an `SPDX-License-Identifier: <id>` line\n", None, 5), Verdict::Missing);
+        assert_eq!(check("/*\n * SPDX-License-Identifier: MIT\n */\n", Some("MIT"), 5), Verdict::Ok);
+        assert_eq!(check("//! SPDX-License-Identifier: MIT\n", Some("MIT"), 5), Verdict::Ok);
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! `license-header`: a teammate that checks that each file its task owns
 //! starts with an SPDX licence header, and on request inserts one.
 //!
-//! A header is a comment holding `SPDX-License-Identifier: <licence>` within
-//! the first lines of the file (after a `#!` shebang or an `<?xml …?>`
+//! A header is a line holding `SPDX-License-Identifier: <licence>` right
+//! after a comment opener (`//`, `#`, `--`, `<!--`, `/*`, ` *` …; a mere
+//! mention of the tag in code or prose does not count), within the first
+//! lines of the file (after a `#!` shebang or an `<?xml …?>`
 //! declaration, which stay first). The comment syntax follows the file's
 //! extension: `//` (Rust, C, Go, JS, WIT…), `#` (TOML, Python, shell,
 //! YAML…), `--` (SQL, Lua), `<!-- -->` (Markdown, HTML, XML), `/* */` (CSS).
