@@ -75,11 +75,11 @@ pub fn file_name(teammate: &str) -> String {
 }
 
 impl TeamLogs {
-    /// Starts writing under `dir` (created if needed). `fresh` removes the
+    /// Starts writing under `dir`, created with the first line (so a run
+    /// with logging off leaves no empty directory). `fresh` removes the
     /// `*.log` files of an earlier run first.
     pub fn open(&self, dir: &Path, fresh: bool) -> std::io::Result<()> {
-        std::fs::create_dir_all(dir)?;
-        if fresh {
+        if fresh && dir.is_dir() {
             for entry in std::fs::read_dir(dir)?.flatten() {
                 if entry.path().extension().is_some_and(|e| e == "log") && entry.file_type()?.is_file() {
                     std::fs::remove_file(entry.path())?;
@@ -105,6 +105,9 @@ impl TeamLogs {
         let Some(files) = guard.as_mut() else { return };
         for name in targets {
             if !files.open.contains_key(name) {
+                if files.open.is_empty() && std::fs::create_dir_all(&files.dir).is_err() {
+                    return;
+                }
                 let path = files.dir.join(name);
                 let Ok(file) = File::options().create(true).append(true).open(&path) else { continue };
                 let written = file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -208,6 +211,17 @@ mod tests {
         let two = read("scan-2.log");
         assert_eq!(two.lines().count(), 1, "a forged newline stays on its line: {two}");
         assert!(!two.contains('\x1b') && two.contains("evil\\u{1b}[2J\\u{a}line"), "{two}");
+    }
+
+    #[test]
+    fn the_directory_appears_with_the_first_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs_dir = dir.path().join("logs");
+        let logs = TeamLogs::default();
+        logs.open(&logs_dir, true).unwrap();
+        assert!(!logs_dir.exists(), "nothing logged, no directory");
+        logs.write(&[COORDINATOR_LOG.to_string()], "first");
+        assert_eq!(std::fs::read_to_string(logs_dir.join(COORDINATOR_LOG)).unwrap(), "first\n");
     }
 
     #[test]
