@@ -289,6 +289,8 @@ impl workspace::Host for TeammateState {
 
 impl log::Host for TeammateState {
     async fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
+        // A flood of log lines stops the teammate (log_lines_per_sec).
+        self.limiter.log_line().map_err(wasmtime::Error::new)?;
         self.beat(|_| {});
         use log::Level;
         super::guest_log!(teammate = &self.id, Level, level, &message, &mut self.last_panic);
