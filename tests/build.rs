@@ -71,6 +71,15 @@ const GUESTS: &[Guest] = &[
         doc: "`tests/guests/memhog`: allocates and touches 1 MiB chunks until the host stops it.",
     },
     Guest {
+        package: "rogue",
+        constant: "ROGUE",
+        doc: "`tests/guests/rogue`: hostile by task subject: `escape` tries the `read|write|list <path>` \
+              lines of its description and reports each outcome as a finding; `flood` sends to the \
+              teammate in the description until refused; `oversize` sends the team lead a body one \
+              byte over the description's size; `forge` poses as another teammate; `ansi` logs, sends \
+              and fails with escape sequences; `logflood` logs without end.",
+    },
+    Guest {
         package: "planner",
         constant: "PLANNER",
         doc: "`plugins/planner` (world `planner`): splits the files into balanced, contiguous, \

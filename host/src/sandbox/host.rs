@@ -119,6 +119,10 @@ impl mailbox::Host for TeammateState {
         }
         self.beat(Beat::Alive);
         if to == TEAM_LEAD {
+            if self.lead_sent >= self.limits.inbox_len {
+                return Ok(Err(mailbox::SendError::InboxFull(TEAM_LEAD.to_string())));
+            }
+            self.lead_sent += 1;
             self.emit(TeammateMessage::Message { from: self.id.clone(), to, body, summary }).await;
             return Ok(Ok(()));
         }
@@ -271,6 +275,8 @@ impl workspace::Host for TeammateState {
 
 impl log::Host for TeammateState {
     async fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
+        // A flood of log lines stops the teammate (log_lines_per_sec).
+        self.limiter.log_line().map_err(wasmtime::Error::new)?;
         self.beat(Beat::Alive);
         use log::Level;
         super::guest_log!(teammate = &self.id, Level, level, &message, &mut self.last_panic);

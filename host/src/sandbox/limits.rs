@@ -1,8 +1,8 @@
 //! Per-teammate resource limits: their defaults, how the team file overrides
-//! them, and the `ResourceLimiter` that enforces the memory and table caps
-//! over a whole component instance.
+//! them, the `ResourceLimiter` that enforces the memory and table caps over a
+//! whole component instance, and the log-rate budget.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +33,22 @@ pub struct Limits {
     pub file_mib: u64,
     /// Largest plugin file accepted, in MiB.
     pub plugin_mib: u64,
+    /// Longest time compiling the plugin may take. Compilation cannot be
+    /// interrupted, so the load fails at this deadline and the compiler
+    /// thread is left to finish in the background (bounded by `plugin_mib`).
+    #[serde(with = "humantime_serde")]
+    pub compile_timeout: Duration,
+    /// Log lines per second a teammate may write: a budget that refills at
+    /// this rate and holds at most this many lines (the burst). Past it the
+    /// teammate is stopped; each line is already capped at
+    /// [`crate::sanitize::MAX_LINE_CHARS`] characters.
+    pub log_lines_per_sec: u32,
+    /// Optional fuel: the number of wasm instructions' worth of work the
+    /// teammate may do over its whole life, for deterministic CI budgets
+    /// (the deadline is wall-clock, fuel is not). Unset by default: counting
+    /// fuel slows guests down.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fuel: Option<u64>,
 }
 
 impl Default for Limits {
@@ -48,6 +64,9 @@ impl Default for Limits {
             inbox_len: 256,
             file_mib: 16,
             plugin_mib: 64,
+            compile_timeout: Duration::from_secs(60),
+            log_lines_per_sec: 1000,
+            fuel: None,
         }
     }
 }
@@ -111,10 +130,53 @@ pub enum LimitHit {
     /// The wasm stack overflowed.
     #[error("stack limit hit: wasm stack overflow (wasm_stack_kib = {0} KiB)")]
     Stack(u32),
+    /// The teammate used up its fuel.
+    #[error("fuel limit hit: the teammate ran out of fuel (fuel = {0})")]
+    Fuel(u64),
+    /// The teammate logged faster than `log_lines_per_sec`.
+    #[error("log rate limit hit: more log lines than log_lines_per_sec = {0}")]
+    LogRate(u32),
+}
+
+/// A token bucket for log lines: holds at most `log_lines_per_sec` lines and
+/// refills at that rate, so a burst up to the limit passes and a flood is
+/// stopped within a second.
+#[derive(Debug, Clone)]
+pub struct LogBudget {
+    per_sec: u32,
+    tokens: f64,
+    last: Instant,
+}
+
+impl LogBudget {
+    /// A full budget of `per_sec` lines.
+    pub fn new(per_sec: u32) -> Self {
+        Self { per_sec, tokens: f64::from(per_sec), last: Instant::now() }
+    }
+
+    /// Takes one line from the budget, or says the limit was hit.
+    pub fn take(&mut self) -> Result<(), LimitHit> {
+        self.take_at(Instant::now())
+    }
+
+    /// [`LogBudget::take`] at a given instant (for tests).
+    pub fn take_at(&mut self, now: Instant) -> Result<(), LimitHit> {
+        let rate = f64::from(self.per_sec);
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * rate).min(rate);
+        self.last = now.max(self.last);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(LimitHit::LogRate(self.per_sec))
+        }
+    }
 }
 
 /// Enforces [`Limits`] over a whole instance: the caps are totals across all
-/// memories and tables, not per memory like wasmtime's `StoreLimits`.
+/// memories and tables, not per memory like wasmtime's `StoreLimits`; it
+/// also keeps the instance's [`LogBudget`].
 #[derive(Debug)]
 pub struct InstanceLimiter {
     memory_cap: usize,
@@ -123,6 +185,7 @@ pub struct InstanceLimiter {
     instances: usize,
     memory_used: usize,
     table_used: u64,
+    log: LogBudget,
 }
 
 impl InstanceLimiter {
@@ -135,12 +198,19 @@ impl InstanceLimiter {
             instances: limits.instances as usize,
             memory_used: 0,
             table_used: 0,
+            log: LogBudget::new(limits.log_lines_per_sec),
         }
     }
 
     /// Bytes of linear memory currently in use across the instance.
     pub fn memory_used(&self) -> usize {
         self.memory_used
+    }
+
+    /// Takes one log line from the instance's budget: `Err` (a trap for the
+    /// guest) once it logs faster than `log_lines_per_sec`.
+    pub fn log_line(&mut self) -> Result<(), LimitHit> {
+        self.log.take()
     }
 }
 
@@ -197,6 +267,55 @@ mod tests {
         assert!(l.table_growing(0, 10, None).unwrap());
         let err = l.table_growing(10, 11, None).unwrap_err();
         assert!(err.to_string().contains("table_elements = 10"), "{err}");
+    }
+
+    #[test]
+    fn log_budget_allows_a_burst_then_refills_at_the_rate() {
+        let start = Instant::now();
+        let mut b = LogBudget { per_sec: 10, tokens: 10.0, last: start };
+        for _ in 0..10 {
+            b.take_at(start).unwrap();
+        }
+        let hit = b.take_at(start).unwrap_err();
+        assert_eq!(hit, LimitHit::LogRate(10));
+        assert!(hit.to_string().contains("log_lines_per_sec = 10"), "{hit}");
+        // 100 ms refills one line, and no more than one.
+        let later = start + Duration::from_millis(100);
+        b.take_at(later).unwrap();
+        assert!(b.take_at(later).is_err());
+        // A long pause refills the burst, not more.
+        let much_later = later + Duration::from_secs(60);
+        for _ in 0..10 {
+            b.take_at(much_later).unwrap();
+        }
+        assert!(b.take_at(much_later).is_err());
+    }
+
+    #[test]
+    fn every_limit_hit_names_its_limit_and_value() {
+        let cases = [
+            (LimitHit::Memory { limit_mib: 3, requested: 9 }, "memory_mib = 3"),
+            (LimitHit::Table { limit: 7, requested: 9 }, "table_elements = 7"),
+            (LimitHit::Deadline { task: "t".into(), deadline: Duration::from_millis(250) }, "task_deadline = 250ms"),
+            (LimitHit::Stack(64), "wasm_stack_kib = 64"),
+            (LimitHit::Fuel(1000), "fuel = 1000"),
+            (LimitHit::LogRate(5), "log_lines_per_sec = 5"),
+        ];
+        for (hit, want) in cases {
+            assert!(hit.to_string().contains(want), "{hit} does not name {want}");
+        }
+    }
+
+    #[test]
+    fn new_limits_have_safe_defaults_and_parse() {
+        let d = Limits::default();
+        assert_eq!((d.compile_timeout, d.log_lines_per_sec, d.fuel), (Duration::from_secs(60), 1000, None));
+        let l: Limits = toml::from_str("fuel = 5000\ncompile_timeout = \"2s\"\nlog_lines_per_sec = 10").unwrap();
+        assert_eq!((l.fuel, l.compile_timeout, l.log_lines_per_sec), (Some(5000), Duration::from_secs(2), 10));
+        // Unset fuel survives the table round trip the team file's merge does.
+        let table = toml::Table::try_from(&d).unwrap();
+        assert!(!table.contains_key("fuel"));
+        assert_eq!(Limits::deserialize(table).unwrap(), d);
     }
 
     #[test]

@@ -22,7 +22,7 @@ use wasmtime::{Config, Engine, Store, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-pub use limits::{InstanceLimiter, LimitHit, Limits};
+pub use limits::{InstanceLimiter, LimitHit, Limits, LogBudget};
 pub use workspace::{ReadScope, Workspace};
 
 /// Generated bindings for the `teammate` world of `wit/`.
@@ -97,6 +97,14 @@ pub enum LoadError {
         /// What was found.
         why: String,
     },
+    /// Compilation took longer than `compile_timeout`.
+    #[error("plugin {path} took longer than compile_timeout = {} to compile", humantime::format_duration(*.limit))]
+    CompileTimeout {
+        /// The plugin path.
+        path: PathBuf,
+        /// The limit.
+        limit: Duration,
+    },
     /// Compilation failed.
     #[error("plugin {path} failed to compile: {message}")]
     Compile {
@@ -138,11 +146,15 @@ struct EngineEntry {
     linker: Arc<Linker<TeammateState>>,
 }
 
+/// What makes two engines differ: the wasm stack size and whether fuel is
+/// counted (both are engine settings).
+type EngineKey = (usize, bool);
+
 /// Engines, linkers and compiled plugins for one run.
 #[derive(Default)]
 pub struct Sandbox {
-    engines: Mutex<HashMap<usize, Arc<EngineEntry>>>,
-    plugins: Mutex<HashMap<(PathBuf, usize), Plugin>>,
+    engines: Mutex<HashMap<EngineKey, Arc<EngineEntry>>>,
+    plugins: Mutex<HashMap<(PathBuf, EngineKey), Plugin>>,
     cache_dir: Option<PathBuf>,
 }
 
@@ -156,7 +168,14 @@ impl std::fmt::Debug for Sandbox {
 /// compiled-code cache there (keyed by the wasm bytes and the engine
 /// settings, so a changed plugin or setting is recompiled).
 pub(crate) fn new_engine(stack: usize, cache_dir: Option<&Path>) -> wasmtime::Result<Engine> {
+    new_engine_with_fuel(stack, cache_dir, false)
+}
+
+/// [`new_engine`], counting fuel if `fuel` (for teammates with a `fuel`
+/// limit; counting costs every guest of the engine some speed).
+pub(crate) fn new_engine_with_fuel(stack: usize, cache_dir: Option<&Path>, fuel: bool) -> wasmtime::Result<Engine> {
     let mut config = Config::new();
+    config.consume_fuel(fuel);
     if let Some(dir) = cache_dir {
         let mut cache = wasmtime::CacheConfig::new();
         cache.with_directory(std::path::absolute(dir).map_err(wasmtime::Error::new)?);
@@ -211,33 +230,33 @@ impl Sandbox {
         xdg.or(home).map(|d| d.join("swarm-host"))
     }
 
-    fn engine(&self, stack: usize) -> wasmtime::Result<Arc<EngineEntry>> {
+    fn engine(&self, key: EngineKey) -> wasmtime::Result<Arc<EngineEntry>> {
         let mut engines = self.engines.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(e) = engines.get(&stack) {
+        if let Some(e) = engines.get(&key) {
             return Ok(e.clone());
         }
-        let engine = new_engine(stack, self.cache_dir.as_deref())?;
+        let (stack, fuel) = key;
+        let engine = new_engine_with_fuel(stack, self.cache_dir.as_deref(), fuel)?;
         let linker = Arc::new(new_linker(&engine)?);
         let entry = Arc::new(EngineEntry { engine, linker });
-        engines.insert(stack, entry.clone());
+        engines.insert(key, entry.clone());
         Ok(entry)
     }
 
     /// Loads, checks, compiles and pre-instantiates a plugin, once per path
-    /// and stack size.
+    /// and engine (stack size, fuel or not).
     pub fn load(&self, path: &Path, limits: &Limits) -> Result<Plugin, LoadError> {
-        let stack = limits.wasm_stack_bytes();
-        let key = (path.to_path_buf(), stack);
+        let engine_key = (limits.wasm_stack_bytes(), limits.fuel.is_some());
+        let key = (path.to_path_buf(), engine_key);
         if let Some(p) = self.plugins.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
             return Ok(p.clone());
         }
         let started = Instant::now();
         let bytes = read_component(path, limits)?;
         let entry = self
-            .engine(stack)
+            .engine(engine_key)
             .map_err(|e| LoadError::Compile { path: path.to_path_buf(), message: format!("{e:#}") })?;
-        let component = Component::new(&entry.engine, &bytes)
-            .map_err(|e| LoadError::Compile { path: path.to_path_buf(), message: format!("{e:#}") })?;
+        let component = compile_component(&entry.engine, bytes, path, limits.compile_timeout)?;
         let incompatible =
             |e: wasmtime::Error| LoadError::Incompatible { path: path.to_path_buf(), message: format!("{e:#}") };
         let pre = entry.linker.instantiate_pre(&component).map_err(incompatible)?;
@@ -261,6 +280,40 @@ pub(crate) fn read_component(path: &Path, limits: &Limits) -> Result<Vec<u8>, Lo
     let bytes = std::fs::read(path).map_err(read_err)?;
     check_component_header(&bytes).map_err(|why| LoadError::NotAComponent { path: path.to_path_buf(), why })?;
     Ok(bytes)
+}
+
+/// Compiles `bytes` on a thread of its own and waits at most `timeout` for
+/// it. Cranelift cannot be interrupted, so at the timeout the load fails and
+/// the thread finishes in the background (the plugin size cap bounds it).
+pub(crate) fn compile_component(
+    engine: &Engine,
+    bytes: Vec<u8>,
+    path: &Path,
+    timeout: Duration,
+) -> Result<Component, LoadError> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let engine = engine.clone();
+    std::thread::Builder::new()
+        .name("swarm-compile".into())
+        .spawn(move || {
+            // The receiver is gone if the load already timed out.
+            let _ = tx.send(Component::new(&engine, &bytes));
+        })
+        .map_err(|e| LoadError::Compile {
+            path: path.to_path_buf(),
+            message: format!("cannot start compiling: {e}"),
+        })?;
+    match rx.recv_timeout(timeout) {
+        Ok(compiled) => {
+            compiled.map_err(|e| LoadError::Compile { path: path.to_path_buf(), message: format!("{e:#}") })
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            Err(LoadError::CompileTimeout { path: path.to_path_buf(), limit: timeout })
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            Err(LoadError::Compile { path: path.to_path_buf(), message: "the compiler thread panicked".into() })
+        }
+    }
 }
 
 /// The WASI context every guest gets: deny by default. No environment, no
@@ -320,6 +373,10 @@ pub struct TeammateState {
     /// The last error-level log line that reports a panic (the SDK's panic
     /// hook logs one just before the guest traps).
     pub last_panic: Option<String>,
+    /// Messages this teammate has sent to the team lead. The lead keeps
+    /// every one for the report, so they count against `inbox_len` for the
+    /// whole run: a flood gets `inbox-full`, never unbounded memory.
+    pub lead_sent: u32,
 }
 
 impl WasiView for TeammateState {
@@ -383,9 +440,13 @@ impl Plugin {
             limits: launch.limits.clone(),
             held: None,
             last_panic: None,
+            lead_sent: 0,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
+        if let Some(fuel) = launch.limits.fuel {
+            store.set_fuel(fuel)?;
+        }
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|ctx| {
             if let Some(h) = &ctx.data().held
@@ -424,8 +485,10 @@ fn describe_trap(e: &wasmtime::Error, state: &TeammateState) -> String {
     if let Some(hit) = e.downcast_ref::<LimitHit>() {
         return hit.to_string();
     }
-    if let Some(wasmtime::Trap::StackOverflow) = e.downcast_ref::<wasmtime::Trap>() {
-        return LimitHit::Stack(state.limits.wasm_stack_kib).to_string();
+    match e.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::StackOverflow) => return LimitHit::Stack(state.limits.wasm_stack_kib).to_string(),
+        Some(wasmtime::Trap::OutOfFuel) => return LimitHit::Fuel(state.limits.fuel.unwrap_or(0)).to_string(),
+        _ => {}
     }
     let out = state.stderr.contents();
     let stderr = String::from_utf8_lossy(&out);
@@ -436,7 +499,7 @@ fn describe_trap(e: &wasmtime::Error, state: &TeammateState) -> String {
         .map(|p| crate::sanitize::line(&p));
     match (e.downcast_ref::<wasmtime::Trap>(), panic) {
         (_, Some(p)) => p,
-        (Some(trap), None) => format!("wasm trap: {trap}"),
+        (Some(trap), None) => trap.to_string(),
         (None, None) => crate::sanitize::line(&format!("{e:#}")),
     }
 }
