@@ -71,6 +71,12 @@ const GUESTS: &[Guest] = &[
         doc: "`tests/guests/memhog`: allocates and touches 1 MiB chunks until the host stops it.",
     },
     Guest {
+        package: "cruncher",
+        constant: "CRUNCHER",
+        doc: "`tests/guests/cruncher` (bench only): a task described `rounds:<n>` runs the CPU-bound \
+              `crunch_kernel::crunch(n)` and completes with `checksum <hash>`.",
+    },
+    Guest {
         package: "planner",
         constant: "PLANNER",
         doc: "`plugins/planner` (world `planner`): splits the files into balanced, contiguous, \
