@@ -80,6 +80,12 @@ const GUESTS: &[Guest] = &[
               and fails with escape sequences; `logflood` logs without end.",
     },
     Guest {
+        package: "cruncher",
+        constant: "CRUNCHER",
+        doc: "`tests/guests/cruncher` (bench only): a task described `rounds:<n>` runs the CPU-bound \
+              `crunch_kernel::crunch(n)` and completes with `checksum <hash>`.",
+    },
+    Guest {
         package: "planner",
         constant: "PLANNER",
         doc: "`plugins/planner` (world `planner`): splits the files into balanced, contiguous, \

@@ -55,8 +55,10 @@
 //!    [`Teammate::on_shutdown`] (and is answered), `tasks-available` is noted;
 //! 2. claim a task; if there is one, call [`Teammate::on_task`] and complete
 //!    or fail the task with its result, then start over;
-//! 3. otherwise call `mailbox.idle` and wait up to [`IDLE_WAIT_MS`] in
-//!    `mailbox.recv` for the next delivery.
+//! 3. otherwise call `mailbox.idle` and wait in `mailbox.recv` for the next
+//!    delivery, with no timeout (see [`IDLE_WAIT_MS`]): the host pushes
+//!    `tasks-available` when there is work, so an idle teammate is never
+//!    woken just to look.
 //!
 //! A handler that must wait for a reply inside a task uses [`Context::recv`]
 //! or [`Context::recv_where`]; whatever else arrives meanwhile is queued and
@@ -91,9 +93,12 @@ pub use bindings::swarm::teammate::task_list::TaskError;
 pub use bindings::swarm::teammate::types::{Finding, Identity, Report, Task};
 pub use bindings::swarm::teammate::workspace::{DirEntry, FsError};
 
-/// How long (milliseconds) the idle loop waits in `mailbox.recv` before it
-/// looks at the task list again. The host suspends the teammate meanwhile.
-pub const IDLE_WAIT_MS: u32 = 60_000;
+/// How long (milliseconds) the idle loop waits in `mailbox.recv`: the longest
+/// wait the WIT allows (about 49.7 days), i.e. no timeout. The host suspends
+/// the teammate meanwhile and pushes `tasks-available` whenever claimable work
+/// appears, so an idle teammate costs no wake-ups; a wait that does run out
+/// just means the loop looks at the task list again.
+pub const IDLE_WAIT_MS: u32 = u32::MAX;
 
 /// A panic aborts the component (the host sees a trap and fails the held
 /// task). This hook logs its message first, through the log import, as
@@ -419,7 +424,7 @@ pub fn run<T: Teammate>(me: Identity) -> Result<(), String> {
             continue;
         }
         // 3. Nothing to do: say so, then sleep in the host until something
-        //    arrives (a timeout just means: look at the task list again).
+        //    arrives. No periodic wake-up: the host pushes tasks-available.
         mailbox::idle();
         if let Some(incoming) = mailbox::recv(IDLE_WAIT_MS)
             && let Flow::Stop = handle(&mut teammate, &mut ctx, incoming)

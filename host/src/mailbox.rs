@@ -73,6 +73,9 @@ struct Inbox {
 pub struct Mailbox {
     inboxes: HashMap<String, Inbox>,
     order: Vec<String>,
+    /// Times any `recv` returned (a message or a timeout): every return
+    /// resumes a suspended teammate, so this counts wake-ups.
+    recv_returns: AtomicU64,
 }
 
 impl Mailbox {
@@ -84,7 +87,13 @@ impl Mailbox {
             order.push(id.to_string());
             inboxes.insert(id.to_string(), Inbox { limit, ..Inbox::default() });
         }
-        Self { inboxes, order }
+        Self { inboxes, order, recv_returns: AtomicU64::new(0) }
+    }
+
+    /// How many times `recv` has returned, over all inboxes: the wake-ups
+    /// of waiting teammates (an idle team should add none).
+    pub fn recv_returns(&self) -> u64 {
+        self.recv_returns.load(Ordering::Relaxed)
     }
 
     /// Teammate ids in roster order.
@@ -131,6 +140,12 @@ impl Mailbox {
     /// `None` on timeout (or for an id not on the roster).
     pub async fn recv(&self, id: &str, timeout: Duration) -> Option<Incoming> {
         let inbox = self.inboxes.get(id)?;
+        let got = self.wait_next(inbox, timeout).await;
+        self.recv_returns.fetch_add(1, Ordering::Relaxed);
+        got
+    }
+
+    async fn wait_next(&self, inbox: &Inbox, timeout: Duration) -> Option<Incoming> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             // Register interest before checking the queue so a send between
@@ -222,6 +237,7 @@ mod tests {
         let got = tokio::time::timeout(Duration::from_secs(5), waiter).await.unwrap().unwrap();
         assert_eq!(got, Some(text("hi")));
         assert_eq!(mb.pending("a"), 0);
+        assert_eq!(mb.recv_returns(), 2, "one timeout and one delivery");
     }
 
     #[tokio::test]

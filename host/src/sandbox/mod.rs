@@ -156,6 +156,9 @@ pub struct Sandbox {
     engines: Mutex<HashMap<EngineKey, Arc<EngineEntry>>>,
     plugins: Mutex<HashMap<(PathBuf, EngineKey), Plugin>>,
     cache_dir: Option<PathBuf>,
+    /// Teammate slots of wasmtime's pooling allocator; `None` allocates on
+    /// demand.
+    pooling: Option<u32>,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -168,14 +171,24 @@ impl std::fmt::Debug for Sandbox {
 /// compiled-code cache there (keyed by the wasm bytes and the engine
 /// settings, so a changed plugin or setting is recompiled).
 pub(crate) fn new_engine(stack: usize, cache_dir: Option<&Path>) -> wasmtime::Result<Engine> {
-    new_engine_with_fuel(stack, cache_dir, false)
+    new_engine_with(stack, cache_dir, false, None)
 }
 
 /// [`new_engine`], counting fuel if `fuel` (for teammates with a `fuel`
-/// limit; counting costs every guest of the engine some speed).
-pub(crate) fn new_engine_with_fuel(stack: usize, cache_dir: Option<&Path>, fuel: bool) -> wasmtime::Result<Engine> {
+/// limit; counting costs every guest of the engine some speed), and
+/// optionally on wasmtime's pooling allocator sized for `pooling`
+/// concurrent teammates (see [`Sandbox::with_pooling`]).
+fn new_engine_with(
+    stack: usize,
+    cache_dir: Option<&Path>,
+    fuel: bool,
+    pooling: Option<u32>,
+) -> wasmtime::Result<Engine> {
     let mut config = Config::new();
     config.consume_fuel(fuel);
+    if let Some(slots) = pooling {
+        config.allocation_strategy(pooling_config(slots));
+    }
     if let Some(dir) = cache_dir {
         let mut cache = wasmtime::CacheConfig::new();
         cache.with_directory(std::path::absolute(dir).map_err(wasmtime::Error::new)?);
@@ -202,6 +215,20 @@ pub(crate) fn new_engine_with_fuel(stack: usize, cache_dir: Option<&Path>, fuel:
     Ok(engine)
 }
 
+/// Pool sizes for `slots` teammates. A Rust teammate component holds a few
+/// core instances (the program plus adapter shims), one memory and a few
+/// tables; the pool leaves room for twice that. Each memory slot reserves
+/// `Config::memory_reservation` (4 GiB) of address space, not of RAM.
+fn pooling_config(slots: u32) -> wasmtime::InstanceAllocationStrategy {
+    let mut pool = wasmtime::PoolingAllocationConfig::new();
+    pool.total_component_instances(slots)
+        .total_core_instances(slots.saturating_mul(8))
+        .total_memories(slots.saturating_mul(2))
+        .total_tables(slots.saturating_mul(8))
+        .total_stacks(slots);
+    wasmtime::InstanceAllocationStrategy::Pooling(pool)
+}
+
 fn new_linker(engine: &Engine) -> wasmtime::Result<Linker<TeammateState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
@@ -222,6 +249,15 @@ impl Sandbox {
         Self { cache_dir: Some(dir), ..Self::default() }
     }
 
+    /// Uses wasmtime's pooling allocator with room for `slots` teammates at
+    /// once: instantiation reuses pre-reserved memories, tables and stacks
+    /// instead of mapping new ones (one more teammate than `slots` fails to
+    /// instantiate, naming the pool limit).
+    pub fn with_pooling(mut self, slots: u32) -> Self {
+        self.pooling = Some(slots);
+        self
+    }
+
     /// The default cache directory: `$XDG_CACHE_HOME/swarm-host`, else
     /// `$HOME/.cache/swarm-host`.
     pub fn default_cache_dir() -> Option<PathBuf> {
@@ -236,7 +272,7 @@ impl Sandbox {
             return Ok(e.clone());
         }
         let (stack, fuel) = key;
-        let engine = new_engine_with_fuel(stack, self.cache_dir.as_deref(), fuel)?;
+        let engine = new_engine_with(stack, self.cache_dir.as_deref(), fuel, self.pooling)?;
         let linker = Arc::new(new_linker(&engine)?);
         let entry = Arc::new(EngineEntry { engine, linker });
         engines.insert(key, entry.clone());

@@ -1,0 +1,114 @@
+//! Row 2, mailbox round trip coordinator → teammate → coordinator: the team
+//! lead queues `ping from team-lead` in the inbox of a `ping` teammate (a
+//! real component, suspended in `mailbox.recv`), which answers with a
+//! message to the team lead that arrives on the coordinator's event
+//! channel. Baseline in the same run: the file-inbox mailbox polled every
+//! 500 ms. The Unix-socket transport is pending the native backends.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use swarm_host::mailbox::{Incoming, TEAM_LEAD};
+use swarm_host::protocol::TeammateMessage;
+use swarm_host::sandbox::{Limits, Sandbox};
+use swarm_host::team::Event;
+
+use crate::common;
+use crate::file_inbox::{FileMailbox, Poller};
+use crate::stats::{Line, dur, percentile, ratio};
+
+const SAMPLES: usize = 20_000;
+/// Baseline: pairs measured in parallel, round trips per pair.
+const FILE_PAIRS: usize = 8;
+const FILE_TRIPS: usize = 4;
+
+/// Runs the row.
+pub fn run() -> Vec<Line> {
+    let rt = common::runtime(2);
+    let root = tempfile::tempdir().unwrap();
+    let plugin = Sandbox::new().load(Path::new(swarm_tests::PING), &Limits::default()).expect("load ping");
+    let samples = rt.block_on(async {
+        let ids = common::ids("ping", 1);
+        let (team, mut events) = common::team(&ids, 256, Vec::new());
+        let guest = common::start(&plugin, "ping-1", &team, root.path()).await;
+        common::idle(&mut events, 1).await;
+        // The coordinator's side runs on a runtime worker, as in a real run.
+        let lead = tokio::spawn({
+            let team = team.clone();
+            async move {
+                let mut samples = Vec::with_capacity(SAMPLES);
+                for i in 0..SAMPLES + SAMPLES / 10 {
+                    let ping = Incoming::Message {
+                        sender: TEAM_LEAD.into(),
+                        body: "ping from team-lead".into(),
+                        summary: None,
+                    };
+                    let started = Instant::now();
+                    team.mailbox.send("ping-1", ping).expect("send ping");
+                    common::next(&mut events, |ev| {
+                        matches!(ev, Event::Message(TeammateMessage::Message { body, .. }) if body == "pong from ping-1")
+                            .then_some(())
+                    })
+                    .await;
+                    if i >= SAMPLES / 10 {
+                        samples.push(started.elapsed());
+                    }
+                }
+                (samples, events)
+            }
+        });
+        let (samples, mut events) = lead.await.expect("lead task");
+        common::stop(&team, &mut events, &ids, vec![guest]).await;
+        samples
+    });
+    let file = file_round_trips();
+    let file_p50 = percentile(&file, 50.0);
+    let (p50, p99) = (percentile(&samples, 50.0), percentile(&samples, 99.0));
+    let vs = |d: Duration| format!("{} of file inbox p50", ratio(d.as_secs_f64(), file_p50.as_secs_f64()));
+    vec![
+        Line::new("2 round trip", "in-process, p50", dur(p50), vs(p50))
+            .target("p50 ≤ 20 µs", p50 <= Duration::from_micros(20)),
+        Line::new("2 round trip", "in-process, p99", dur(p99), vs(p99))
+            .target("p99 ≤ 200 µs", p99 <= Duration::from_micros(200)),
+        Line::new(
+            "2 round trip",
+            "baseline: file inbox polled every 500 ms, p50 / p99",
+            format!("{} / {}", dur(file_p50), dur(percentile(&file, 99.0))),
+            "1×",
+        ),
+        Line::pending("2 round trip", "Unix socket, p50 (target ≤ 100 µs)", "pending the native backends"),
+    ]
+}
+
+/// Round trips through the file-inbox design: `FILE_PAIRS` lead/teammate
+/// pairs at once, each doing `FILE_TRIPS` trips, the lead polling its own
+/// inbox every 500 ms like the teammate.
+fn file_round_trips() -> Vec<Duration> {
+    let dir = tempfile::tempdir().unwrap();
+    let mailbox = FileMailbox::new(dir.path());
+    let leads: Vec<_> = (0..FILE_PAIRS)
+        .map(|pair| {
+            let mailbox = mailbox.clone();
+            std::thread::spawn(move || {
+                let (me, peer) = (format!("lead-{pair}"), format!("mate-{pair}"));
+                let poller = Poller::start(mailbox.clone(), peer.clone());
+                let mut samples = Vec::new();
+                for _ in 0..FILE_TRIPS {
+                    let started = Instant::now();
+                    mailbox.send(&peer, &me, "ping");
+                    loop {
+                        std::thread::sleep(crate::file_inbox::POLL);
+                        if !mailbox.take_unread(&me).is_empty() {
+                            break;
+                        }
+                        assert!(started.elapsed() < common::WAIT, "file-inbox pong in time");
+                    }
+                    samples.push(started.elapsed());
+                }
+                poller.stop();
+                samples
+            })
+        })
+        .collect();
+    leads.into_iter().flat_map(|t| t.join().expect("lead thread")).collect()
+}

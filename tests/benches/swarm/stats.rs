@@ -1,0 +1,83 @@
+//! Percentiles, human units and the table every row prints.
+
+use std::time::Duration;
+
+/// p-th percentile (0..=100) of unsorted samples, nearest rank.
+pub fn percentile(samples: &[Duration], p: f64) -> Duration {
+    assert!(!samples.is_empty(), "no samples");
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// Median of unsorted samples.
+pub fn median(samples: &[Duration]) -> Duration {
+    percentile(samples, 50.0)
+}
+
+/// `41.2 µs`, `3.10 ms`, `1.52 s`.
+pub fn dur(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s < 1e-3 {
+        format!("{:.1} µs", s * 1e6)
+    } else if s < 1.0 {
+        format!("{:.2} ms", s * 1e3)
+    } else {
+        format!("{s:.2} s")
+    }
+}
+
+/// `figure / baseline`, e.g. `0.0004×`, `1.23×`, `830×`.
+pub fn ratio(figure: f64, baseline: f64) -> String {
+    let r = figure / baseline;
+    if r >= 100.0 {
+        format!("{r:.0}×")
+    } else if r >= 0.1 {
+        format!("{r:.2}×")
+    } else {
+        format!("{r:.2e}×")
+    }
+}
+
+/// One printed result.
+pub struct Line {
+    /// Issue row, e.g. `2 mailbox`.
+    pub row: &'static str,
+    /// What was measured.
+    pub what: String,
+    /// The figure with its unit.
+    pub figure: String,
+    /// `figure / baseline` and the baseline's name.
+    pub vs: String,
+    /// The target and whether it was met.
+    pub target: String,
+}
+
+impl Line {
+    /// A line without a target.
+    pub fn new(row: &'static str, what: impl Into<String>, figure: impl Into<String>, vs: impl Into<String>) -> Self {
+        Self { row, what: what.into(), figure: figure.into(), vs: vs.into(), target: String::new() }
+    }
+
+    /// Adds a target and whether the figure meets it.
+    pub fn target(mut self, target: &str, met: bool) -> Self {
+        self.target = format!("{target}: {}", if met { "met" } else { "MISSED" });
+        self
+    }
+
+    /// A row that cannot be measured yet.
+    pub fn pending(row: &'static str, what: &str, why: &str) -> Self {
+        Self::new(row, what, "pending", why)
+    }
+
+    /// The table header.
+    pub fn header() -> String {
+        "| row | measured | figure | ratio to baseline (same run) | target |\n|---|---|---|---|---|".into()
+    }
+
+    /// The line as a markdown table row.
+    pub fn render(&self) -> String {
+        format!("| {} | {} | {} | {} | {} |", self.row, self.what, self.figure, self.vs, self.target)
+    }
+}

@@ -1,0 +1,124 @@
+//! Row 3, throughput: one coordinator, 64 `ping` teammates. The team lead
+//! keeps `WINDOW` pings outstanding per teammate and sends the next one as
+//! each pong arrives; the figure is completed exchanges (a message to a
+//! teammate and its answer back to the coordinator) per second. Baseline in
+//! the same run: the same exchange over the file-inbox design.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use swarm_host::mailbox::{Incoming, TEAM_LEAD};
+use swarm_host::protocol::TeammateMessage;
+use swarm_host::sandbox::{Limits, Sandbox};
+use swarm_host::team::Event;
+
+use crate::common;
+use crate::file_inbox::{FileMailbox, POLL, Poller};
+use crate::stats::{Line, ratio};
+
+const TEAMMATES: usize = 64;
+/// Pings outstanding per teammate.
+const WINDOW: usize = 32;
+/// Exchanges per teammate.
+const PER_TEAMMATE: usize = 4_000;
+/// How long the baseline runs.
+const FILE_RUN: Duration = Duration::from_secs(3);
+
+fn ping() -> Incoming {
+    Incoming::Message { sender: TEAM_LEAD.into(), body: "ping from team-lead".into(), summary: None }
+}
+
+/// Runs the row.
+pub fn run() -> Vec<Line> {
+    let rt = common::runtime(2);
+    let root = tempfile::tempdir().unwrap();
+    let plugin = Sandbox::new().load(Path::new(swarm_tests::PING), &Limits::default()).expect("load ping");
+    let (exchanges, took) = rt.block_on(async {
+        let ids = common::ids("ping", TEAMMATES);
+        let (team, mut events) = common::team(&ids, WINDOW * 2, Vec::new());
+        let mut guests = Vec::new();
+        for id in &ids {
+            guests.push(common::start(&plugin, id, &team, root.path()).await);
+        }
+        common::idle(&mut events, TEAMMATES).await;
+        let lead = tokio::spawn({
+            let (team, ids) = (team.clone(), ids.clone());
+            async move {
+                let started = Instant::now();
+                let mut sent: HashMap<String, usize> = HashMap::new();
+                for id in &ids {
+                    for _ in 0..WINDOW {
+                        team.mailbox.send(id, ping()).expect("send ping");
+                    }
+                    sent.insert(id.clone(), WINDOW);
+                }
+                let total = TEAMMATES * PER_TEAMMATE;
+                let mut answered = 0;
+                while answered < total {
+                    let from = common::next(&mut events, |ev| match ev {
+                        Event::Message(TeammateMessage::Message { from, .. }) => Some(from.clone()),
+                        _ => None,
+                    })
+                    .await;
+                    answered += 1;
+                    let n = sent.get_mut(&from).expect("pong from a teammate");
+                    if *n < PER_TEAMMATE {
+                        *n += 1;
+                        team.mailbox.send(&from, ping()).expect("send ping");
+                    }
+                }
+                (answered, started.elapsed(), events)
+            }
+        });
+        let (answered, took, mut events) = lead.await.expect("lead task");
+        common::stop(&team, &mut events, &ids, guests).await;
+        (answered, took)
+    });
+    let rate = exchanges as f64 / took.as_secs_f64();
+    let file_rate = file_throughput();
+    vec![
+        Line::new(
+            "3 throughput",
+            format!("in-process, {TEAMMATES} teammates, {WINDOW} in flight each"),
+            format!("{rate:.0} exchanges/s ({} messages/s)", (2.0 * rate).round()),
+            format!("{} of file inbox", ratio(rate, file_rate)),
+        )
+        .target("≥ 500,000 msg/s", rate >= 500_000.0),
+        Line::new(
+            "3 throughput",
+            format!("baseline: file inbox polled every 500 ms, {TEAMMATES} teammates, {WINDOW} in flight each"),
+            format!("{file_rate:.0} exchanges/s"),
+            "1×",
+        ),
+    ]
+}
+
+/// Exchanges per second over the file-inbox design, same shape: 64 polling
+/// teammates, the lead polling its inbox every 500 ms and refilling each
+/// teammate's window.
+fn file_throughput() -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    let mailbox = FileMailbox::new(dir.path());
+    let ids = common::ids("mate", TEAMMATES);
+    let pollers: Vec<_> = ids.iter().map(|id| Poller::start(mailbox.clone(), id.clone())).collect();
+    let started = Instant::now();
+    for id in &ids {
+        for _ in 0..WINDOW {
+            mailbox.send(id, TEAM_LEAD, "ping");
+        }
+    }
+    let mut answered = 0usize;
+    while started.elapsed() < FILE_RUN {
+        std::thread::sleep(POLL);
+        for (from, _) in mailbox.take_unread(TEAM_LEAD) {
+            answered += 1;
+            mailbox.send(&from, TEAM_LEAD, "ping");
+        }
+    }
+    let rate = answered as f64 / started.elapsed().as_secs_f64();
+    for p in pollers {
+        p.stop();
+    }
+    rate
+}
