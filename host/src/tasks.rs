@@ -361,16 +361,18 @@ impl TaskList {
     }
 
     /// Fails pending tasks that can never run: blocked by a failed task, or
-    /// owned by no teammate in `live` (pairs of id and group).
-    pub fn fail_unrunnable(&self, live: &[(String, String)]) -> Vec<String> {
+    /// owned by no teammate in `live` (pairs of id and group). `last_gone`
+    /// says which teammate's end left them orphaned and how it ended, so the
+    /// failure names the cause (a limit hit at spawn, a trap, ...).
+    pub fn fail_unrunnable(&self, live: &[(String, String)], last_gone: &str) -> Vec<String> {
         let mut tasks = self.lock();
         let mut failed = Self::cascade(&mut tasks);
         for t in tasks.iter_mut().filter(|t| t.status == Status::Pending) {
             if !live.iter().any(|(id, group)| admits(&t.spec.owner, id, group)) {
                 t.status = Status::Failed;
                 t.failure = Some(match &t.spec.owner {
-                    Some(o) => format!("no live teammate can run it (owner `{o}`)"),
-                    None => "no live teammate left to run it".to_string(),
+                    Some(o) => format!("no live teammate can run it (owner `{o}`; last gone: {last_gone})"),
+                    None => format!("no live teammate left to run it (last gone: {last_gone})"),
                 });
                 failed.push(t.spec.id.clone());
             }
@@ -504,8 +506,13 @@ mod tests {
         let list = TaskList::new(vec![spec("a", &[], Some("ping")), spec("b", &[], Some("ping-2"))]);
         assert!(list.claim("scan-1", "scan").is_none());
         assert_eq!(list.claim("ping-2", "ping").unwrap().spec.id, "a");
-        let failed = list.fail_unrunnable(&[("scan-1".into(), "scan".into())]);
+        let failed = list.fail_unrunnable(&[("scan-1".into(), "scan".into())], "ping-2 trapped: boom");
         assert_eq!(failed, ["b"]);
+        let b = list.snapshot().into_iter().find(|t| t.spec.id == "b").unwrap();
+        assert_eq!(
+            b.failure.as_deref(),
+            Some("no live teammate can run it (owner `ping-2`; last gone: ping-2 trapped: boom)")
+        );
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! server each test starts and kills) run the same team to the same report
 //! as in-process; tmux panes follow the binary-tree layout; a killed
 //! teammate process is seen dead within a second and its task requeued;
-//! only holders of the run's token join the team. One test prints spawn
-//! times (run with `--nocapture` to see them).
+//! only holders of the run's token join the team; the shipped example team
+//! (`examples/ci-audit.toml`, over this repository) gives one report on all
+//! three. One test prints spawn times (run with `--nocapture` to see them).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -176,6 +177,57 @@ fn tmux_panes_give_the_same_report_and_close_when_their_teammates_exit() {
         swarm_host(dir.path(), &["run", "--fresh", "--json", team], &[("TMUX", &tmux_env), ("TMUX_PANE", &anchor)]);
     assert_eq!(backend_of(&in_tmux), "tmux");
     assert_eq!(comparable(&in_tmux), comparable(&in_process));
+    assert_eq!(server.panes(), vec![anchor], "every teammate pane was closed");
+}
+
+/// The shipped example team, `examples/ci-audit.toml`, as a team file in
+/// `dir`: the same tasks over this repository, with the checkers this test
+/// build compiled instead of `target/wasm32-wasip2/release`.
+fn shipped_example_in(dir: &Path) -> PathBuf {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let text = std::fs::read_to_string(repo.join("examples/ci-audit.toml")).unwrap();
+    let mut team: toml::Table = toml::from_str(&text).unwrap();
+    team.insert("root".into(), repo.to_str().unwrap().into());
+    let built = [
+        ("todo-scan", swarm_tests::TODO_SCAN),
+        ("license-header", swarm_tests::LICENSE_HEADER),
+        ("whitespace", swarm_tests::WHITESPACE),
+        ("md-links", swarm_tests::MD_LINKS),
+        ("secret-scan", swarm_tests::SECRET_SCAN),
+    ];
+    for mate in team["teammate"].as_array_mut().unwrap() {
+        let name = mate["name"].as_str().unwrap().to_string();
+        let (_, wasm) = built.iter().find(|(n, _)| *n == name).expect("a shipped checker");
+        mate.as_table_mut().unwrap().insert("plugin".into(), (*wasm).into());
+    }
+    let path = dir.join("ci-audit.toml");
+    std::fs::write(&path, toml::to_string(&team).unwrap()).unwrap();
+    path
+}
+
+#[test]
+fn the_shipped_example_team_gives_one_report_on_every_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let team = shipped_example_in(dir.path());
+    let team = team.to_str().unwrap();
+    let run = |backend: &str, env: &[(&str, &str)]| {
+        swarm_host(dir.path(), &["run", "--fresh", "--json", "--backend", backend, team], env)
+    };
+    let in_process = run("in-process", &[]);
+    let expected = comparable(&in_process);
+    assert_eq!(expected["totals"]["failed"], 0, "{expected:#}");
+    assert_eq!(expected["tasks"].as_array().unwrap().len(), 5, "{expected:#}");
+
+    let headless = run("process", &[]);
+    assert_eq!(backend_of(&headless), "process");
+    assert_eq!(comparable(&headless), expected, "headless processes");
+
+    let server = TmuxServer::start();
+    let anchor = server.anchor();
+    let tmux_env = server.env_tmux();
+    let in_tmux = run("tmux", &[("TMUX", &tmux_env), ("TMUX_PANE", &anchor)]);
+    assert_eq!(backend_of(&in_tmux), "tmux");
+    assert_eq!(comparable(&in_tmux), expected, "tmux panes");
     assert_eq!(server.panes(), vec![anchor], "every teammate pane was closed");
 }
 

@@ -294,6 +294,15 @@ const CASES: &[Case] = &[
         expect: &["trapped: wasm trap: wasm `unreachable` instruction executed"],
     },
     Case {
+        name: "instance count bomb",
+        guest: Guest::Built(swarm_tests::COUNTER),
+        limits: "limits = { instances = 1 }",
+        subject: "count",
+        description: "",
+        deadline: "60s",
+        expect: &["bad-1 could not start: instance limit hit:", "count too high", "(instances = 1)"],
+    },
+    Case {
         name: "stuck in a host call",
         guest: Guest::Built(swarm_tests::COUNTER),
         limits: "",

@@ -15,7 +15,7 @@ pub const EXIT_CONFIG: u8 = 2;
 /// state directory).
 pub const EXIT_INTERNAL: u8 = 3;
 /// A task failed because a sandbox limit stopped its teammate (memory,
-/// table, stack or deadline).
+/// table, instances, stack, deadline, fuel or log rate).
 pub const EXIT_LIMIT: u8 = 4;
 
 /// The exit-code table shown after `--help`.
@@ -25,7 +25,7 @@ Exit codes:
   1  at least one task failed or did not run (the report says which and why)
   2  usage, team file or plugin error: nothing ran
   3  internal error: swarm-host itself failed (e.g. it cannot write its state directory)
-  4  a sandbox limit (memory, table, stack, deadline) stopped a task that then failed
+  4  a sandbox limit (memory, table, instances, stack, deadline, fuel, log rate) stopped a task that then failed
 
 Logs: RUST_LOG sets the level (default swarm_host=info); NO_COLOR turns colour off.
 Each run also logs to <state dir>/<team>/logs/: coordinator.log and one <teammate>.log each.";
@@ -75,6 +75,9 @@ mod tests {
             LimitHit::Table { limit: 1, requested: 2 },
             LimitHit::Deadline { task: "t".into(), deadline: Duration::from_millis(300) },
             LimitHit::Stack(64),
+            LimitHit::Instances { limit: 1, what: "instance count too high at 2".into() },
+            LimitHit::Fuel(1000),
+            LimitHit::LogRate(50),
         ];
         for hit in &hits {
             assert!(is_limit(hit), "{hit}");

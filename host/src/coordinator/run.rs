@@ -333,7 +333,7 @@ pub async fn run<B: TeammateBackend>(
                     }
                     // An interrupted run leaves pending tasks for `resume`.
                     if interrupted.is_none() {
-                        for task in team.tasks.fail_unrunnable(&team.roster.live()) {
+                        for task in team.tasks.fail_unrunnable(&team.roster.live(), &format!("{id} {why}")) {
                             tracing::warn!(task = %task, "task can no longer run");
                         }
                     }

@@ -82,16 +82,24 @@ impl mailbox::Host for TeammateState {
         if let Some(hit) = self.deadline_hit() {
             return Err(wasmtime::Error::new(hit));
         }
-        let mut wait = Duration::from_millis(u64::from(timeout_ms));
+        let asked = Duration::from_millis(u64::from(timeout_ms));
+        let mut wait = asked;
         if let Some(h) = &self.held {
             // A guest waiting in the host is still bound by its task deadline.
             wait = wait.min(h.deadline.saturating_duration_since(Instant::now()));
         }
+        // The timer may wake a hair before the deadline instant; a wait the
+        // deadline cut short is a deadline hit all the same.
+        let cut_by_deadline = wait < asked;
         self.beat(Beat::Alive);
         let got = self.link.recv(&self.id, wait).await.map_err(wasmtime::Error::new)?;
         self.beat(Beat::Alive);
         Ok(match got {
             None => {
+                if let Some(h) = self.held.as_ref().filter(|_| cut_by_deadline) {
+                    let hit = LimitHit::Deadline { task: h.id.clone(), deadline: h.deadline_len };
+                    return Err(wasmtime::Error::new(hit));
+                }
                 if let Some(hit) = self.deadline_hit() {
                     return Err(wasmtime::Error::new(hit));
                 }

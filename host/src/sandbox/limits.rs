@@ -127,6 +127,15 @@ pub enum LimitHit {
         /// The deadline in force.
         deadline: Duration,
     },
+    /// The component creates more core instances, tables or memories than
+    /// `instances` allows (wasmtime's own message in `what`).
+    #[error("instance limit hit: {what} (instances = {limit})")]
+    Instances {
+        /// The configured cap.
+        limit: u32,
+        /// What wasmtime refused.
+        what: String,
+    },
     /// The wasm stack overflowed.
     #[error("stack limit hit: wasm stack overflow (wasm_stack_kib = {0} KiB)")]
     Stack(u32),

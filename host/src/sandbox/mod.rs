@@ -492,7 +492,8 @@ impl Plugin {
             }
             Ok(UpdateDeadline::Yield(1))
         });
-        let bindings = self.pre.instantiate_async(&mut store).await?;
+        let bindings =
+            self.pre.instantiate_async(&mut store).await.map_err(|e| name_count_limit(e, launch.limits.instances))?;
         let identity = bindings::swarm::teammate::types::Identity {
             id: launch.id.clone(),
             team: team_name.to_string(),
@@ -513,6 +514,14 @@ impl Instance {
             Err(e) => ExitReason::Trapped(describe_trap(&e, self.store.data())),
         }
     }
+}
+
+/// wasmtime refuses a component that creates more core instances, tables or
+/// memories than the limiter allows with a plain error ("resource limit
+/// exceeded: instance count too high at 65"); this names the team-file limit.
+fn name_count_limit(e: wasmtime::Error, limit: u32) -> wasmtime::Error {
+    let text = format!("{e:#}");
+    if text.contains("count too high") { wasmtime::Error::new(LimitHit::Instances { limit, what: text }) } else { e }
 }
 
 /// Turns a trap into one line that names the limit hit, or the guest's own
