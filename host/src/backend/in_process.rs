@@ -12,7 +12,7 @@ use super::TeammateBackend;
 use cap_std::fs::Dir;
 
 use crate::sandbox::{Launch, Plugin, ReadScope, Workspace};
-use crate::team::{Event, ExitReason, Liveness, Team};
+use crate::team::{ExitReason, Liveness, Team};
 
 /// A running in-process teammate.
 #[derive(Debug, Clone)]
@@ -91,20 +91,13 @@ impl TeammateBackend for InProcess {
                 ),
                 Err(e) => ExitReason::Trapped(format!("host task panicked: {e}")),
             };
-            let state = if reason.is_clean() { Liveness::Exited } else { Liveness::Dead };
-            team.roster.gone(&id, state, reason.to_string());
-            let _ = tx.send(Some(reason.clone()));
-            let _ = team.events.send(Event::Exited { id, reason }).await;
+            super::publish_exit(&team, id, reason, &tx).await;
         });
         Ok(handle)
     }
 
     async fn result(&self, handle: &Handle) -> ExitReason {
-        let mut rx = handle.exit.clone();
-        match rx.wait_for(Option::is_some).await {
-            Ok(v) => v.clone().unwrap_or_else(|| ExitReason::Killed("exit lost".into())),
-            Err(_) => ExitReason::Killed("exit watcher ended without a result".into()),
-        }
+        super::wait_exit(&handle.exit).await
     }
 
     async fn kill(&self, handle: &Handle, why: &str) -> ExitReason {

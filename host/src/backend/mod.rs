@@ -22,9 +22,11 @@ pub use native::{Native, NativeSetup};
 pub use process::Headless;
 pub use tmux::Tmux;
 
+use tokio::sync::watch;
+
 use crate::mailbox::Incoming;
 use crate::sandbox::Launch;
-use crate::team::{ExitReason, Team};
+use crate::team::{Event, ExitReason, Liveness, Team};
 
 /// Runs teammates somewhere and tells how they ended.
 pub trait TeammateBackend: Send + Sync + 'static {
@@ -73,5 +75,29 @@ pub trait TeammateBackend: Send + Sync + 'static {
                 }
             }
         }
+    }
+}
+
+/// Publishes how teammate `id` ended, once, in the order every backend
+/// keeps: its roster row (exited or dead), its handle's exit watch, then the
+/// coordinator's event.
+pub(crate) async fn publish_exit(
+    team: &Team,
+    id: String,
+    reason: ExitReason,
+    exit: &watch::Sender<Option<ExitReason>>,
+) {
+    let state = if reason.is_clean() { Liveness::Exited } else { Liveness::Dead };
+    team.roster.gone(&id, state, reason.to_string());
+    let _ = exit.send(Some(reason.clone()));
+    let _ = team.events.send(Event::Exited { id, reason }).await;
+}
+
+/// Waits until a handle's exit watch holds how the teammate ended.
+pub(crate) async fn wait_exit(exit: &watch::Receiver<Option<ExitReason>>) -> ExitReason {
+    let mut rx = exit.clone();
+    match rx.wait_for(Option::is_some).await {
+        Ok(v) => v.clone().unwrap_or_else(|| ExitReason::Killed("exit lost".into())),
+        Err(_) => ExitReason::Killed("exit watcher ended without a result".into()),
     }
 }

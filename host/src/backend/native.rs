@@ -17,7 +17,7 @@ use super::TeammateBackend;
 use super::server::{HEARTBEAT_INTERVAL, LinkServer};
 use crate::protocol::frame::LaunchConfig;
 use crate::sandbox::{Launch, ReadScope};
-use crate::team::{Event, ExitReason, Liveness, Team};
+use crate::team::{ExitReason, Liveness, Team};
 
 /// Time a started teammate process has to connect and say hello.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -229,20 +229,13 @@ impl<L: Launcher> TeammateBackend for Native<L> {
                 let _ = tokio::time::timeout(Duration::from_secs(2), pane.gone()).await;
             }
             launcher.close(&pane).await;
-            let state = if reason.is_clean() { Liveness::Exited } else { Liveness::Dead };
-            team.roster.gone(&id, state, reason.to_string());
-            let _ = exit_tx.send(Some(reason.clone()));
-            let _ = team.events.send(Event::Exited { id, reason }).await;
+            super::publish_exit(&team, id, reason, &exit_tx).await;
         });
         Ok(handle)
     }
 
     async fn result(&self, handle: &Handle) -> ExitReason {
-        let mut rx = handle.exit.clone();
-        match rx.wait_for(Option::is_some).await {
-            Ok(v) => v.clone().unwrap_or_else(|| ExitReason::Killed("exit lost".into())),
-            Err(_) => ExitReason::Killed("exit watcher ended without a result".into()),
-        }
+        super::wait_exit(&handle.exit).await
     }
 
     async fn kill(&self, handle: &Handle, why: &str) -> ExitReason {
