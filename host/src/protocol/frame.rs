@@ -321,8 +321,12 @@ pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(w: &mut W, msg: &T
     if payload.len() > MAX_FRAME_BYTES {
         return Err(FrameError::TooLarge { limit: MAX_FRAME_BYTES, actual: payload.len() });
     }
-    w.write_all(&(payload.len() as u32).to_be_bytes()).await?;
-    w.write_all(&payload).await?;
+    // Length and payload in one write: the peer's reader wakes once per
+    // frame, not once for the length and again for the payload.
+    let mut frame = Vec::with_capacity(4 + payload.len());
+    frame.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&payload);
+    w.write_all(&frame).await?;
     w.flush().await?;
     Ok(())
 }

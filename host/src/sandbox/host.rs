@@ -292,9 +292,37 @@ impl log::Host for TeammateState {
     }
 
     async fn progress(&mut self, done: u32, total: u32) -> wasmtime::Result<()> {
-        let task_id = self.held.as_ref().map(|h| h.id.clone());
+        // The roster always holds the latest value (the team view reads it);
+        // the coordinator gets an event only when the whole percentage moves,
+        // at the start and at the end: at most about 100 per task, not one
+        // per file through its event loop.
         self.beat(Beat::Progress { done, total });
-        self.emit(TeammateMessage::Progress { from: self.id.clone(), task_id, done, total }).await;
+        if progress_worth_an_event(done, total) {
+            let task_id = self.held.as_ref().map(|h| h.id.clone());
+            self.emit(TeammateMessage::Progress { from: self.id.clone(), task_id, done, total }).await;
+        }
         Ok(())
+    }
+}
+
+/// Whether `done` of `total` starts or ends the work, or is the first value
+/// of a new whole percentage (guests count up by one).
+fn progress_worth_an_event(done: u32, total: u32) -> bool {
+    let percent = |d: u32| u64::from(d) * 100 / u64::from(total.max(1));
+    done == 0 || done >= total || percent(done) != percent(done - 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::progress_worth_an_event;
+
+    #[test]
+    fn progress_events_are_coalesced_to_whole_percentages() {
+        let events = (0..=20_000).filter(|&d| progress_worth_an_event(d, 20_000)).count();
+        // 0, each of the 100 percentage steps (the last is 20,000 itself).
+        assert_eq!(events, 101);
+        assert!(progress_worth_an_event(7, 7), "the end is always reported");
+        assert_eq!((0..=3).filter(|&d| progress_worth_an_event(d, 3)).count(), 4, "small totals: every step");
+        assert!(progress_worth_an_event(0, 0));
     }
 }

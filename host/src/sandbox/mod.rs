@@ -188,6 +188,10 @@ fn new_engine_with(
     config.consume_fuel(fuel);
     if let Some(slots) = pooling {
         config.allocation_strategy(pooling_config(slots));
+        // Every slot of the memory pool is one reservation; at the default
+        // 4 GiB, 10,000 teammates would need 80 TiB of contiguous address
+        // space, more than a 47-bit address space has free.
+        config.memory_reservation(POOLED_MEMORY_BYTES as u64);
     }
     if let Some(dir) = cache_dir {
         let mut cache = wasmtime::CacheConfig::new();
@@ -215,13 +219,21 @@ fn new_engine_with(
     Ok(engine)
 }
 
+/// Largest linear memory of a teammate on the pooling allocator, and the
+/// address space each memory slot reserves (not RAM).
+const POOLED_MEMORY_BYTES: usize = 1 << 30;
+
 /// Pool sizes for `slots` teammates. A Rust teammate component holds a few
 /// core instances (the program plus adapter shims), one memory and a few
 /// tables; the pool leaves room for twice that. Each memory slot reserves
-/// `Config::memory_reservation` (4 GiB) of address space, not of RAM.
+/// [`POOLED_MEMORY_BYTES`] of address space, not of RAM. The pool maps its
+/// memories, tables and stacks once each, so a teammate adds few memory
+/// mappings (the on-demand allocator maps several per teammate and hits
+/// `vm.max_map_count` near 10,000 teammates).
 fn pooling_config(slots: u32) -> wasmtime::InstanceAllocationStrategy {
     let mut pool = wasmtime::PoolingAllocationConfig::new();
-    pool.total_component_instances(slots)
+    pool.max_memory_size(POOLED_MEMORY_BYTES)
+        .total_component_instances(slots)
         .total_core_instances(slots.saturating_mul(8))
         .total_memories(slots.saturating_mul(2))
         .total_tables(slots.saturating_mul(8))
@@ -252,7 +264,8 @@ impl Sandbox {
     /// Uses wasmtime's pooling allocator with room for `slots` teammates at
     /// once: instantiation reuses pre-reserved memories, tables and stacks
     /// instead of mapping new ones (one more teammate than `slots` fails to
-    /// instantiate, naming the pool limit).
+    /// instantiate, naming the pool limit). A pooled teammate's linear
+    /// memory is capped at 1 GiB whatever its `memory_mib`.
     pub fn with_pooling(mut self, slots: u32) -> Self {
         self.pooling = Some(slots);
         self

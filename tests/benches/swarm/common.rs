@@ -42,9 +42,17 @@ pub fn ids(group: &str, n: usize) -> Vec<String> {
     (1..=n).map(|i| format!("{group}-{i}")).collect()
 }
 
-/// What a teammate is started with: default limits.
+/// Messages one bench teammate may send to the team lead in a run. A real
+/// run caps them at `inbox_len` (the lead keeps every one for the report);
+/// the round-trip and throughput rows send tens of thousands, which the
+/// bench consumes as they arrive.
+pub const LEAD_MESSAGES: u32 = 1_000_000;
+
+/// What a teammate is started with: default limits, but room for
+/// [`LEAD_MESSAGES`] messages to the team lead.
 pub fn launch(id: &str) -> Launch {
-    Launch { id: id.into(), group: group_of(id).into(), color: "blue".into(), limits: Limits::default() }
+    let limits = Limits { inbox_len: LEAD_MESSAGES, ..Limits::default() };
+    Launch { id: id.into(), group: group_of(id).into(), color: "blue".into(), limits }
 }
 
 /// A workspace over `root`, as the in-process backend gives each teammate.

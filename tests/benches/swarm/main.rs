@@ -9,14 +9,16 @@
 //! Rows: `spawn`, `roundtrip`, `throughput`, `density`, `overhead`, `e2e`,
 //! `cold`. A plain `harness = false` binary, not criterion: the rows need
 //! percentiles, ratios and child processes, and one table at the end.
-//! Rows pending the native backends (headless process, tmux pane, Unix
-//! socket) print `pending`; add them as functions next to their row.
+//! The native-backend lines of rows 1 and 2 (headless process, tmux pane,
+//! Unix socket) are in `native.rs`; they need the `swarm-host` binary
+//! built in release mode (`cargo build --release -p swarm-host`).
 
 mod cold;
 mod common;
 mod density;
 mod e2e;
 mod file_inbox;
+mod native;
 mod overhead;
 mod roundtrip;
 mod spawn;

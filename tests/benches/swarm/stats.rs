@@ -66,11 +66,6 @@ impl Line {
         self
     }
 
-    /// A row that cannot be measured yet.
-    pub fn pending(row: &'static str, what: &str, why: &str) -> Self {
-        Self::new(row, what, "pending", why)
-    }
-
     /// The table header.
     pub fn header() -> String {
         "| row | measured | figure | ratio to baseline (same run) | target |\n|---|---|---|---|---|".into()
