@@ -24,6 +24,7 @@ use swarm_host::protocol::frame::LaunchConfig;
 use swarm_host::sandbox::{Launch, Limits, ReadScope, Sandbox, Workspace};
 use swarm_host::tasks::{Status, TaskList};
 use swarm_host::team::{Liveness, Member, Roster, Team};
+use swarm_tests::tmux::TmuxServer;
 
 const BIN: &str = env!("CARGO_BIN_EXE_swarm-host");
 
@@ -103,53 +104,6 @@ fn backend_of(out: &Output) -> String {
     report["backend"].as_str().unwrap().to_string()
 }
 
-/// A private tmux server with one detached 200×50 window, killed on drop.
-struct TmuxServer {
-    _dir: tempfile::TempDir,
-    socket: PathBuf,
-}
-
-impl TmuxServer {
-    fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("tmux.sock");
-        let status = Command::new("tmux")
-            .arg("-S")
-            .arg(&socket)
-            .args(["-f", "/dev/null", "new-session", "-d", "-s", "swarm", "-x", "200", "-y", "50", "cat"])
-            .status()
-            .expect("these tests need tmux installed");
-        assert!(status.success(), "cannot start a private tmux server");
-        Self { _dir: dir, socket }
-    }
-
-    fn tmux(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux").arg("-S").arg(&self.socket).args(args).output().unwrap();
-        assert!(out.status.success(), "tmux {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
-    /// The pane the "coordinator" owns.
-    fn anchor(&self) -> String {
-        self.tmux(&["display-message", "-p", "-t", "swarm", "#{pane_id}"])
-    }
-
-    /// `$TMUX` as a client of this server would see it.
-    fn env_tmux(&self) -> String {
-        format!("{},{},0", self.socket.display(), self.tmux(&["display-message", "-p", "#{pid}"]))
-    }
-
-    fn panes(&self) -> Vec<String> {
-        self.tmux(&["list-panes", "-a", "-F", "#{pane_id}"]).lines().map(str::to_string).collect()
-    }
-}
-
-impl Drop for TmuxServer {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux").arg("-S").arg(&self.socket).arg("kill-server").status();
-    }
-}
-
 #[test]
 fn headless_processes_give_the_same_report_as_in_process() {
     let dir = example_team();
@@ -188,16 +142,9 @@ fn shipped_example_in(dir: &Path) -> PathBuf {
     let text = std::fs::read_to_string(repo.join("examples/ci-audit.toml")).unwrap();
     let mut team: toml::Table = toml::from_str(&text).unwrap();
     team.insert("root".into(), repo.to_str().unwrap().into());
-    let built = [
-        ("todo-scan", swarm_tests::TODO_SCAN),
-        ("license-header", swarm_tests::LICENSE_HEADER),
-        ("whitespace", swarm_tests::WHITESPACE),
-        ("md-links", swarm_tests::MD_LINKS),
-        ("secret-scan", swarm_tests::SECRET_SCAN),
-    ];
     for mate in team["teammate"].as_array_mut().unwrap() {
         let name = mate["name"].as_str().unwrap().to_string();
-        let (_, wasm) = built.iter().find(|(n, _)| *n == name).expect("a shipped checker");
+        let (_, wasm) = swarm_tests::CHECKERS.iter().find(|(n, _)| *n == name).expect("a shipped checker");
         mate.as_table_mut().unwrap().insert("plugin".into(), (*wasm).into());
     }
     let path = dir.join("ci-audit.toml");

@@ -3,12 +3,26 @@
 //! The build script (`tests/build.rs`) compiles the shipped plugins and the
 //! test guests in `tests/guests/` to `wasm32-wasip2` components; this crate
 //! exposes their absolute paths as constants, e.g. [`TODO_SCAN`], for the
-//! tests in `tests/tests/`.
+//! tests in `tests/tests/`, plus [`tmux::TmuxServer`], a private tmux server
+//! for the tests and benches of the tmux backend.
 //!
 //! Every guest uses `swarm-guest-sdk`; what each one does with a task is in
 //! its constant's doc comment.
 
 include!(concat!(env!("OUT_DIR"), "/guests.rs"));
+
+pub mod tmux;
+
+/// The five shipped checkers as `(teammate name in examples/ci-audit.toml,
+/// component path)`, for tests that run the example with this build's
+/// components instead of `target/wasm32-wasip2/release`.
+pub const CHECKERS: &[(&str, &str)] = &[
+    ("todo-scan", TODO_SCAN),
+    ("license-header", LICENSE_HEADER),
+    ("whitespace", WHITESPACE),
+    ("md-links", MD_LINKS),
+    ("secret-scan", SECRET_SCAN),
+];
 
 #[cfg(test)]
 mod tests {

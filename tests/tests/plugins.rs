@@ -258,13 +258,7 @@ fn the_ci_audit_example_completes_every_task_over_this_repository() {
     let mut loaded = Loaded::read(&path).unwrap();
     // The example points at `target/wasm32-wasip2/release`; use the
     // components this test build compiled instead.
-    let built = [
-        ("todo-scan", swarm_tests::TODO_SCAN),
-        ("license-header", swarm_tests::LICENSE_HEADER),
-        ("whitespace", swarm_tests::WHITESPACE),
-        ("md-links", swarm_tests::MD_LINKS),
-        ("secret-scan", swarm_tests::SECRET_SCAN),
-    ];
+    let built = swarm_tests::CHECKERS;
     assert_eq!(loaded.team.teammates.len(), built.len(), "the example runs the five checkers");
     for entry in &mut loaded.team.teammates {
         let entry = entry.get_mut();

@@ -17,7 +17,6 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,6 +26,8 @@ use swarm_host::mailbox::{Incoming, TEAM_LEAD};
 use swarm_host::protocol::TeammateMessage;
 use swarm_host::sandbox::{Limits, ReadScope, Sandbox};
 use swarm_host::team::{Event, Liveness, Team};
+
+use swarm_tests::tmux::TmuxServer;
 
 use crate::common;
 use crate::stats::{Line, dur, percentile, ratio};
@@ -85,7 +86,7 @@ pub fn spawn_lines(floor: Duration) -> Vec<Line> {
         spawn_times(&Native::new(team.clone(), server, Headless, setup.clone()), &team, &ids).await
     });
     lines.push(line("headless process backend (spawn → joined and instantiated)", headless));
-    if !tmux_installed() {
+    if !swarm_tests::tmux::installed() {
         lines.push(Line::new("1 spawn", "tmux pane backend, p50 / p99", "skipped", "skipped: tmux not installed"));
         return lines;
     }
@@ -201,46 +202,4 @@ async fn spawn_times<B: TeammateBackend>(backend: &B, team: &Team, ids: &[String
         backend.kill(&handle, "measured").await;
     }
     times
-}
-
-fn tmux_installed() -> bool {
-    Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success())
-}
-
-/// A private tmux server with one detached 200×50 session, killed on drop.
-struct TmuxServer {
-    _dir: tempfile::TempDir,
-    socket: PathBuf,
-}
-
-impl TmuxServer {
-    fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("tmux.sock");
-        let status = Command::new("tmux")
-            .arg("-S")
-            .arg(&socket)
-            .args(["-f", "/dev/null", "new-session", "-d", "-s", "bench", "-x", "200", "-y", "50", "cat"])
-            .status()
-            .expect("run tmux");
-        assert!(status.success(), "cannot start a private tmux server");
-        Self { _dir: dir, socket }
-    }
-
-    fn anchor(&self) -> String {
-        let out = Command::new("tmux")
-            .arg("-S")
-            .arg(&self.socket)
-            .args(["display-message", "-p", "-t", "bench", "#{pane_id}"])
-            .output()
-            .expect("run tmux");
-        assert!(out.status.success(), "tmux display-message: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-}
-
-impl Drop for TmuxServer {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux").arg("-S").arg(&self.socket).arg("kill-server").status();
-    }
 }
