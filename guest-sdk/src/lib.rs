@@ -60,6 +60,13 @@
 //!    `tasks-available` when there is work, so an idle teammate is never
 //!    woken just to look.
 //!
+//! An idle teammate that is woken by a message handles it and goes back to
+//! waiting at once: it claims only after `tasks-available` (or a task of its
+//! own, or a wait that ran out), and says `idle` only when it was not idle
+//! already. So answering a message costs the host calls the handler makes
+//! plus one `recv`, which matters for a teammate in its own process, where
+//! every host call crosses the socket.
+//!
 //! A handler that must wait for a reply inside a task uses [`Context::recv`]
 //! or [`Context::recv_where`]; whatever else arrives meanwhile is queued and
 //! handled by the loop after the task, so nothing delivered is dropped.
@@ -410,26 +417,53 @@ pub fn run<T: Teammate>(me: Identity) -> Result<(), String> {
     install_panic_hook("teammate");
     let mut teammate = T::default();
     let mut ctx = Context::new(me);
+    // Whether the task list may hold work for us: at the start, after a
+    // task, on `tasks-available`, and when a wait runs out.
+    let mut may_claim = true;
+    // Whether the host was told we are idle and nothing changed since. An
+    // idle teammate's host pushes `tasks-available` when work appears, so
+    // after a message it needs neither a claim nor a second `idle`.
+    let mut idle = false;
     loop {
-        // 1. Everything already delivered: first what handlers deferred,
-        //    then what the host holds for us (recv(0) does not wait).
-        while let Some(incoming) = ctx.pending.pop_front().or_else(|| mailbox::recv(0)) {
+        // 1. What handlers deferred, then (unless we are idle with nothing
+        //    to look at) what the host holds for us (recv(0) does not wait).
+        while let Some(incoming) = ctx.pending.pop_front() {
+            may_claim |= matches!(incoming, Incoming::TasksAvailable);
             if let Flow::Stop = handle(&mut teammate, &mut ctx, incoming) {
                 return Ok(());
             }
         }
-        // 2. Work, if there is any.
-        if let Some(task) = task_list::claim() {
-            do_task(&mut teammate, &mut ctx, &task)?;
-            continue;
+        if !idle || may_claim {
+            if let Some(incoming) = mailbox::recv(0) {
+                may_claim |= matches!(incoming, Incoming::TasksAvailable);
+                if let Flow::Stop = handle(&mut teammate, &mut ctx, incoming) {
+                    return Ok(());
+                }
+                continue;
+            }
+            // 2. Work, if there is any.
+            if may_claim && let Some(task) = task_list::claim() {
+                idle = false;
+                do_task(&mut teammate, &mut ctx, &task)?;
+                continue;
+            }
+            may_claim = false;
+            // 3. Nothing to do: say so (once).
+            if !idle {
+                mailbox::idle();
+                idle = true;
+            }
         }
-        // 3. Nothing to do: say so, then sleep in the host until something
-        //    arrives. No periodic wake-up: the host pushes tasks-available.
-        mailbox::idle();
-        if let Some(incoming) = mailbox::recv(IDLE_WAIT_MS)
-            && let Flow::Stop = handle(&mut teammate, &mut ctx, incoming)
-        {
-            return Ok(());
+        // 4. Sleep in the host until something arrives. No periodic
+        //    wake-up: the host pushes tasks-available.
+        match mailbox::recv(IDLE_WAIT_MS) {
+            None => may_claim = true,
+            Some(incoming) => {
+                may_claim |= matches!(incoming, Incoming::TasksAvailable);
+                if let Flow::Stop = handle(&mut teammate, &mut ctx, incoming) {
+                    return Ok(());
+                }
+            }
         }
     }
 }

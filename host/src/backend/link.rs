@@ -10,14 +10,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use tokio::io::AsyncWriteExt as _;
 use tokio::net::UnixStream;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::mailbox::{Incoming, SendError};
 use crate::protocol::TeammateMessage;
 use crate::protocol::frame::{
-    Beat, Call, LaunchConfig, MAX_FRAME_BYTES, Reply, ToCoordinator, ToTeammate, WireIncoming, WireSendError,
-    read_frame, write_frame,
+    Beat, Call, FrameReader, LaunchConfig, MAX_FRAME_BYTES, Reply, ToCoordinator, ToTeammate, WireIncoming,
+    WireSendError, encode_frame, write_frame,
 };
 use crate::tasks::{Claimed, TaskReport};
 use crate::team::{Event, Team};
@@ -210,6 +211,10 @@ impl TeamLink {
     pub fn beat(&self, id: &str, beat: Beat) {
         match self {
             Self::Local(team) => team.roster.beat(id, &beat),
+            // The coordinator records every request and heartbeat as a sign
+            // of life; a frame that says only that would be one more frame
+            // (and wake-up) per call.
+            Self::Remote(_) if beat == Beat::Alive => {}
             Self::Remote(remote) => remote.notify(ToCoordinator::Beat { beat }),
         }
     }
@@ -289,16 +294,12 @@ pub async fn connect(socket: &std::path::Path, agent_id: &str, token: &str) -> a
     let stream = UnixStream::connect(socket)
         .await
         .with_context(|| format!("cannot connect to the coordinator at {}", socket.display()))?;
-    let (mut rd, mut wr) = stream.into_split();
+    let (rd, mut wr) = stream.into_split();
     let hello =
         ToCoordinator::Hello { agent_id: agent_id.to_string(), token: token.to_string(), pid: std::process::id() };
     write_frame(&mut wr, &hello).await.context("cannot send the hello")?;
-    let config = match tokio::time::timeout(
-        Duration::from_secs(10),
-        read_frame::<_, ToTeammate>(&mut rd, MAX_FRAME_BYTES),
-    )
-    .await
-    {
+    let mut reader = FrameReader::new(rd, MAX_FRAME_BYTES);
+    let config = match tokio::time::timeout(Duration::from_secs(10), reader.next::<ToTeammate>()).await {
         Err(_) => bail!("the coordinator did not answer the hello within 10s"),
         Ok(Err(e)) => bail!("bad answer to the hello: {e}"),
         Ok(Ok(None)) => bail!("the coordinator closed the connection during the hello"),
@@ -320,8 +321,20 @@ pub async fn connect(socket: &std::path::Path, agent_id: &str, token: &str) -> a
     });
     let writer_lost = lost_tx.clone();
     let writer = tokio::spawn(async move {
+        // Every frame queued by the time the writer runs goes out in one
+        // write: a guest's notices and its next request share a syscall.
+        let mut batch = Vec::new();
         while let Some(frame) = frames.recv().await {
-            if let Err(e) = write_frame(&mut wr, &frame).await {
+            batch.clear();
+            let mut next = Some(frame);
+            while let Some(frame) = next {
+                if let Err(e) = encode_frame(&frame, &mut batch) {
+                    let _ = writer_lost.send(Some(format!("cannot encode a frame: {e}")));
+                    return;
+                }
+                next = frames.try_recv().ok();
+            }
+            if let Err(e) = wr.write_all(&batch).await {
                 let _ = writer_lost.send(Some(format!("cannot write to the socket: {e}")));
                 break;
             }
@@ -330,7 +343,7 @@ pub async fn connect(socket: &std::path::Path, agent_id: &str, token: &str) -> a
     let reader_remote = remote.clone();
     tokio::spawn(async move {
         let why = loop {
-            match read_frame::<_, ToTeammate>(&mut rd, MAX_FRAME_BYTES).await {
+            match reader.next::<ToTeammate>().await {
                 Ok(Some(ToTeammate::Response { id, reply })) => {
                     let waiter = reader_remote.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
                     match waiter {

@@ -18,13 +18,17 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::StreamExt as _;
+use futures_util::stream::FuturesUnordered;
+use tokio::io::AsyncWriteExt as _;
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{mpsc, oneshot, watch};
-use tokio::task::JoinSet;
+use tokio::sync::{oneshot, watch};
 
 use super::link::serve_call;
 use crate::protocol::frame::{
-    Beat, FrameError, LaunchConfig, MAX_FRAME_BYTES, ToCoordinator, ToTeammate, read_frame, write_frame,
+    Beat, Call, FrameError, FrameReader, LaunchConfig, MAX_FRAME_BYTES, ToCoordinator, ToTeammate, encode_frame,
+    write_frame,
 };
 use crate::team::{Event, ExitReason, Team};
 
@@ -248,8 +252,9 @@ impl LinkServer {
     }
 
     async fn handle(self: Arc<Self>, stream: UnixStream) {
-        let (mut rd, mut wr) = stream.into_split();
-        let hello = tokio::time::timeout(HELLO_TIMEOUT, read_frame::<_, ToCoordinator>(&mut rd, MAX_HELLO_BYTES)).await;
+        let (rd, mut wr) = stream.into_split();
+        let mut reader = FrameReader::new(rd, MAX_HELLO_BYTES);
+        let hello = tokio::time::timeout(HELLO_TIMEOUT, reader.next::<ToCoordinator>()).await;
         let slot = match self.admit(hello) {
             Ok(slot) => slot,
             Err(None) => return,
@@ -268,7 +273,8 @@ impl LinkServer {
             return;
         }
         let _ = connected.send(pid);
-        let reason = self.serve(&agent_id, &group, rd, wr, kill).await;
+        reader.set_limit(MAX_FRAME_BYTES);
+        let reason = self.serve(&agent_id, &group, reader, wr, kill).await;
         let _ = exit.send(reason);
     }
 
@@ -297,80 +303,94 @@ impl LinkServer {
         Ok(Admitted { config: slot.config, connected: slot.connected, exit: slot.exit, kill: slot.kill, pid })
     }
 
+    /// Serves one admitted connection until its teammate ends. Everything
+    /// happens on this one task: frames are read here, calls are answered
+    /// here (a `recv` that has to wait is polled beside the reads), and
+    /// replies are written here, so a round trip costs no hand-off between
+    /// threads on the coordinator's side.
     async fn serve(
         &self,
         id: &str,
         group: &str,
-        mut rd: tokio::net::unix::OwnedReadHalf,
-        mut wr: tokio::net::unix::OwnedWriteHalf,
+        mut reader: FrameReader<OwnedReadHalf>,
+        mut wr: OwnedWriteHalf,
         mut kill: watch::Receiver<Option<String>>,
     ) -> ExitReason {
-        // Reading in its own task keeps each frame read whole: the loop
-        // below selects over channels, which are cancel-safe.
-        let (frames_tx, mut frames) = mpsc::channel::<Result<Option<ToCoordinator>, FrameError>>(16);
-        let reader = tokio::spawn(async move {
-            loop {
-                let got = read_frame(&mut rd, MAX_FRAME_BYTES).await;
-                let end = !matches!(got, Ok(Some(_)));
-                if frames_tx.send(got).await.is_err() || end {
-                    break;
-                }
-            }
-        });
-        let (out, mut outgoing) = mpsc::channel::<ToTeammate>(64);
-        let writer = tokio::spawn(async move {
-            while let Some(frame) = outgoing.recv().await {
-                if write_frame(&mut wr, &frame).await.is_err() {
-                    break;
-                }
-            }
-        });
-        let mut calls = JoinSet::new();
-        let reason = loop {
+        let mut calls = FuturesUnordered::new();
+        let mut out = Vec::new();
+        let silence = tokio::time::sleep(self.heartbeat_timeout);
+        tokio::pin!(silence);
+        let killed = |why: String| ExitReason::Killed(why);
+        loop {
             tokio::select! {
-                got = tokio::time::timeout(self.heartbeat_timeout, frames.recv()) => match got {
-                    Err(_) => break ExitReason::Killed(format!(
-                        "no heartbeat for {}", humantime::format_duration(self.heartbeat_timeout))),
-                    Ok(None) | Ok(Some(Ok(None))) => break ExitReason::Killed(
-                        "its process ended without reporting an exit (killed, crashed, or its pane was closed)".into()),
-                    Ok(Some(Err(e))) => break ExitReason::Killed(format!("protocol error on its connection: {e}")),
-                    Ok(Some(Ok(Some(frame)))) => match frame {
+                got = reader.next::<ToCoordinator>() => {
+                    silence.as_mut().reset(tokio::time::Instant::now() + self.heartbeat_timeout);
+                    let frame = match got {
+                        Ok(Some(frame)) => frame,
+                        Ok(None) => return killed(
+                            "its process ended without reporting an exit (killed, crashed, or its pane was closed)".into()),
+                        Err(e) => return killed(format!("protocol error on its connection: {e}")),
+                    };
+                    // Every frame shows the process is alive; a request also
+                    // shows its guest called into the host.
+                    match frame {
                         ToCoordinator::Request { id: request, call } => {
-                            let (team, id, group, out) = (self.team.clone(), id.to_string(), group.to_string(), out.clone());
-                            calls.spawn(async move {
-                                let reply = serve_call(&team, &id, &group, call).await;
-                                let _ = out.send(ToTeammate::Response { id: request, reply }).await;
-                            });
+                            if calls.len() >= MAX_CALLS_IN_FLIGHT {
+                                return killed(format!(
+                                    "protocol error: more than {MAX_CALLS_IN_FLIGHT} calls in flight on its connection"));
+                            }
+                            self.team.roster.beat(id, &Beat::Alive);
+                            calls.push(answer(&self.team, id, group, request, call));
                         }
                         ToCoordinator::Beat { beat } => self.team.roster.beat(id, &beat),
                         ToCoordinator::Heartbeat => self.team.roster.beat(id, &Beat::Alive),
                         ToCoordinator::Event { message } => {
                             if message.from() != id {
-                                break ExitReason::Killed(format!(
+                                return killed(format!(
                                     "protocol error: a message from `{}` on the connection of `{id}`",
                                     crate::sanitize::line(message.from())));
                             }
                             let _ = self.team.events.send(Event::Message(message)).await;
                         }
-                        ToCoordinator::Exit { reason } => break reason,
-                        ToCoordinator::Hello { .. } => break ExitReason::Killed("protocol error: a second hello".into()),
-                    },
-                },
-                Ok(()) = kill.changed() => {
-                    if let Some(why) = kill.borrow().clone() {
-                        break ExitReason::Killed(why);
+                        ToCoordinator::Exit { reason } => return reason,
+                        ToCoordinator::Hello { .. } => return killed("protocol error: a second hello".into()),
                     }
                 }
-                Some(_) = calls.join_next(), if !calls.is_empty() => {}
+                Some(response) = calls.next(), if !calls.is_empty() => {
+                    out.clear();
+                    if let Err(e) = encode_frame(&response, &mut out) {
+                        return killed(format!("cannot encode a reply: {e}"));
+                    }
+                    // A peer that stops reading cannot stall this loop for
+                    // longer than it may stay silent.
+                    match tokio::time::timeout(self.heartbeat_timeout, wr.write_all(&out)).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => return killed(format!("cannot write to its connection: {e}")),
+                        Err(_) => return killed(format!(
+                            "it read nothing from its connection for {}", humantime::format_duration(self.heartbeat_timeout))),
+                    }
+                }
+                () = &mut silence => return killed(format!(
+                    "no heartbeat for {}", humantime::format_duration(self.heartbeat_timeout))),
+                Ok(()) = kill.changed() => {
+                    if let Some(why) = kill.borrow().clone() {
+                        // Dropping the write half closes the socket, which
+                        // tells the teammate process to end.
+                        return killed(why);
+                    }
+                }
             }
-        };
-        calls.shutdown().await;
-        reader.abort();
-        drop(out);
-        // Closing the socket tells the teammate process to end.
-        let _ = tokio::time::timeout(Duration::from_secs(1), writer).await;
-        reason
+        }
     }
+}
+
+/// Most calls one connection may have waiting at once. A teammate's guest
+/// makes one call at a time; more is a broken or hostile peer.
+const MAX_CALLS_IN_FLIGHT: usize = 64;
+
+/// Answers request `request` of teammate `id`.
+async fn answer(team: &Team, id: &str, group: &str, request: u64, call: Call) -> ToTeammate {
+    ToTeammate::Response { id: request, reply: serve_call(team, id, group, call).await }
 }
 
 #[cfg(test)]

@@ -217,7 +217,14 @@ pub fn config_error(e: impl std::fmt::Display) -> (u8, String) {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // A teammate process runs one guest: one thread serves it, its socket
+    // and its heartbeat, so a call's reply reaches the guest without a
+    // wake-up of another thread (compiling still runs on the blocking pool).
+    let mut builder = match cli.command {
+        Command::Teammate(_) => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

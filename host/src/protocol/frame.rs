@@ -315,24 +315,33 @@ pub fn decode<T: for<'de> Deserialize<'de>>(payload: &[u8]) -> Result<T, FrameEr
     serde_json::from_value(value).map_err(|e| FrameError::Malformed(e.to_string()))
 }
 
-/// Writes one frame.
-pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(w: &mut W, msg: &T) -> Result<(), FrameError> {
+/// Appends one frame (length prefix and payload) of `msg` to `out`, so that
+/// several frames can go out in one write.
+pub fn encode_frame<T: Serialize>(msg: &T, out: &mut Vec<u8>) -> Result<(), FrameError> {
     let payload = encode(msg)?;
     if payload.len() > MAX_FRAME_BYTES {
         return Err(FrameError::TooLarge { limit: MAX_FRAME_BYTES, actual: payload.len() });
     }
+    out.reserve(4 + payload.len());
+    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    out.extend_from_slice(&payload);
+    Ok(())
+}
+
+/// Writes one frame.
+pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(w: &mut W, msg: &T) -> Result<(), FrameError> {
     // Length and payload in one write: the peer's reader wakes once per
     // frame, not once for the length and again for the payload.
-    let mut frame = Vec::with_capacity(4 + payload.len());
-    frame.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    frame.extend_from_slice(&payload);
+    let mut frame = Vec::new();
+    encode_frame(msg, &mut frame)?;
     w.write_all(&frame).await?;
     w.flush().await?;
     Ok(())
 }
 
 /// Reads one frame; `Ok(None)` when the peer closed the stream between
-/// frames.
+/// frames. Reads exactly one frame's bytes; a connection that carries many
+/// frames is better read with a [`FrameReader`].
 pub async fn read_frame<R: AsyncRead + Unpin, T: for<'de> Deserialize<'de>>(
     r: &mut R,
     limit: usize,
@@ -356,6 +365,68 @@ pub async fn read_frame<R: AsyncRead + Unpin, T: for<'de> Deserialize<'de>>(
         _ => FrameError::Io(e),
     })?;
     decode(&payload).map(Some)
+}
+
+/// Bytes asked of the socket per read when no frame is partly read: enough
+/// for dozens of small frames, so a burst costs one read.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// A buffered frame reader. [`FrameReader::next`] is cancel-safe (its only
+/// await is one read into the buffer), so a connection's loop can select
+/// over it beside timers and other work without losing half a frame, and
+/// every frame that arrived in one read is parsed without another syscall.
+#[derive(Debug)]
+pub struct FrameReader<R> {
+    inner: R,
+    buf: Vec<u8>,
+    /// Where the unparsed bytes of `buf` start.
+    start: usize,
+    limit: usize,
+}
+
+impl<R: AsyncRead + Unpin> FrameReader<R> {
+    /// Reads frames of at most `limit` bytes from `inner`.
+    pub fn new(inner: R, limit: usize) -> Self {
+        Self { inner, buf: Vec::new(), start: 0, limit }
+    }
+
+    /// Changes the frame limit (e.g. once the peer is authenticated).
+    pub fn set_limit(&mut self, limit: usize) {
+        self.limit = limit;
+    }
+
+    /// The next frame; `Ok(None)` when the peer closed the stream between
+    /// frames. The length is checked against the limit before its payload
+    /// is buffered.
+    pub async fn next<T: for<'de> Deserialize<'de>>(&mut self) -> Result<Option<T>, FrameError> {
+        loop {
+            let pending = &self.buf[self.start..];
+            let mut want = READ_CHUNK;
+            if let Some(len) = pending.first_chunk::<4>() {
+                let len = u32::from_be_bytes(*len) as usize;
+                if len > self.limit {
+                    return Err(FrameError::TooLarge { limit: self.limit, actual: len });
+                }
+                if pending.len() >= 4 + len {
+                    let payload = &pending[4..4 + len];
+                    self.start += 4 + len;
+                    return decode(payload).map(Some);
+                }
+                want = want.max(4 + len - pending.len());
+            }
+            // Keep only the unparsed tail (and not the capacity a huge frame
+            // left behind), then read more after it.
+            self.buf.drain(..self.start);
+            self.start = 0;
+            if self.buf.is_empty() && self.buf.capacity() > 4 * READ_CHUNK {
+                self.buf = Vec::new();
+            }
+            self.buf.reserve(want);
+            if self.inner.read_buf(&mut self.buf).await? == 0 {
+                return if self.buf.is_empty() { Ok(None) } else { Err(FrameError::Truncated) };
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -423,5 +494,68 @@ mod tests {
             },
         };
         assert_eq!(decode::<ToTeammate>(&encode(&r).unwrap()).unwrap(), r);
+    }
+
+    fn frames(msgs: &[ToCoordinator]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for m in msgs {
+            encode_frame(m, &mut out).unwrap();
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn a_frame_reader_parses_a_burst_and_frames_split_anywhere() {
+        let msgs = [
+            ToCoordinator::Heartbeat,
+            ToCoordinator::Request { id: 1, call: Call::Claim },
+            ToCoordinator::Beat { beat: Beat::Progress { done: 3, total: 9 } },
+        ];
+        let bytes = frames(&msgs);
+        // Every split point of the stream into two writes reads the same frames.
+        for cut in 0..=bytes.len() {
+            let (mut a, b) = tokio::io::duplex(4096);
+            a.write_all(&bytes[..cut]).await.unwrap();
+            let mut reader = FrameReader::new(b, MAX_FRAME_BYTES);
+            let mut got = Vec::new();
+            let rest = bytes[cut..].to_vec();
+            let writer = tokio::spawn(async move {
+                a.write_all(&rest).await.unwrap();
+            });
+            while got.len() < msgs.len() {
+                got.push(reader.next::<ToCoordinator>().await.unwrap().unwrap());
+            }
+            writer.await.unwrap();
+            assert_eq!(got, msgs, "cut at {cut}");
+            assert!(reader.next::<ToCoordinator>().await.unwrap().is_none(), "cut at {cut}: end of stream");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_frame_reader_keeps_a_half_read_frame_when_its_read_is_cancelled() {
+        let bytes = frames(&[ToCoordinator::Request { id: 7, call: Call::Roster }]);
+        let (mut a, b) = tokio::io::duplex(4096);
+        let mut reader = FrameReader::new(b, MAX_FRAME_BYTES);
+        a.write_all(&bytes[..6]).await.unwrap();
+        // The read is dropped while the frame is incomplete ...
+        let cancelled = tokio::time::timeout(std::time::Duration::from_millis(20), reader.next::<ToCoordinator>());
+        assert!(cancelled.await.is_err(), "half a frame is not a frame");
+        // ... and the next read still yields the whole frame.
+        a.write_all(&bytes[6..]).await.unwrap();
+        let got = reader.next::<ToCoordinator>().await.unwrap().unwrap();
+        assert_eq!(got, ToCoordinator::Request { id: 7, call: Call::Roster });
+    }
+
+    #[tokio::test]
+    async fn a_frame_reader_refuses_an_oversized_length_and_names_a_truncated_end() {
+        let (mut a, b) = tokio::io::duplex(64);
+        a.write_all(&(5000u32).to_be_bytes()).await.unwrap();
+        let err = FrameReader::new(b, 4096).next::<ToCoordinator>().await.unwrap_err();
+        assert!(matches!(err, FrameError::TooLarge { limit: 4096, actual: 5000 }), "{err}");
+        let (mut a, b) = tokio::io::duplex(64);
+        a.write_all(&[0, 0, 0, 10, b'{']).await.unwrap();
+        drop(a);
+        let err = FrameReader::new(b, 100).next::<ToCoordinator>().await.unwrap_err();
+        assert!(matches!(err, FrameError::Truncated), "{err}");
     }
 }

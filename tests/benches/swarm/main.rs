@@ -49,6 +49,12 @@ fn main() {
         density::child_main(n.parse().expect("density-child <n>"));
         return;
     }
+    if let [mode, socket] = args.as_slice()
+        && mode == "echo-child"
+    {
+        native::echo_child(std::path::Path::new(socket));
+        return;
+    }
     let selected: Vec<&Row> =
         ROWS.iter().filter(|(name, _)| args.is_empty() || args.iter().any(|a| a == name)).collect();
     if selected.is_empty() {

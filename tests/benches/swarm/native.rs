@@ -159,11 +159,21 @@ pub fn round_trip_lines(file_p50: Duration) -> Vec<Line> {
     });
     let (p50, p99) = (percentile(&samples, 50.0), percentile(&samples, 99.0));
     let vs = |d: Duration| format!("{} of file inbox p50", ratio(d.as_secs_f64(), file_p50.as_secs_f64()));
-    vec![
+    let mut lines = vec![
         Line::new("2 round trip", "Unix socket (headless process), p50", dur(p50), vs(p50))
             .target("p50 ≤ 100 µs", p50 <= Duration::from_micros(100)),
         Line::new("2 round trip", "Unix socket (headless process), p99", dur(p99), vs(p99)),
-    ]
+    ];
+    match socket_floor() {
+        Ok(floor) => lines.push(Line::new(
+            "2 round trip",
+            "floor: bare 64-byte echo between two processes over a Unix socket, p50",
+            dur(floor),
+            format!("the Unix-socket p50 is {} of it", ratio(p50.as_secs_f64(), floor.as_secs_f64())),
+        )),
+        Err(e) => lines.push(Line::new("2 round trip", "floor: bare Unix-socket echo", "FAILED", e)),
+    }
+    lines
 }
 
 fn setup(exe: &Path, root: &Path, cache: &Path, group: &str, plugin: &str) -> NativeSetup {
@@ -202,4 +212,50 @@ async fn spawn_times<B: TeammateBackend>(backend: &B, team: &Team, ids: &[String
         backend.kill(&handle, "measured").await;
     }
     times
+}
+
+/// Round trips of the bare socket floor.
+const FLOOR_TRIPS: usize = 5_000;
+
+/// The floor of any round trip between two processes over a Unix socket:
+/// this bench and a child process (`echo-child`) that echoes 64-byte
+/// messages with blocking reads and writes, no runtime and no work. p50.
+pub fn socket_floor() -> Result<Duration, String> {
+    use std::io::{Read as _, Write as _};
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let socket = dir.path().join("echo");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).map_err(|e| e.to_string())?;
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut child = std::process::Command::new(exe)
+        .arg("echo-child")
+        .arg(&socket)
+        .spawn()
+        .map_err(|e| format!("cannot start the echo child: {e}"))?;
+    let (mut stream, _) = listener.accept().map_err(|e| e.to_string())?;
+    let mut msg = [7u8; 64];
+    let mut samples = Vec::with_capacity(FLOOR_TRIPS);
+    for i in 0..FLOOR_TRIPS + FLOOR_TRIPS / 10 {
+        let started = Instant::now();
+        stream.write_all(&msg).map_err(|e| e.to_string())?;
+        stream.read_exact(&mut msg).map_err(|e| e.to_string())?;
+        if i >= FLOOR_TRIPS / 10 {
+            samples.push(started.elapsed());
+        }
+    }
+    drop(stream);
+    child.wait().map_err(|e| e.to_string())?;
+    Ok(percentile(&samples, 50.0))
+}
+
+/// The echo child of [`socket_floor`]: echoes 64-byte messages until the
+/// bench closes the socket.
+pub fn echo_child(socket: &Path) {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).expect("connect to the bench");
+    let mut msg = [0u8; 64];
+    while stream.read_exact(&mut msg).is_ok() {
+        if stream.write_all(&msg).is_err() {
+            break;
+        }
+    }
 }
