@@ -38,8 +38,11 @@ impl TeammateState {
         (Instant::now() >= h.deadline).then(|| LimitHit::Deadline { task: h.id.clone(), deadline: h.deadline_len })
     }
 
-    fn owned(&self) -> BTreeSet<String> {
-        self.held.as_ref().map(|h| h.owned.clone()).unwrap_or_default()
+    /// The files of the held task (none without one). Borrowed: a task may
+    /// own thousands of files, and every file call asks.
+    fn owned(&self) -> &BTreeSet<String> {
+        static NONE: BTreeSet<String> = BTreeSet::new();
+        self.held.as_ref().map_or(&NONE, |h| &h.owned)
     }
 
     /// Reports a refused file operation to the coordinator, whatever the
@@ -92,7 +95,11 @@ impl mailbox::Host for TeammateState {
         // deadline cut short is a deadline hit all the same.
         let cut_by_deadline = wait < asked;
         self.beat(Beat::Alive);
-        let got = self.link.recv(&self.id, wait).await.map_err(wasmtime::Error::new)?;
+        // No guest code runs while this waits: the epoch ticker may sleep.
+        self.epoch.pause();
+        let got = self.link.recv(&self.id, wait).await;
+        self.epoch.resume();
+        let got = got.map_err(wasmtime::Error::new)?;
         self.beat(Beat::Alive);
         Ok(match got {
             None => {
@@ -251,14 +258,14 @@ fn fs_error(e: FsError) -> workspace::FsError {
 impl workspace::Host for TeammateState {
     async fn read(&mut self, path: String) -> wasmtime::Result<Result<Vec<u8>, workspace::FsError>> {
         self.beat(Beat::Alive);
-        let result = self.workspace.read(&path, &self.owned());
+        let result = self.workspace.read(&path, self.owned());
         self.denied("read", &result).await;
         Ok(result.map_err(fs_error))
     }
 
     async fn write(&mut self, path: String, contents: Vec<u8>) -> wasmtime::Result<Result<(), workspace::FsError>> {
         self.beat(Beat::Alive);
-        let result = self.workspace.write(&path, &contents, &self.owned());
+        let result = self.workspace.write(&path, &contents, self.owned());
         self.denied("write", &result).await;
         Ok(result.map_err(fs_error))
     }
@@ -268,7 +275,7 @@ impl workspace::Host for TeammateState {
         path: String,
     ) -> wasmtime::Result<Result<Vec<workspace::DirEntry>, workspace::FsError>> {
         self.beat(Beat::Alive);
-        let result = self.workspace.list(&path, &self.owned());
+        let result = self.workspace.list(&path, self.owned());
         self.denied("list", &result).await;
         Ok(result
             .map(|entries| {

@@ -7,6 +7,7 @@
 //! limiter, an empty WASI context (no env, no args, no preopened
 //! directories, no network), and the swarm imports of [`host`].
 
+pub mod epoch;
 pub mod host;
 pub mod limits;
 pub mod planner;
@@ -129,6 +130,7 @@ pub enum LoadError {
 pub struct Plugin {
     pre: TeammatePre<TeammateState>,
     engine: Engine,
+    gate: Arc<epoch::EpochGate>,
     /// Where it was loaded from.
     pub path: PathBuf,
     /// Time spent compiling and linking it.
@@ -143,6 +145,7 @@ impl std::fmt::Debug for Plugin {
 
 struct EngineEntry {
     engine: Engine,
+    gate: Arc<epoch::EpochGate>,
     linker: Arc<Linker<TeammateState>>,
 }
 
@@ -171,7 +174,7 @@ impl std::fmt::Debug for Sandbox {
 /// compiled-code cache there (keyed by the wasm bytes and the engine
 /// settings, so a changed plugin or setting is recompiled).
 pub(crate) fn new_engine(stack: usize, cache_dir: Option<&Path>) -> wasmtime::Result<Engine> {
-    new_engine_with(stack, cache_dir, false, None)
+    new_engine_with(stack, cache_dir, false, None, None)
 }
 
 /// [`new_engine`], counting fuel if `fuel` (for teammates with a `fuel`
@@ -183,6 +186,7 @@ fn new_engine_with(
     cache_dir: Option<&Path>,
     fuel: bool,
     pooling: Option<u32>,
+    gate: Option<Arc<epoch::EpochGate>>,
 ) -> wasmtime::Result<Engine> {
     let mut config = Config::new();
     config.consume_fuel(fuel);
@@ -205,17 +209,11 @@ fn new_engine_with(
     config.async_stack_size(stack + (1 << 20));
     let engine = Engine::new(&config)?;
     let weak = engine.weak();
-    std::thread::Builder::new()
-        .name("swarm-epoch".into())
-        .spawn(move || {
-            // Ends once the engine is dropped.
-            while let Some(engine) = weak.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
-                std::thread::sleep(EPOCH_TICK);
-            }
-        })
-        .map_err(wasmtime::Error::new)?;
+    // Ends once the engine is dropped. Without a gate (planners, which run
+    // briefly) it always ticks.
+    let tick = move || weak.upgrade().map(|engine| engine.increment_epoch()).is_some();
+    let gate = gate.unwrap_or_else(epoch::EpochGate::always_busy);
+    epoch::spawn_ticker(gate, EPOCH_TICK, epoch::IDLE_CHECK, tick).map_err(wasmtime::Error::new)?;
     Ok(engine)
 }
 
@@ -285,9 +283,10 @@ impl Sandbox {
             return Ok(e.clone());
         }
         let (stack, fuel) = key;
-        let engine = new_engine_with(stack, self.cache_dir.as_deref(), fuel, self.pooling)?;
+        let gate = epoch::EpochGate::new();
+        let engine = new_engine_with(stack, self.cache_dir.as_deref(), fuel, self.pooling, Some(gate.clone()))?;
         let linker = Arc::new(new_linker(&engine)?);
-        let entry = Arc::new(EngineEntry { engine, linker });
+        let entry = Arc::new(EngineEntry { engine, gate, linker });
         engines.insert(key, entry.clone());
         Ok(entry)
     }
@@ -310,8 +309,13 @@ impl Sandbox {
             |e: wasmtime::Error| LoadError::Incompatible { path: path.to_path_buf(), message: format!("{e:#}") };
         let pre = entry.linker.instantiate_pre(&component).map_err(incompatible)?;
         let pre = TeammatePre::new(pre).map_err(incompatible)?;
-        let plugin =
-            Plugin { pre, engine: entry.engine.clone(), path: path.to_path_buf(), load_time: started.elapsed() };
+        let plugin = Plugin {
+            pre,
+            engine: entry.engine.clone(),
+            gate: entry.gate.clone(),
+            path: path.to_path_buf(),
+            load_time: started.elapsed(),
+        };
         tracing::debug!(plugin = %path.display(), "loaded in {:.1?}", plugin.load_time);
         self.plugins.lock().unwrap_or_else(|e| e.into_inner()).insert(key, plugin.clone());
         Ok(plugin)
@@ -426,6 +430,9 @@ pub struct TeammateState {
     /// every one for the report, so they count against `inbox_len` for the
     /// whole run: a flood gets `inbox-full`, never unbounded memory.
     pub lead_sent: u32,
+    /// Counts this store on its engine's epoch ticker except while it waits
+    /// in `recv`, so a team of idle teammates lets the ticker sleep.
+    pub(crate) epoch: epoch::EpochUse,
 }
 
 impl WasiView for TeammateState {
@@ -490,6 +497,7 @@ impl Plugin {
             held: None,
             last_panic: None,
             lead_sent: 0,
+            epoch: epoch::EpochUse::new(self.gate.clone()),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);

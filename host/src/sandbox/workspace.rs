@@ -215,7 +215,12 @@ impl Workspace {
         let prefix = rel_string(&path);
         let visible = |rel: &str, is_dir: bool| match self.scope {
             ReadScope::Root => true,
-            ReadScope::Owned if is_dir => owned.iter().any(|o| o.starts_with(&format!("{rel}/"))),
+            // The owned set is sorted: the first entry at or after `rel/`
+            // is under `rel/` if any is.
+            ReadScope::Owned if is_dir => {
+                let under = format!("{rel}/");
+                owned.range(under.clone()..).next().is_some_and(|o| o.starts_with(&under))
+            }
             ReadScope::Owned => owned.contains(rel),
         };
         if self.scope == ReadScope::Owned && !prefix.is_empty() && !visible(&prefix, true) {
@@ -307,6 +312,22 @@ mod tests {
         assert_eq!(listed, ["src/a.rs"]);
         let top: Vec<_> = ws.list("", &mine).unwrap().into_iter().map(|e| e.path).collect();
         assert_eq!(top, ["src"]);
+    }
+
+    #[test]
+    fn owned_scope_shows_a_directory_only_when_an_owned_file_is_under_it() {
+        let (_o, root, ws) = setup(ReadScope::Owned);
+        for dir in ["src-a", "src2"] {
+            std::fs::create_dir(root.path().join(dir)).unwrap();
+            std::fs::write(root.path().join(dir).join("x.rs"), "x").unwrap();
+        }
+        // `src-a/..` sorts before `src/` and `src2/..` after it: neither
+        // makes `src` visible.
+        let mine = owned(&["src-a/x.rs", "src2/x.rs"]);
+        let mut top: Vec<_> = ws.list("", &mine).unwrap().into_iter().map(|e| e.path).collect();
+        top.sort();
+        assert_eq!(top, ["src-a", "src2"]);
+        assert!(matches!(ws.list("src", &mine), Err(FsError::Denied(_))));
     }
 
     #[test]
