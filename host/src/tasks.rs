@@ -414,6 +414,12 @@ impl TaskList {
     pub fn snapshot(&self) -> Vec<TaskState> {
         self.lock().tasks.clone()
     }
+
+    /// Hands over every task once the run is over (for its report), without
+    /// copying their findings; the list is left empty.
+    pub fn finish(&self) -> Vec<TaskState> {
+        std::mem::take(&mut self.lock().tasks)
+    }
 }
 
 #[cfg(test)]

@@ -275,7 +275,13 @@ impl RunReport {
 fn count_by_rule(tasks: &[TaskOutcome]) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
     for f in tasks.iter().flat_map(|t| &t.findings) {
-        *counts.entry(f.rule.clone()).or_insert(0) += 1;
+        // A rule seen before is counted without cloning its name.
+        match counts.get_mut(f.rule.as_str()) {
+            Some(n) => *n += 1,
+            None => {
+                counts.insert(f.rule.clone(), 1);
+            }
+        }
     }
     counts
 }

@@ -371,7 +371,9 @@ pub async fn run<B: TeammateBackend>(
         team: plan.team.clone(),
         backend: backend.name().to_string(),
         duration: started.elapsed(),
-        tasks: team.tasks.snapshot(),
+        // Every teammate is gone and the state saver stopped: nothing
+        // reads the task list after this.
+        tasks: team.tasks.finish(),
         teammates: members,
         messages: lead.messages,
         denials: lead.denials,

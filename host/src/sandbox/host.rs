@@ -22,6 +22,9 @@ use crate::protocol::{Finding, TeammateMessage};
 use crate::tasks::TaskReport;
 use crate::team::Liveness;
 
+/// How often a busy teammate's calls into the host reach the roster.
+const ALIVE_EVERY: Duration = Duration::from_millis(100);
+
 impl TeammateState {
     /// Sends `msg` to the coordinator. The future owns its sender (not
     /// `&self`, which is not `Sync`), so host futures stay `Send`.
@@ -31,6 +34,18 @@ impl TeammateState {
 
     fn beat(&self, beat: Beat) {
         self.link.beat(&self.id, beat);
+    }
+
+    /// Records in the roster that the teammate called into the host, at
+    /// most every [`ALIVE_EVERY`]: the roster's lock is shared by the whole
+    /// team, and a teammate scanning files calls in thousands of times a
+    /// second.
+    fn alive(&mut self) {
+        let now = Instant::now();
+        if self.last_alive.is_none_or(|t| now.duration_since(t) >= ALIVE_EVERY) {
+            self.last_alive = Some(now);
+            self.beat(Beat::Alive);
+        }
     }
 
     fn deadline_hit(&self) -> Option<LimitHit> {
@@ -94,13 +109,13 @@ impl mailbox::Host for TeammateState {
         // The timer may wake a hair before the deadline instant; a wait the
         // deadline cut short is a deadline hit all the same.
         let cut_by_deadline = wait < asked;
-        self.beat(Beat::Alive);
+        self.alive();
         // No guest code runs while this waits: the epoch ticker may sleep.
         self.epoch.pause();
         let got = self.link.recv(&self.id, wait).await;
         self.epoch.resume();
         let got = got.map_err(wasmtime::Error::new)?;
-        self.beat(Beat::Alive);
+        self.alive();
         Ok(match got {
             None => {
                 if let Some(h) = self.held.as_ref().filter(|_| cut_by_deadline) {
@@ -132,7 +147,7 @@ impl mailbox::Host for TeammateState {
         if let Some(limit) = self.message_too_large(&body, summary.as_deref()) {
             return Ok(Err(mailbox::SendError::TooLarge(limit)));
         }
-        self.beat(Beat::Alive);
+        self.alive();
         if to == TEAM_LEAD {
             if self.lead_sent >= self.limits.inbox_len {
                 return Ok(Err(mailbox::SendError::InboxFull(TEAM_LEAD.to_string())));
@@ -152,7 +167,7 @@ impl mailbox::Host for TeammateState {
         if let Some(limit) = self.message_too_large(&body, summary.as_deref()) {
             return Ok(Err(mailbox::SendError::TooLarge(limit)));
         }
-        self.beat(Beat::Alive);
+        self.alive();
         Ok(self.link.broadcast(&self.id, body, summary).await.map_err(wasmtime::Error::new)?.map_err(send_error))
     }
 
@@ -184,7 +199,7 @@ impl task_list::Host for TeammateState {
             return Err(wasmtime::Error::new(hit));
         }
         let Some(claimed) = self.link.claim(&self.id, &self.group).await.map_err(wasmtime::Error::new)? else {
-            self.beat(Beat::Alive);
+            self.alive();
             return Ok(None);
         };
         let spec = claimed.spec;
@@ -257,14 +272,14 @@ fn fs_error(e: FsError) -> workspace::FsError {
 
 impl workspace::Host for TeammateState {
     async fn read(&mut self, path: String) -> wasmtime::Result<Result<Vec<u8>, workspace::FsError>> {
-        self.beat(Beat::Alive);
+        self.alive();
         let result = self.workspace.read(&path, self.owned());
         self.denied("read", &result).await;
         Ok(result.map_err(fs_error))
     }
 
     async fn write(&mut self, path: String, contents: Vec<u8>) -> wasmtime::Result<Result<(), workspace::FsError>> {
-        self.beat(Beat::Alive);
+        self.alive();
         let result = self.workspace.write(&path, &contents, self.owned());
         self.denied("write", &result).await;
         Ok(result.map_err(fs_error))
@@ -274,7 +289,7 @@ impl workspace::Host for TeammateState {
         &mut self,
         path: String,
     ) -> wasmtime::Result<Result<Vec<workspace::DirEntry>, workspace::FsError>> {
-        self.beat(Beat::Alive);
+        self.alive();
         let result = self.workspace.list(&path, self.owned());
         self.denied("list", &result).await;
         Ok(result
@@ -292,19 +307,20 @@ impl log::Host for TeammateState {
     async fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
         // A flood of log lines stops the teammate (log_lines_per_sec).
         self.limiter.log_line().map_err(wasmtime::Error::new)?;
-        self.beat(Beat::Alive);
+        self.alive();
         use log::Level;
         super::guest_log!(teammate = &self.id, Level, level, &message, &mut self.last_panic);
         Ok(())
     }
 
     async fn progress(&mut self, done: u32, total: u32) -> wasmtime::Result<()> {
-        // The roster always holds the latest value (the team view reads it);
-        // the coordinator gets an event only when the whole percentage moves,
-        // at the start and at the end: at most about 100 per task, not one
-        // per file through its event loop.
-        self.beat(Beat::Progress { done, total });
+        // The roster and the coordinator hear of it only when the whole
+        // percentage moves, at the start and at the end: at most about 100
+        // times per task, not once per file through the roster's lock, the
+        // event loop (and, for a teammate process, the socket).
+        self.alive();
         if progress_worth_an_event(done, total) {
+            self.beat(Beat::Progress { done, total });
             let task_id = self.held.as_ref().map(|h| h.id.clone());
             self.emit(TeammateMessage::Progress { from: self.id.clone(), task_id, done, total }).await;
         }

@@ -433,6 +433,8 @@ pub struct TeammateState {
     /// Counts this store on its engine's epoch ticker except while it waits
     /// in `recv`, so a team of idle teammates lets the ticker sleep.
     pub(crate) epoch: epoch::EpochUse,
+    /// When the roster last heard that it called into the host.
+    pub(crate) last_alive: Option<Instant>,
 }
 
 impl WasiView for TeammateState {
@@ -498,6 +500,7 @@ impl Plugin {
             last_panic: None,
             lead_sent: 0,
             epoch: epoch::EpochUse::new(self.gate.clone()),
+            last_alive: None,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);

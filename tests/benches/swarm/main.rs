@@ -66,12 +66,16 @@ fn main() {
     let mut all = Vec::new();
     for (name, row) in selected {
         eprintln!("running row `{name}` ...");
-        let started = std::time::Instant::now();
+        let (started, cpu) = (std::time::Instant::now(), stats::CpuTime::now());
         let lines = row();
         for line in &lines {
             eprintln!("  {}", line.render());
         }
-        eprintln!("  ({name} took {:.1} s)", started.elapsed().as_secs_f64());
+        eprintln!(
+            "  ({name} took {:.1} s; the hypervisor took {:.1}% of the CPU time meanwhile)",
+            started.elapsed().as_secs_f64(),
+            stats::CpuTime::now().stolen_since(&cpu)
+        );
         all.extend(lines);
     }
     println!("\n{}", Line::header());

@@ -76,3 +76,36 @@ impl Line {
         format!("| {} | {} | {} | {} | {} |", self.row, self.what, self.figure, self.vs, self.target)
     }
 }
+
+/// The machine's CPU time counters from `/proc/stat` (clock ticks): all of
+/// it, and the part the hypervisor gave to other guests (`steal`). A shared
+/// virtual machine loses CPU to its neighbours, and a row that needs both
+/// cores shows it; the rows print the stolen share so a noisy figure says so.
+#[derive(Clone, Copy)]
+pub struct CpuTime {
+    total: u64,
+    steal: u64,
+}
+
+impl CpuTime {
+    /// Reads the counters now (zeros where `/proc/stat` is missing).
+    pub fn now() -> Self {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let fields: Vec<u64> = stat
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("cpu "))
+            .map(|l| l.split_whitespace().filter_map(|v| v.parse().ok()).collect())
+            .unwrap_or_default();
+        // user nice system idle iowait irq softirq steal (guest time is
+        // already counted in user).
+        let total = fields.iter().take(8).sum();
+        Self { total, steal: fields.get(7).copied().unwrap_or(0) }
+    }
+
+    /// The share of CPU time stolen since `earlier`, in percent.
+    pub fn stolen_since(&self, earlier: &CpuTime) -> f64 {
+        let total = self.total.saturating_sub(earlier.total);
+        if total == 0 { 0.0 } else { 100.0 * self.steal.saturating_sub(earlier.steal) as f64 / total as f64 }
+    }
+}
