@@ -294,25 +294,44 @@ pub enum ToTeammate {
     },
 }
 
-/// Encodes `msg` as one frame's payload with its version.
+/// Encodes one frame's payload: the message's JSON object with `"v"` first.
+/// Serialised once, straight to bytes (no intermediate JSON tree).
 pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, FrameError> {
-    let mut value = serde_json::to_value(msg).map_err(|e| FrameError::Malformed(e.to_string()))?;
-    let map = value.as_object_mut().ok_or_else(|| FrameError::Malformed("a frame must be a JSON object".into()))?;
-    map.insert("v".into(), VERSION.into());
-    serde_json::to_vec(&value).map_err(|e| FrameError::Malformed(e.to_string()))
+    let body = serde_json::to_vec(msg).map_err(|e| FrameError::Malformed(e.to_string()))?;
+    // Every frame type is a tagged enum: an object holding at least its tag.
+    let fields = body
+        .strip_prefix(b"{")
+        .filter(|rest| *rest != b"}")
+        .ok_or_else(|| FrameError::Malformed("a frame must be a JSON object with fields".into()))?;
+    let version = format!("{{\"v\":{VERSION},");
+    let mut payload = Vec::with_capacity(version.len() + fields.len());
+    payload.extend_from_slice(version.as_bytes());
+    payload.extend_from_slice(fields);
+    Ok(payload)
 }
 
-/// Decodes one frame's payload: version first, then type and fields.
+/// Only the version of a payload (every other field is skipped unparsed).
+#[derive(Deserialize)]
+struct Versioned {
+    v: Option<serde_json::Value>,
+}
+
+/// Decodes one frame's payload: version first, then type and fields. Parsed
+/// straight from the bytes (no intermediate JSON tree); the `v` field is
+/// ignored by the message types.
 pub fn decode<T: for<'de> Deserialize<'de>>(payload: &[u8]) -> Result<T, FrameError> {
-    let mut value: serde_json::Value =
-        serde_json::from_slice(payload).map_err(|e| FrameError::Malformed(e.to_string()))?;
-    let map = value.as_object_mut().ok_or_else(|| FrameError::Malformed("expected a JSON object".into()))?;
-    match map.remove("v") {
+    // A derived struct would take a JSON array too; only an object carries
+    // a version.
+    if payload.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(FrameError::Malformed("expected a JSON object".into()));
+    }
+    let head: Versioned = serde_json::from_slice(payload).map_err(|e| FrameError::Malformed(e.to_string()))?;
+    match head.v {
         Some(v) if v.as_u64() == Some(u64::from(VERSION)) => {}
         Some(v) => return Err(FrameError::UnsupportedVersion { found: v.to_string() }),
         None => return Err(FrameError::UnsupportedVersion { found: "none".into() }),
     }
-    serde_json::from_value(value).map_err(|e| FrameError::Malformed(e.to_string()))
+    serde_json::from_slice(payload).map_err(|e| FrameError::Malformed(e.to_string()))
 }
 
 /// Appends one frame (length prefix and payload) of `msg` to `out`, so that
