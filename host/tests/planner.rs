@@ -170,8 +170,14 @@ async fn components_of_other_worlds_and_non_components_do_not_load() {
     let err = planner::synthesize(&dir.path().join("missing.wasm"), &limits, "t", Vec::new()).await.unwrap_err();
     assert!(matches!(err, PlannerError::Load(LoadError::Read { .. })), "{err:?}");
 
+    // The size is checked before anything is parsed: a planner padded past
+    // 1 MiB is refused by its size alone.
+    let mut padded = std::fs::read(planner_path()).unwrap();
+    padded.resize((1 << 20) + 1, 0);
+    let big = dir.path().join("big.wasm");
+    std::fs::write(&big, padded).unwrap();
     let small = Limits { plugin_mib: 1, ..Limits::default() };
-    let err = planner::plan(planner_path(), &small, input(files(1), 1, "")).await.unwrap_err();
+    let err = planner::plan(&big, &small, input(files(1), 1, "")).await.unwrap_err();
     assert!(matches!(err, PlannerError::Load(LoadError::TooLarge { limit_mib: 1, .. })), "{err:?}");
 }
 
