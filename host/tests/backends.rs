@@ -466,7 +466,7 @@ async fn spawn_time_of_in_process_headless_and_tmux_teammates() {
 #[tokio::test]
 async fn a_connection_that_forges_a_sender_or_oversteps_the_frame_cap_ends_its_teammate() {
     use swarm_host::protocol::TeammateMessage;
-    use swarm_host::protocol::frame::{MAX_FRAME_BYTES, ToCoordinator, ToTeammate, read_frame, write_frame};
+    use swarm_host::protocol::frame::{FrameReader, MAX_FRAME_BYTES, ToCoordinator, ToTeammate, write_frame};
     use swarm_host::team::ExitReason;
     use tokio::io::AsyncWriteExt;
 
@@ -482,7 +482,7 @@ async fn a_connection_that_forges_a_sender_or_oversteps_the_frame_cap_ends_its_t
             let mut s = tokio::net::UnixStream::connect(socket).await.unwrap();
             let hello = ToCoordinator::Hello { agent_id: id.into(), token, pid: 1 };
             write_frame(&mut s, &hello).await.unwrap();
-            let welcome: ToTeammate = read_frame(&mut s, MAX_FRAME_BYTES).await.unwrap().unwrap();
+            let welcome: ToTeammate = FrameReader::new(&mut s, MAX_FRAME_BYTES).next().await.unwrap().unwrap();
             assert!(matches!(welcome, ToTeammate::Welcome { .. }), "{welcome:?}");
             s
         }

@@ -358,34 +358,6 @@ pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(w: &mut W, msg: &T
     Ok(())
 }
 
-/// Reads one frame; `Ok(None)` when the peer closed the stream between
-/// frames. Reads exactly one frame's bytes; a connection that carries many
-/// frames is better read with a [`FrameReader`].
-pub async fn read_frame<R: AsyncRead + Unpin, T: for<'de> Deserialize<'de>>(
-    r: &mut R,
-    limit: usize,
-) -> Result<Option<T>, FrameError> {
-    let mut len = [0u8; 4];
-    let mut got = 0;
-    while got < len.len() {
-        match r.read(&mut len[got..]).await? {
-            0 if got == 0 => return Ok(None),
-            0 => return Err(FrameError::Truncated),
-            n => got += n,
-        }
-    }
-    let len = u32::from_be_bytes(len) as usize;
-    if len > limit {
-        return Err(FrameError::TooLarge { limit, actual: len });
-    }
-    let mut payload = vec![0u8; len];
-    r.read_exact(&mut payload).await.map_err(|e| match e.kind() {
-        std::io::ErrorKind::UnexpectedEof => FrameError::Truncated,
-        _ => FrameError::Io(e),
-    })?;
-    decode(&payload).map(Some)
-}
-
 /// Bytes asked of the socket per read when no frame is partly read: enough
 /// for dozens of small frames, so a burst costs one read.
 const READ_CHUNK: usize = 16 * 1024;
@@ -457,7 +429,7 @@ mod tests {
         let (mut a, mut b) = tokio::io::duplex(1024);
         let hello = ToCoordinator::Hello { agent_id: "w-1".into(), token: "t".into(), pid: 7 };
         write_frame(&mut a, &hello).await.unwrap();
-        let got: ToCoordinator = read_frame(&mut b, MAX_FRAME_BYTES).await.unwrap().unwrap();
+        let got: ToCoordinator = FrameReader::new(&mut b, MAX_FRAME_BYTES).next().await.unwrap().unwrap();
         assert_eq!(got, hello);
         let text = String::from_utf8(encode(&hello).unwrap()).unwrap();
         assert!(text.contains(r#""v":1"#) && text.contains(r#""type":"hello""#), "{text}");
@@ -467,7 +439,7 @@ mod tests {
     async fn an_oversized_length_is_refused_before_reading_the_payload() {
         let (mut a, mut b) = tokio::io::duplex(64);
         a.write_all(&(1_000_000u32).to_be_bytes()).await.unwrap();
-        let err = read_frame::<_, ToCoordinator>(&mut b, 1000).await.unwrap_err();
+        let err = FrameReader::new(&mut b, 1000).next::<ToCoordinator>().await.unwrap_err();
         assert!(matches!(err, FrameError::TooLarge { limit: 1000, actual: 1_000_000 }), "{err}");
         assert!(err.to_string().contains("1000-byte frame limit"));
     }
@@ -488,11 +460,11 @@ mod tests {
     async fn eof_between_frames_is_none_and_inside_a_frame_is_truncated() {
         let (a, mut b) = tokio::io::duplex(64);
         drop(a);
-        assert!(read_frame::<_, ToCoordinator>(&mut b, 100).await.unwrap().is_none());
+        assert!(FrameReader::new(&mut b, 100).next::<ToCoordinator>().await.unwrap().is_none());
         let (mut a, mut b) = tokio::io::duplex(64);
         a.write_all(&[0, 0, 0, 10, b'{']).await.unwrap();
         drop(a);
-        let err = read_frame::<_, ToCoordinator>(&mut b, 100).await.unwrap_err();
+        let err = FrameReader::new(&mut b, 100).next::<ToCoordinator>().await.unwrap_err();
         assert!(matches!(err, FrameError::Truncated), "{err}");
     }
 
@@ -563,18 +535,5 @@ mod tests {
         a.write_all(&bytes[6..]).await.unwrap();
         let got = reader.next::<ToCoordinator>().await.unwrap().unwrap();
         assert_eq!(got, ToCoordinator::Request { id: 7, call: Call::Roster });
-    }
-
-    #[tokio::test]
-    async fn a_frame_reader_refuses_an_oversized_length_and_names_a_truncated_end() {
-        let (mut a, b) = tokio::io::duplex(64);
-        a.write_all(&(5000u32).to_be_bytes()).await.unwrap();
-        let err = FrameReader::new(b, 4096).next::<ToCoordinator>().await.unwrap_err();
-        assert!(matches!(err, FrameError::TooLarge { limit: 4096, actual: 5000 }), "{err}");
-        let (mut a, b) = tokio::io::duplex(64);
-        a.write_all(&[0, 0, 0, 10, b'{']).await.unwrap();
-        drop(a);
-        let err = FrameReader::new(b, 100).next::<ToCoordinator>().await.unwrap_err();
-        assert!(matches!(err, FrameError::Truncated), "{err}");
     }
 }
