@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use swarm_host::mailbox::{Incoming, Mailbox};
+use swarm_host::mailbox::{Incoming, Mailbox, TEAM_LEAD};
 use swarm_host::protocol::TeammateMessage;
 use swarm_host::sandbox::{Launch, Limits, Plugin, ReadScope, Workspace};
 use swarm_host::tasks::{TaskList, TaskSpec};
@@ -92,6 +92,32 @@ pub async fn next<T>(events: &mut mpsc::Receiver<Event>, mut pick: impl FnMut(&E
         }
     };
     tokio::time::timeout(WAIT, wait).await.expect("the event arrived in time")
+}
+
+/// The team lead's side of a round-trip row: `trips` timed pings to
+/// `ping-1` (after a tenth as many untimed, to warm up), each timed from
+/// queuing the ping until its pong is on the event channel. Owns the
+/// receiver so it can run as its own task, and hands it back.
+pub async fn ping_round_trips(
+    team: Arc<Team>,
+    mut events: mpsc::Receiver<Event>,
+    trips: usize,
+) -> (Vec<Duration>, mpsc::Receiver<Event>) {
+    let mut samples = Vec::with_capacity(trips);
+    for i in 0..trips + trips / 10 {
+        let ping = Incoming::Message { sender: TEAM_LEAD.into(), body: "ping from team-lead".into(), summary: None };
+        let started = std::time::Instant::now();
+        team.mailbox.send("ping-1", ping).expect("send ping");
+        next(&mut events, |ev| {
+            matches!(ev, Event::Message(TeammateMessage::Message { body, .. }) if body == "pong from ping-1")
+                .then_some(())
+        })
+        .await;
+        if i >= trips / 10 {
+            samples.push(started.elapsed());
+        }
+    }
+    (samples, events)
 }
 
 /// Waits until `n` idle notifications arrived.

@@ -18,7 +18,7 @@ use swarm_host::coordinator::{Loaded, Plan, RunOptions, run_in_process};
 use swarm_host::sandbox::Sandbox;
 
 use crate::common;
-use crate::stats::{CpuTime, Line, dur, median};
+use crate::stats::{CpuTime, Line, dur, median, median_f64};
 
 const DIRS: usize = 100;
 const FILES_PER_DIR: usize = 200;
@@ -87,12 +87,6 @@ pub fn run() -> Vec<Line> {
             "",
         ),
     ]
-}
-
-/// Median of `values` (sorted in place).
-fn median_f64(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 /// Rounds of `crunch_kernel::crunch` per thread for the machine's ceiling

@@ -22,10 +22,8 @@ use std::time::{Duration, Instant};
 
 use swarm_host::backend::server::{HEARTBEAT_TIMEOUT, LinkServer, SocketDir};
 use swarm_host::backend::{Headless, Native, NativeSetup, TeammateBackend, Tmux};
-use swarm_host::mailbox::{Incoming, TEAM_LEAD};
-use swarm_host::protocol::TeammateMessage;
 use swarm_host::sandbox::{Limits, ReadScope, Sandbox};
-use swarm_host::team::{Event, Liveness, Team};
+use swarm_host::team::{Liveness, Team};
 
 use swarm_tests::tmux::TmuxServer;
 
@@ -120,27 +118,7 @@ pub fn round_trip_lines(file_p50: Duration) -> Vec<Line> {
         let handle = backend.spawn(common::launch("ping-1")).await.expect("spawn ping-1");
         common::idle(&mut events, 1).await;
         // The coordinator's side runs on a runtime worker, as in a real run.
-        let lead = tokio::spawn({
-            let team = team.clone();
-            async move {
-                let mut samples = Vec::with_capacity(TRIPS);
-                for i in 0..TRIPS + TRIPS / 10 {
-                    let ping =
-                        Incoming::Message { sender: TEAM_LEAD.into(), body: "ping from team-lead".into(), summary: None };
-                    let started = Instant::now();
-                    team.mailbox.send("ping-1", ping).expect("send ping");
-                    common::next(&mut events, |ev| {
-                        matches!(ev, Event::Message(TeammateMessage::Message { body, .. }) if body == "pong from ping-1")
-                            .then_some(())
-                    })
-                    .await;
-                    if i >= TRIPS / 10 {
-                        samples.push(started.elapsed());
-                    }
-                }
-                (samples, events)
-            }
-        });
+        let lead = tokio::spawn(common::ping_round_trips(team.clone(), events, TRIPS));
         let (samples, mut events) = lead.await.expect("lead task");
         let exit = tokio::time::timeout(common::WAIT, async {
             let stopping = backend.stop(&handle, "stop-ping-1", "bench done", common::WAIT);

@@ -9,10 +9,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use swarm_host::mailbox::{Incoming, TEAM_LEAD};
-use swarm_host::protocol::TeammateMessage;
 use swarm_host::sandbox::{Limits, Sandbox};
-use swarm_host::team::Event;
 
 use crate::common;
 use crate::file_inbox::{FileMailbox, Poller};
@@ -34,30 +31,7 @@ pub fn run() -> Vec<Line> {
         let guest = common::start(&plugin, "ping-1", &team, root.path()).await;
         common::idle(&mut events, 1).await;
         // The coordinator's side runs on a runtime worker, as in a real run.
-        let lead = tokio::spawn({
-            let team = team.clone();
-            async move {
-                let mut samples = Vec::with_capacity(SAMPLES);
-                for i in 0..SAMPLES + SAMPLES / 10 {
-                    let ping = Incoming::Message {
-                        sender: TEAM_LEAD.into(),
-                        body: "ping from team-lead".into(),
-                        summary: None,
-                    };
-                    let started = Instant::now();
-                    team.mailbox.send("ping-1", ping).expect("send ping");
-                    common::next(&mut events, |ev| {
-                        matches!(ev, Event::Message(TeammateMessage::Message { body, .. }) if body == "pong from ping-1")
-                            .then_some(())
-                    })
-                    .await;
-                    if i >= SAMPLES / 10 {
-                        samples.push(started.elapsed());
-                    }
-                }
-                (samples, events)
-            }
-        });
+        let lead = tokio::spawn(common::ping_round_trips(team.clone(), events, SAMPLES));
         let (samples, mut events) = lead.await.expect("lead task");
         common::stop(&team, &mut events, &ids, vec![guest]).await;
         samples

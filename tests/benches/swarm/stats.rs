@@ -16,6 +16,12 @@ pub fn median(samples: &[Duration]) -> Duration {
     percentile(samples, 50.0)
 }
 
+/// Median of `values` (sorted in place), e.g. of ratios.
+pub fn median_f64(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
 /// `41.2 µs`, `3.10 ms`, `1.52 s`.
 pub fn dur(d: Duration) -> String {
     let s = d.as_secs_f64();
