@@ -425,45 +425,46 @@ pub fn run<T: Teammate>(me: Identity) -> Result<(), String> {
     // after a message it needs neither a claim nor a second `idle`.
     let mut idle = false;
     loop {
-        // 1. What handlers deferred, then (unless we are idle with nothing
-        //    to look at) what the host holds for us (recv(0) does not wait).
-        while let Some(incoming) = ctx.pending.pop_front() {
-            may_claim |= matches!(incoming, Incoming::TasksAvailable);
-            if let Flow::Stop = handle(&mut teammate, &mut ctx, incoming) {
-                return Ok(());
-            }
-        }
-        if !idle || may_claim {
-            if let Some(incoming) = mailbox::recv(0) {
-                may_claim |= matches!(incoming, Incoming::TasksAvailable);
-                if let Flow::Stop = handle(&mut teammate, &mut ctx, incoming) {
-                    return Ok(());
+        // 1. The next delivery: what handlers deferred, then (unless we are
+        //    idle with nothing to look at) what the host holds for us
+        //    (recv(0) does not wait).
+        let active = !idle || may_claim;
+        let delivered = match ctx.pending.pop_front() {
+            Some(incoming) => Some(incoming),
+            None if active => mailbox::recv(0),
+            None => None,
+        };
+        let incoming = match delivered {
+            Some(incoming) => incoming,
+            None => {
+                if active {
+                    // 2. Work, if there is any.
+                    if may_claim && let Some(task) = task_list::claim() {
+                        idle = false;
+                        do_task(&mut teammate, &mut ctx, &task)?;
+                        continue;
+                    }
+                    may_claim = false;
+                    // 3. Nothing to do: say so (once).
+                    if !idle {
+                        mailbox::idle();
+                        idle = true;
+                    }
                 }
-                continue;
-            }
-            // 2. Work, if there is any.
-            if may_claim && let Some(task) = task_list::claim() {
-                idle = false;
-                do_task(&mut teammate, &mut ctx, &task)?;
-                continue;
-            }
-            may_claim = false;
-            // 3. Nothing to do: say so (once).
-            if !idle {
-                mailbox::idle();
-                idle = true;
-            }
-        }
-        // 4. Sleep in the host until something arrives. No periodic
-        //    wake-up: the host pushes tasks-available.
-        match mailbox::recv(IDLE_WAIT_MS) {
-            None => may_claim = true,
-            Some(incoming) => {
-                may_claim |= matches!(incoming, Incoming::TasksAvailable);
-                if let Flow::Stop = handle(&mut teammate, &mut ctx, incoming) {
-                    return Ok(());
+                // 4. Sleep in the host until something arrives. No periodic
+                //    wake-up: the host pushes tasks-available.
+                match mailbox::recv(IDLE_WAIT_MS) {
+                    Some(incoming) => incoming,
+                    None => {
+                        may_claim = true;
+                        continue;
+                    }
                 }
             }
+        };
+        may_claim |= matches!(incoming, Incoming::TasksAvailable);
+        if let Flow::Stop = handle(&mut teammate, &mut ctx, incoming) {
+            return Ok(());
         }
     }
 }
