@@ -4,7 +4,9 @@
 //! teammate process is seen dead within a second and its task requeued;
 //! only holders of the run's token join the team; the shipped example team
 //! (`examples/ci-audit.toml`, over this repository) gives one report on all
-//! three. One test prints spawn times (run with `--nocapture` to see them).
+//! three; an idle teammate answers messages with no extra `idle` (in-process
+//! and over the socket). One test prints spawn times (run with
+//! `--nocapture` to see them).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,11 +21,12 @@ use swarm_host::backend::server::{HEARTBEAT_TIMEOUT, LinkServer, SocketDir};
 use swarm_host::backend::{Headless, InProcess, Native, NativeSetup, TeammateBackend, Tmux};
 use swarm_host::coordinator::run::{RunOptions, run, team_of};
 use swarm_host::coordinator::{Loaded, Plan};
-use swarm_host::mailbox::Mailbox;
+use swarm_host::mailbox::{Incoming, Mailbox, TEAM_LEAD};
+use swarm_host::protocol::TeammateMessage;
 use swarm_host::protocol::frame::LaunchConfig;
 use swarm_host::sandbox::{Launch, Limits, ReadScope, Sandbox, Workspace};
 use swarm_host::tasks::{Status, TaskList};
-use swarm_host::team::{Liveness, Member, Roster, Team};
+use swarm_host::team::{Event, Liveness, Member, Roster, Team};
 use swarm_tests::tmux::TmuxServer;
 
 const BIN: &str = env!("CARGO_BIN_EXE_swarm-host");
@@ -502,4 +505,95 @@ async fn a_connection_that_forges_a_sender_or_oversteps_the_frame_cap_ends_its_t
     s.write_all(&(u32::MAX).to_be_bytes()).await.unwrap();
     let ExitReason::Killed(why) = oversized.exit.await.unwrap() else { panic!("not killed") };
     assert!(why.contains(&format!("over the {MAX_FRAME_BYTES}-byte frame limit")), "{why}");
+}
+
+fn is_idle(ev: &Event) -> bool {
+    matches!(ev, Event::Message(TeammateMessage::IdleNotification { .. }))
+}
+
+/// Waits (30 s at most) for an event `done` accepts, counting the idle
+/// notifications on the way (that one included).
+async fn until(events: &mut tokio::sync::mpsc::Receiver<Event>, idles: &mut usize, done: impl Fn(&Event) -> bool) {
+    let wait = async {
+        loop {
+            let ev = events.recv().await.expect("event channel open");
+            *idles += usize::from(is_idle(&ev));
+            if done(&ev) {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), wait).await.expect("the event arrived in time");
+}
+
+/// Spawns `ping-1` on `backend`, sends it `pings` messages from the team
+/// lead one at a time (each answered before the next), stops it, and says
+/// how many idle notifications it sent in all.
+async fn idle_notifications_around_pings<B: TeammateBackend>(
+    backend: &B,
+    team: &Team,
+    events: &mut tokio::sync::mpsc::Receiver<Event>,
+    pings: usize,
+) -> usize {
+    let mut idles = 0;
+    let launch = Launch { id: "ping-1".into(), group: "ping".into(), color: "blue".into(), limits: Limits::default() };
+    let handle = backend.spawn(launch).await.unwrap();
+    // It finds no task and says it is idle.
+    until(events, &mut idles, is_idle).await;
+    let pong =
+        |ev: &Event| matches!(ev, Event::Message(TeammateMessage::Message { body, .. }) if body == "pong from ping-1");
+    for _ in 0..pings {
+        let ping = Incoming::Message { sender: TEAM_LEAD.into(), body: "ping from team-lead".into(), summary: None };
+        team.mailbox.send("ping-1", ping).unwrap();
+        until(events, &mut idles, pong).await;
+    }
+    let stopping = backend.stop(&handle, "stop-ping-1", "test done", Duration::from_secs(30));
+    tokio::pin!(stopping);
+    let exit = loop {
+        tokio::select! {
+            exit = &mut stopping => break exit,
+            Some(ev) = events.recv() => idles += usize::from(is_idle(&ev)),
+        }
+    };
+    assert!(exit.is_clean(), "ping-1 ended badly: {exit}");
+    idles
+}
+
+/// The SDK's loop: an idle teammate woken by a message answers it and goes
+/// back to waiting without saying `idle` again (nor claiming: the host
+/// pushes `tasks-available` to idle teammates). Over the socket every extra
+/// call would be a round trip. Checked in-process and in a teammate process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_teammate_answers_messages_without_saying_idle_again() {
+    const PINGS: usize = 5;
+    let new_team = || {
+        let roster = Roster::default();
+        roster.add("ping-1", "ping", "blue");
+        Team::new("idle", Mailbox::new([("ping-1", 8usize)]), TaskList::new(vec![]), roster)
+    };
+    let root = tempfile::tempdir().unwrap();
+    let plugin = Sandbox::with_cache(cache_dir()).load(Path::new(swarm_tests::PING), &Limits::default()).unwrap();
+
+    let (team, mut events) = new_team();
+    let in_process = InProcess::new(
+        team.clone(),
+        Workspace::open_root(root.path()).unwrap(),
+        ReadScope::Owned,
+        HashMap::from([("ping".to_string(), plugin)]),
+    );
+    let idles = idle_notifications_around_pings(&in_process, &team, &mut events, PINGS).await;
+    assert_eq!(idles, 1, "in-process: one idle notification, not one per message");
+
+    let (team, mut events) = new_team();
+    let server = LinkServer::start(team.clone(), SocketDir::create("idle").unwrap(), HEARTBEAT_TIMEOUT).unwrap();
+    let setup = NativeSetup {
+        exe: BIN.into(),
+        root: root.path().to_path_buf(),
+        read: ReadScope::Owned,
+        plugins: HashMap::from([("ping".to_string(), PathBuf::from(swarm_tests::PING))]),
+        cache_dir: Some(cache_dir()),
+    };
+    let headless = Native::new(team.clone(), server, Headless, setup);
+    let idles = idle_notifications_around_pings(&headless, &team, &mut events, PINGS).await;
+    assert_eq!(idles, 1, "teammate process: one idle notification, not one per message");
 }
