@@ -467,14 +467,18 @@ async fn spawn_time_of_in_process_headless_and_tmux_teammates() {
 }
 
 #[tokio::test]
-async fn a_connection_that_forges_a_sender_or_oversteps_the_frame_cap_ends_its_teammate() {
+async fn a_connection_that_forges_a_sender_oversteps_the_frame_cap_or_piles_up_calls_ends_its_teammate() {
     use swarm_host::protocol::TeammateMessage;
-    use swarm_host::protocol::frame::{FrameReader, MAX_FRAME_BYTES, ToCoordinator, ToTeammate, write_frame};
+    use swarm_host::protocol::frame::{Call, FrameReader, MAX_FRAME_BYTES, ToCoordinator, ToTeammate, write_frame};
     use swarm_host::team::ExitReason;
     use tokio::io::AsyncWriteExt;
 
-    let (team, _events) =
-        Team::new("sec", Mailbox::new([("w-1", 8usize), ("w-2", 8)]), TaskList::new(vec![]), Roster::default());
+    let (team, _events) = Team::new(
+        "sec",
+        Mailbox::new([("w-1", 8usize), ("w-2", 8), ("w-3", 8)]),
+        TaskList::new(vec![]),
+        Roster::default(),
+    );
     let dir = SocketDir::create("sec").unwrap();
     let token = dir.token().to_string();
     let server = LinkServer::start(team, dir, HEARTBEAT_TIMEOUT).unwrap();
@@ -505,6 +509,19 @@ async fn a_connection_that_forges_a_sender_or_oversteps_the_frame_cap_ends_its_t
     s.write_all(&(u32::MAX).to_be_bytes()).await.unwrap();
     let ExitReason::Killed(why) = oversized.exit.await.unwrap() else { panic!("not killed") };
     assert!(why.contains(&format!("over the {MAX_FRAME_BYTES}-byte frame limit")), "{why}");
+
+    // A guest makes one call at a time; a peer piling up waiting calls is
+    // cut off instead of growing the coordinator's memory.
+    let (_k3, kill) = tokio::sync::watch::channel(None);
+    let flooding = server.expect(config("w-3", root.path()), kill);
+    let mut s = joined("w-3").await;
+    for id in 0..65 {
+        let call = Call::Recv { timeout_ms: 60_000 };
+        write_frame(&mut s, &ToCoordinator::Request { id, call }).await.unwrap();
+    }
+    let ended = tokio::time::timeout(Duration::from_secs(10), flooding.exit).await;
+    let ExitReason::Killed(why) = ended.expect("cut off in time").unwrap() else { panic!("not killed") };
+    assert!(why.contains("more than 64 calls in flight"), "{why}");
 }
 
 fn is_idle(ev: &Event) -> bool {
