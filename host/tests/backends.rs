@@ -37,15 +37,7 @@ fn cache_dir() -> PathBuf {
 
 /// A temp dir with `tree/` holding `files` and `team.toml` = header + `body`.
 fn fixture(files: &[(&str, &str)], body: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("tree")).unwrap();
-    for (path, contents) in files {
-        let p = dir.path().join("tree").join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, contents).unwrap();
-    }
-    std::fs::write(dir.path().join("team.toml"), format!("name = \"native\"\nroot = \"tree\"\n{body}")).unwrap();
-    dir
+    swarm_tests::team_dir("native", files, body)
 }
 
 /// The example team's shape (todo-scan over areas, two instances) on a

@@ -26,15 +26,7 @@ fn text(b: &[u8]) -> String {
 
 /// A temp dir with `tree/` holding `files` and `team.toml` = header + `body`.
 fn fixture(files: &[(&str, &str)], body: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("tree")).unwrap();
-    for (path, contents) in files {
-        let p = dir.path().join("tree").join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, contents).unwrap();
-    }
-    std::fs::write(dir.path().join("team.toml"), format!("name = \"cli\"\nroot = \"tree\"\n{body}")).unwrap();
-    dir
+    swarm_tests::team_dir("cli", files, body)
 }
 
 fn team(dir: &Path) -> String {

@@ -4,7 +4,8 @@
 //! test guests in `tests/guests/` to `wasm32-wasip2` components; this crate
 //! exposes their absolute paths as constants, e.g. [`TODO_SCAN`], for the
 //! tests in `tests/tests/`, plus [`tmux::TmuxServer`], a private tmux server
-//! for the tests and benches of the tmux backend.
+//! for the tests and benches of the tmux backend, and [`team_dir`], a team
+//! file over a tree of files for tests that run the `swarm-host` binary.
 //!
 //! Every guest uses `swarm-guest-sdk`; what each one does with a task is in
 //! its constant's doc comment.
@@ -23,6 +24,21 @@ pub const CHECKERS: &[(&str, &str)] = &[
     ("md-links", MD_LINKS),
     ("secret-scan", SECRET_SCAN),
 ];
+
+/// A temp dir holding `tree/` with `files` (path, contents) and a
+/// `team.toml` for team `name` over that tree, followed by `body` (its
+/// teammates and tasks).
+pub fn team_dir(name: &str, files: &[(&str, &str)], body: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("tree")).unwrap();
+    for (path, contents) in files {
+        let p = dir.path().join("tree").join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, contents).unwrap();
+    }
+    std::fs::write(dir.path().join("team.toml"), format!("name = \"{name}\"\nroot = \"tree\"\n{body}")).unwrap();
+    dir
+}
 
 #[cfg(test)]
 mod tests {
