@@ -267,6 +267,18 @@ fn native_setup(plan: &Plan) -> NativeSetup {
     NativeSetup { exe: BIN.into(), root: plan.root.clone(), read: plan.read, plugins, cache_dir: Some(cache_dir()) }
 }
 
+/// Teammate processes of one group, running `plugin` over `root`.
+fn group_setup(root: &Path, group: &str, plugin: &str) -> NativeSetup {
+    let plugins = HashMap::from([(group.to_string(), PathBuf::from(plugin))]);
+    NativeSetup {
+        exe: BIN.into(),
+        root: root.to_path_buf(),
+        read: ReadScope::Owned,
+        plugins,
+        cache_dir: Some(cache_dir()),
+    }
+}
+
 /// Runs a two-teammate team whose one slow task is held by one of them,
 /// ends that teammate's process with `end` while it holds the task, and
 /// checks that it is seen dead within a second and that the other teammate
@@ -422,13 +434,7 @@ async fn spawn_time_of_in_process_headless_and_tmux_teammates() {
     let root = tempfile::tempdir().unwrap();
     let sandbox = Sandbox::with_cache(cache_dir());
     let plugin = sandbox.load(Path::new(swarm_tests::COUNTER), &Limits::default()).unwrap();
-    let setup = NativeSetup {
-        exe: BIN.into(),
-        root: root.path().to_path_buf(),
-        read: ReadScope::Owned,
-        plugins: HashMap::from([("g".to_string(), PathBuf::from(swarm_tests::COUNTER))]),
-        cache_dir: Some(cache_dir()),
-    };
+    let setup = group_setup(root.path(), "g", swarm_tests::COUNTER);
 
     let (team, _events) = new_team();
     let in_process = InProcess::new(
@@ -595,13 +601,7 @@ async fn an_idle_teammate_answers_messages_without_saying_idle_again() {
 
     let (team, mut events) = new_team();
     let server = LinkServer::start(team.clone(), SocketDir::create("idle").unwrap(), HEARTBEAT_TIMEOUT).unwrap();
-    let setup = NativeSetup {
-        exe: BIN.into(),
-        root: root.path().to_path_buf(),
-        read: ReadScope::Owned,
-        plugins: HashMap::from([("ping".to_string(), PathBuf::from(swarm_tests::PING))]),
-        cache_dir: Some(cache_dir()),
-    };
+    let setup = group_setup(root.path(), "ping", swarm_tests::PING);
     let headless = Native::new(team.clone(), server, Headless, setup);
     let idles = idle_notifications_around_pings(&headless, &team, &mut events, PINGS).await;
     assert_eq!(idles, 1, "teammate process: one idle notification, not one per message");
