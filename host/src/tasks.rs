@@ -35,6 +35,12 @@ pub struct TaskSpec {
     pub deadline: Option<Duration>,
     /// Attempts allowed before the task fails for good.
     pub max_attempts: u32,
+    /// The task's `owns` patterns (globs or literal paths, relative to the
+    /// root): a file that does not exist yet may be created by this task if
+    /// its path matches one of them and no other task's (see
+    /// `sandbox::workspace`).
+    #[serde(default)]
+    pub creates: Vec<String>,
 }
 
 /// Where a task stands.
@@ -436,6 +442,7 @@ mod tests {
             blocked_by: blocked_by.iter().map(|s| s.to_string()).collect(),
             deadline: Some(Duration::from_secs(5)),
             max_attempts: 2,
+            creates: Vec::new(),
         }
     }
 

@@ -47,6 +47,10 @@ pub struct TeamFile {
     /// What teammates may read.
     #[serde(default)]
     pub read: ReadScope,
+    /// Paths (globs) on the built-in read deny list that `read = "root"`
+    /// may read all the same.
+    #[serde(default)]
+    pub read_allow: Vec<String>,
     /// Globs (relative to root) never owned by any task.
     #[serde(default)]
     pub exclude: Vec<String>,

@@ -50,6 +50,13 @@ pub struct Plan {
     pub root: PathBuf,
     /// What teammates may read.
     pub read: ReadScope,
+    /// Paths (globs) that `read = "root"` exposes although they are on the
+    /// built-in deny list (`.git/`, secrets); empty by default.
+    #[serde(default)]
+    pub read_allow: Vec<String>,
+    /// Globs never owned, read or created by any task.
+    #[serde(default)]
+    pub exclude: Vec<String>,
     /// Team-wide limits.
     pub limits: Limits,
     /// Teammates in spawn order.
@@ -327,6 +334,7 @@ impl Plan {
                 blocked_by: t.blocked_by.clone(),
                 deadline: t.deadline,
                 max_attempts: t.max_attempts.unwrap_or(team.max_attempts),
+                creates: t.owns.iter().map(|p| p.trim_start_matches("./").to_string()).collect(),
             });
         }
         for ((a, b), files) in &overlaps {
@@ -360,6 +368,8 @@ impl Plan {
             team: team.name.clone(),
             root,
             read: team.read,
+            read_allow: team.read_allow.clone(),
+            exclude: team.exclude.clone(),
             limits: team.limits.clone(),
             teammates,
             tasks,

@@ -147,6 +147,43 @@ pub enum LimitHit {
     LogRate(u32),
 }
 
+/// Which limit a [`LimitHit`] names, without its values: carried as data
+/// on attempts, exits and reports, so the exit code is decided from what
+/// the host itself raised and never from text a guest could write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitKind {
+    /// `memory_mib`.
+    Memory,
+    /// `table_elements`.
+    Table,
+    /// `task_deadline` (or a task's own `deadline`).
+    Deadline,
+    /// `instances`.
+    Instances,
+    /// `wasm_stack_kib`.
+    Stack,
+    /// `fuel`.
+    Fuel,
+    /// `log_lines_per_sec`.
+    LogRate,
+}
+
+impl LimitHit {
+    /// Which limit this is.
+    pub fn kind(&self) -> LimitKind {
+        match self {
+            Self::Memory { .. } => LimitKind::Memory,
+            Self::Table { .. } => LimitKind::Table,
+            Self::Deadline { .. } => LimitKind::Deadline,
+            Self::Instances { .. } => LimitKind::Instances,
+            Self::Stack(_) => LimitKind::Stack,
+            Self::Fuel(_) => LimitKind::Fuel,
+            Self::LogRate(_) => LimitKind::LogRate,
+        }
+    }
+}
+
 /// A token bucket for log lines: holds at most `log_lines_per_sec` lines and
 /// refills at that rate, so a burst up to the limit passes and a flood is
 /// stopped within a second.

@@ -23,7 +23,7 @@ use wasmtime::{Config, Engine, Store, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-pub use limits::{InstanceLimiter, LimitHit, Limits, LogBudget};
+pub use limits::{InstanceLimiter, LimitHit, LimitKind, Limits, LogBudget};
 pub use workspace::{ReadScope, Workspace};
 
 /// Generated bindings for the `teammate` world of `wit/`.

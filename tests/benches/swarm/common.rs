@@ -72,6 +72,7 @@ pub fn task(id: &str, description: &str) -> TaskSpec {
         blocked_by: Vec::new(),
         deadline: None,
         max_attempts: 1,
+        creates: Vec::new(),
     }
 }
 
