@@ -498,10 +498,10 @@ impl Coordinator {
 
     /// Wakes every idle teammate that could claim a task now.
     fn wake_idle(&self) {
-        for m in self.team.roster.snapshot().into_iter().filter(|m| m.state == Liveness::Idle) {
-            if self.team.tasks.has_claimable_for(&m.id, &m.group) {
-                let _ = self.team.mailbox.send(&m.id, Incoming::TasksAvailable);
-            }
+        let idle: Vec<_> = self.team.roster.snapshot().into_iter().filter(|m| m.state == Liveness::Idle).collect();
+        // One pass over the tasks for all of them, not one per teammate.
+        for id in self.team.tasks.who_can_claim(idle.iter().map(|m| (m.id.as_str(), m.group.as_str()))) {
+            let _ = self.team.mailbox.send(id, Incoming::TasksAvailable);
         }
     }
 }
