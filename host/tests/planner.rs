@@ -154,6 +154,17 @@ async fn output_over_report_kib_is_refused() {
 }
 
 #[tokio::test]
+async fn more_tasks_than_the_groups_asked_for_are_refused_naming_both_numbers() {
+    // bad-planner plans one task per file, whatever `groups` says.
+    let err = planner::plan(bad_planner_path(), &Limits::default(), input(files(7), 3, "each")).await.unwrap_err();
+    assert!(matches!(&err, PlannerError::TooManyTasks { groups: 3, returned: 7, .. }), "{err:?}");
+    assert!(err.to_string().ends_with("returned 7 tasks, more than the 3 it was asked for (groups = 3)"), "{err}");
+    assert!(err.limit().is_none(), "a plan too large is a bad plan, not a sandbox limit hit");
+    let exact = planner::plan(bad_planner_path(), &Limits::default(), input(files(3), 3, "each")).await.unwrap();
+    assert_eq!(exact.len(), 3);
+}
+
+#[tokio::test]
 async fn components_of_other_worlds_and_non_components_do_not_load() {
     let limits = Limits::default();
     // A teammate exports `run`, not `plan` / `synthesize`.
@@ -204,7 +215,7 @@ async fn log_lines_are_sanitised_and_traced() {
     let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let tasks = planner::plan(bad_planner_path(), &Limits::default(), input(files(2), 1, "log")).await.unwrap();
+    let tasks = planner::plan(bad_planner_path(), &Limits::default(), input(files(2), 2, "log")).await.unwrap();
     assert_eq!(tasks.len(), 2, "one task per file");
 
     let out = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();

@@ -15,10 +15,11 @@
 //! [`plan`] and [`synthesize`] load, compile and run in one go; load a
 //! [`Planner`] once to compile once for both calls.
 //!
-//! What the planner returns is passed on as written: the caller validates
-//! the plan (ownership, ids, owners) and sanitises task subjects when it
-//! prints them. The synthesis is text for people, so its control characters
-//! are escaped here, line by line.
+//! What the planner returns is bounded here (at most `groups` tasks, at
+//! most `report_kib` of text) and otherwise passed on as written: the caller
+//! validates the plan (ownership, ids, owners, the plan limits) and
+//! sanitises task subjects when it prints them. The synthesis is text for
+//! people, so its control characters are escaped here, line by line.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -118,6 +119,16 @@ pub enum PlannerError {
         path: PathBuf,
         /// Its reason, sanitised.
         reason: String,
+    },
+    /// The planner returned more tasks than the `groups` it was asked for.
+    #[error("planner {path} returned {returned} tasks, more than the {groups} it was asked for (groups = {groups})")]
+    TooManyTasks {
+        /// The planner path.
+        path: PathBuf,
+        /// How many tasks it was asked for at most.
+        groups: u32,
+        /// How many it returned.
+        returned: usize,
     },
     /// What the planner returned is over the `report_kib` limit.
     #[error("planner {path} returned {size} bytes from {call}, over report_kib = {limit_kib} KiB")]
@@ -222,9 +233,11 @@ impl Planner {
     }
 
     /// Runs the planner's `plan` in a fresh sandbox. `Err` if it traps (a
-    /// limit, a panic), refuses, or returns more than `report_kib`.
+    /// limit, a panic), refuses, returns more tasks than `input.groups`, or
+    /// returns more than `report_kib`.
     pub async fn plan(&self, input: PlanInput) -> Result<Vec<PlannedTask>, PlannerError> {
         let call = "plan";
+        let groups = input.groups;
         let req = planning::PlanRequest {
             team: input.team,
             files: input.files,
@@ -240,6 +253,9 @@ impl Planner {
             }
             Err(e) => return Err(self.trap(call, &e, store.data())),
         };
+        if planned.len() > groups as usize {
+            return Err(PlannerError::TooManyTasks { path: self.path.clone(), groups, returned: planned.len() });
+        }
         let size: usize = planned
             .iter()
             .map(|t| {
