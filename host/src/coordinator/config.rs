@@ -35,6 +35,10 @@ use toml::Spanned;
 
 use crate::sandbox::{Limits, ReadScope};
 
+/// Largest team file read: a plan of [`super::plan::MAX_TASKS`] tasks with
+/// long descriptions fits well within it.
+pub const MAX_TEAM_FILE_BYTES: u64 = 16 << 20;
+
 /// A parsed team file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -177,12 +181,23 @@ pub struct Loaded {
 
 impl Loaded {
     /// Reads and parses `path`.
+    /// Reads at most [`MAX_TEAM_FILE_BYTES`] of it: a larger file is refused
+    /// before it is parsed.
     pub fn read(path: &Path) -> Result<Self, ConfigError> {
-        let source = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            file: path.to_path_buf(),
-            line: None,
-            message: format!("cannot read team file: {e}"),
-        })?;
+        use std::io::Read;
+        let error = |message: String| ConfigError { file: path.to_path_buf(), line: None, message };
+        let file = std::fs::File::open(path).map_err(|e| error(format!("cannot read team file: {e}")))?;
+        let mut bytes = Vec::new();
+        file.take(MAX_TEAM_FILE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| error(format!("cannot read team file: {e}")))?;
+        if bytes.len() as u64 > MAX_TEAM_FILE_BYTES {
+            return Err(error(format!(
+                "the team file is over {MAX_TEAM_FILE_BYTES} bytes (max_team_file_bytes = {} MiB)",
+                MAX_TEAM_FILE_BYTES >> 20
+            )));
+        }
+        let source = String::from_utf8(bytes).map_err(|e| error(format!("cannot read team file: not UTF-8: {e}")))?;
         Self::parse(path, source)
     }
 

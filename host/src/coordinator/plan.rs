@@ -4,27 +4,39 @@
 //!
 //! Validation collects every problem, each naming the offending tasks,
 //! teammates or files and the team-file line: duplicate ids, unknown owners
-//! and dependencies, dependency cycles, owned paths outside the root, and two
-//! tasks owning the same file.
+//! and dependencies, dependency cycles, owned paths outside the root, two
+//! tasks owning the same file, and a plan over one of the [`limits`]. A plan
+//! of any shape, from a team file or a planner, gets a plan or a refusal in
+//! time linear in its size: nothing recurses ([`graph`]) and files are
+//! matched against every task at once ([`owns`]).
+
+mod graph;
+pub mod limits;
+pub mod owns;
+mod walk;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
-use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
+use globset::{GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 
 use super::config::{ConfigError, Loaded};
 use crate::sandbox::{Limits, ReadScope};
 use crate::tasks::TaskSpec;
+pub use limits::*;
+use owns::{Index, Owned, check_glob};
+pub use walk::{ALWAYS_SKIPPED, Walk, walk_files};
 
 /// Colours handed out to teammates in order.
 pub const PALETTE: &[&str] = &["blue", "green", "magenta", "cyan", "yellow", "red"];
 
-/// Directories never walked when expanding globs.
-const ALWAYS_SKIPPED: &[&str] = &[".git", ".swarm"];
-
 /// Most instances one teammate group may ask for.
 pub const MAX_INSTANCES: u32 = 10_000;
+/// Most teammate instances in one team, all groups together.
+pub const MAX_TEAMMATES: u64 = 10_000;
+/// Most problems listed; the rest are counted in one last line.
+pub const MAX_PROBLEMS: usize = 100;
 
 /// One teammate instance to spawn.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -63,7 +75,8 @@ pub struct Plan {
     pub teammates: Vec<PlannedTeammate>,
     /// Tasks in plan order.
     pub tasks: Vec<TaskSpec>,
-    /// Non-fatal observations (e.g. a task owning no file).
+    /// Non-fatal observations (e.g. a glob matching no file yet, a file
+    /// skipped for its name), at most [`MAX_WARNINGS`] and a count.
     pub warnings: Vec<String>,
 }
 
@@ -73,55 +86,58 @@ pub struct Plan {
         .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
 pub struct PlanError(pub Vec<ConfigError>);
 
+/// `s` for an error or warning line: in backticks, control characters
+/// escaped, cut after 100 characters.
+pub(crate) fn shown(s: &str) -> String {
+    format!("`{}`", plain(s))
+}
+
+/// [`shown`] without the backticks.
+fn plain(s: &str) -> String {
+    const KEPT: usize = 100;
+    match s.char_indices().nth(KEPT) {
+        Some((cut, _)) => format!("{}…", crate::sanitize::line(&s[..cut])),
+        None => crate::sanitize::line(s),
+    }
+}
+
 fn valid_id(s: &str) -> bool {
     !s.is_empty()
-        && s.len() <= 64
+        && s.len() <= MAX_ID_LEN
         && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
         && s != crate::mailbox::TEAM_LEAD
 }
 
-/// A glob that stays inside the root: relative, no `..`.
-fn check_glob(pattern: &str) -> Result<Glob, String> {
-    let p = Path::new(pattern);
-    if p.is_absolute() || pattern.starts_with('/') {
-        return Err(format!("`{pattern}` is absolute; owned paths are relative to the root"));
-    }
-    if p.components().any(|c| matches!(c, Component::ParentDir)) {
-        return Err(format!("`{pattern}` leads outside the root (`..`)"));
-    }
-    GlobBuilder::new(pattern.trim_start_matches("./"))
-        .literal_separator(true)
-        .build()
-        .map_err(|e| format!("`{pattern}` is not a valid glob: {e}"))
+fn id_rule() -> String {
+    format!("1-{MAX_ID_LEN} of [A-Za-z0-9._-] (max_id_len = {MAX_ID_LEN})")
 }
 
-/// Every regular file under `root` not excluded, as `/`-separated relative
-/// paths. Symlinks are not followed (and never owned).
-pub fn walk_files(root: &Path, exclude: &GlobSet) -> std::io::Result<Vec<String>> {
-    let mut out = Vec::new();
-    let walker = walkdir::WalkDir::new(root).follow_links(false).sort_by_file_name().into_iter();
-    let entries = walker.filter_entry(|e| {
-        if e.depth() == 0 {
-            return true;
-        }
-        let rel = e.path().strip_prefix(root).unwrap_or(e.path());
-        let skipped_dir = e.file_type().is_dir() && ALWAYS_SKIPPED.contains(&e.file_name().to_string_lossy().as_ref());
-        !skipped_dir && !exclude.is_match(rel)
-    });
-    for entry in entries {
-        let entry = entry.map_err(std::io::Error::other)?;
-        if entry.file_type().is_file() {
-            let rel = entry.path().strip_prefix(root).unwrap_or(entry.path());
-            let parts: Vec<_> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
-            out.push(parts.join("/"));
-        }
+/// Cuts `list` to `max` entries and adds one saying how many more there were.
+fn capped<T>(mut list: Vec<T>, max: usize, more: impl FnOnce(usize) -> T) -> Vec<T> {
+    if list.len() > max {
+        let n = list.len() - max;
+        list.truncate(max);
+        list.push(more(n));
     }
-    Ok(out)
+    list
+}
+
+/// The exclusions of a team file as one set; `Err` names the bad pattern.
+fn exclusions(patterns: &[String]) -> Result<GlobSet, String> {
+    let mut set = GlobSetBuilder::new();
+    for pattern in patterns {
+        set.add(check_glob(pattern).map_err(|e| format!("exclude: {e}"))?);
+    }
+    set.build().map_err(|e| format!("exclude: {}", crate::sanitize::line(&e.to_string())))
 }
 
 /// Runs the team file's planner plugin, if any, and validates the whole plan
 /// (team-file tasks and planned tasks together) before anything spawns.
 /// Returns the loaded planner too, for the closing synthesis.
+///
+/// The planner is as untrusted as a teammate: it is asked for at most
+/// `groups` tasks (refused if it returns more), and every path it plans must
+/// be one the `[planner]` table's `owns` covers and no exclusion removes.
 pub async fn build_with_planner(
     loaded: &Loaded,
     cache_dir: Option<&Path>,
@@ -135,30 +151,27 @@ pub async fn build_with_planner(
     let fail = |message: String| PlanError(vec![loaded.error_at(at, message)]);
     let p = entry.get_ref();
     let root = loaded.dir.join(&loaded.team.root).canonicalize().map_err(|e| fail(format!("root: {e}")))?;
-    let mut exclude = GlobSetBuilder::new();
-    for pattern in &loaded.team.exclude {
-        exclude.add(check_glob(pattern).map_err(|e| fail(format!("exclude: {e}")))?);
-    }
-    let exclude = exclude.build().map_err(|e| fail(e.to_string()))?;
+    let exclude = exclusions(&loaded.team.exclude).map_err(fail)?;
     let mut wanted = GlobSetBuilder::new();
     for pattern in if p.owns.is_empty() { vec!["**".to_string()] } else { p.owns.clone() } {
         wanted.add(check_glob(&pattern).map_err(|e| fail(format!("planner owns: {e}")))?);
     }
-    let wanted = wanted.build().map_err(|e| fail(e.to_string()))?;
+    let wanted = wanted.build().map_err(|e| fail(format!("planner owns: {e}")))?;
+    // Non-UTF-8 names are skipped here too; `Plan::build` walks the same
+    // tree again and warns about them once.
     let files: Vec<String> = walk_files(&root, &exclude)
         .map_err(|e| fail(format!("cannot walk root: {e}")))?
+        .files
         .into_iter()
         .filter(|f| wanted.is_match(f.as_str()))
         .collect();
     let teammates: Vec<String> = loaded.team.teammates.iter().map(|t| t.get_ref().name.clone()).collect();
-    let instances: u32 = loaded.team.teammates.iter().map(|t| t.get_ref().instances).sum();
-    let input = PlanInput {
-        team: loaded.team.name.clone(),
-        files,
-        groups: p.groups.unwrap_or(instances.max(1)),
-        subject: p.subject.clone(),
-        teammates,
-    };
+    let instances = loaded.team.teammates.iter().fold(0u32, |sum, t| sum.saturating_add(t.get_ref().instances));
+    let groups = p.groups.unwrap_or(instances.clamp(1, MAX_TASKS as u32));
+    if groups == 0 || groups as usize > MAX_TASKS {
+        return Err(fail(format!("[planner] groups = {groups} must be 1..={MAX_TASKS} (max_tasks = {MAX_TASKS})")));
+    }
+    let input = PlanInput { team: loaded.team.name.clone(), files, groups, subject: p.subject.clone(), teammates };
     let (path, limits, cache) =
         (loaded.dir.join(&p.plugin), loaded.team.limits.clone(), cache_dir.map(Path::to_path_buf));
     let planner = tokio::task::spawn_blocking(move || Planner::load_with_cache(&path, &limits, cache.as_deref()))
@@ -167,14 +180,26 @@ pub async fn build_with_planner(
         .map_err(|e| fail(e.to_string()))?;
     let planned = planner.plan(input).await.map_err(|e| fail(e.to_string()))?;
     tracing::info!(tasks = planned.len(), "planner {} planned the work", planner.path().display());
+    let mut outside = Vec::new();
     let mut with_tasks = loaded.clone();
     for t in planned {
+        for f in t.owns.iter().filter(|f| !wanted.is_match(f.as_str()) || exclude.is_match(f.as_str())) {
+            outside.push(loaded.error_at(
+                at,
+                format!(
+                    "planned task {} owns {}, which the [planner] owns patterns do not cover or an exclusion removes",
+                    shown(&t.id),
+                    shown(f)
+                ),
+            ));
+        }
         let task = super::config::TaskEntry {
             id: Some(t.id),
             subject: t.subject,
             description: t.description,
-            // Planned paths are exact: escape them so they match literally.
-            owns: t.owns.iter().map(|f| globset::escape(f)).collect(),
+            // Planned paths are exact: escape them so they match (and may
+            // create) that path and nothing else.
+            owns: t.owns.iter().map(|f| owns::escape(f)).collect(),
             owner: t.owner.or_else(|| p.owner.clone()),
             blocked_by: t.blocked_by,
             deadline: None,
@@ -183,18 +208,43 @@ pub async fn build_with_planner(
         // Problems in planned tasks point at the [planner] table.
         with_tasks.team.tasks.push(toml::Spanned::new(span.clone(), task));
     }
-    Plan::build(&with_tasks).map(|plan| (plan, Some(planner)))
+    match Plan::build(&with_tasks) {
+        Ok(plan) if outside.is_empty() => Ok((plan, Some(planner))),
+        Ok(_) => {
+            Err(PlanError(capped(outside, MAX_PROBLEMS, |n| loaded.error_at(at, format!("and {n} more problems")))))
+        }
+        Err(PlanError(mut problems)) => {
+            outside.append(&mut problems);
+            Err(PlanError(capped(outside, MAX_PROBLEMS, |n| loaded.error_at(at, format!("and {n} more problems")))))
+        }
+    }
 }
 
 impl Plan {
     /// Builds and validates the plan of a loaded team file.
     pub fn build(loaded: &Loaded) -> Result<Self, PlanError> {
-        let team = &loaded.team;
         let mut problems = Vec::new();
         let mut warnings = Vec::new();
+        match Self::build_into(loaded, &mut problems, &mut warnings) {
+            Some(mut plan) if problems.is_empty() => {
+                plan.warnings = capped(warnings, MAX_WARNINGS, |n| format!("and {n} more warnings"));
+                Ok(plan)
+            }
+            _ => Err(PlanError(capped(problems, MAX_PROBLEMS, |n| {
+                loaded.error_at(None, format!("and {n} more problems (at most {MAX_PROBLEMS} are listed)"))
+            }))),
+        }
+    }
+
+    /// The plan, with every problem and warning found on the way pushed
+    /// (the plan is only used if there is no problem). `None` after a plan
+    /// over [`MAX_TASKS`] or [`MAX_GLOBS`]: the checks after those would be
+    /// slow for nothing.
+    fn build_into(loaded: &Loaded, problems: &mut Vec<ConfigError>, warnings: &mut Vec<String>) -> Option<Plan> {
+        let team = &loaded.team;
 
         if !valid_id(&team.name) {
-            problems.push(loaded.error_at(None, format!("team name `{}` must be 1-64 of [A-Za-z0-9._-]", team.name)));
+            problems.push(loaded.error_at(None, format!("team name {} must be {}", shown(&team.name), id_rule())));
         }
         if team.max_attempts == 0 {
             problems.push(loaded.error_at(None, "max_attempts must be at least 1"));
@@ -215,20 +265,26 @@ impl Plan {
         // Teammates.
         let mut teammates = Vec::new();
         let mut groups = BTreeSet::new();
+        let total: u64 = team.teammates.iter().map(|t| u64::from(t.get_ref().instances)).sum();
+        if total > MAX_TEAMMATES {
+            problems.push(loaded.error_at(
+                None,
+                format!("the team asks for {total} teammate instances, over max_teammates = {MAX_TEAMMATES}"),
+            ));
+        }
         for (gi, entry) in team.teammates.iter().enumerate() {
             let t = entry.get_ref();
             let at = Some(entry.span().start);
             if !valid_id(&t.name) {
-                problems
-                    .push(loaded.error_at(at, format!("teammate name `{}` must be 1-64 of [A-Za-z0-9._-]", t.name)));
+                problems.push(loaded.error_at(at, format!("teammate name {} must be {}", shown(&t.name), id_rule())));
             }
             if !groups.insert(t.name.clone()) {
-                problems.push(loaded.error_at(at, format!("teammate `{}` is defined twice", t.name)));
+                problems.push(loaded.error_at(at, format!("teammate {} is defined twice", shown(&t.name))));
             }
             if t.instances == 0 || t.instances > MAX_INSTANCES {
                 problems.push(loaded.error_at(
                     at,
-                    format!("teammate `{}`: instances must be 1..={MAX_INSTANCES}, not {}", t.name, t.instances),
+                    format!("teammate {}: instances must be 1..={MAX_INSTANCES}, not {}", shown(&t.name), t.instances),
                 ));
             }
             let limits = match loaded.limits_of(entry) {
@@ -238,6 +294,9 @@ impl Plan {
                     continue;
                 }
             };
+            if total > MAX_TEAMMATES {
+                continue;
+            }
             let plugin = loaded.dir.join(&t.plugin);
             for i in 1..=t.instances.min(MAX_INSTANCES) {
                 teammates.push(PlannedTeammate {
@@ -249,7 +308,7 @@ impl Plan {
                 });
             }
         }
-        if teammates.is_empty() && !team.tasks.is_empty() {
+        if teammates.is_empty() && !team.tasks.is_empty() && total <= MAX_TEAMMATES {
             problems.push(loaded.error_at(None, "the team has tasks but no [[teammate]] to run them"));
         }
         let instance_ids: BTreeSet<&str> = teammates.iter().map(|t| t.id.as_str()).collect();
@@ -260,39 +319,41 @@ impl Plan {
         }
 
         // Exclusions and the file tree.
-        let mut exclude = GlobSetBuilder::new();
-        for pattern in &team.exclude {
-            match check_glob(pattern) {
-                Ok(g) => {
-                    exclude.add(g);
-                }
-                Err(e) => problems.push(loaded.error_at(None, format!("exclude: {e}"))),
-            }
-        }
-        let exclude = exclude.build().unwrap_or_else(|_| GlobSet::empty());
+        let exclude = exclusions(&team.exclude).unwrap_or_else(|e| {
+            problems.push(loaded.error_at(None, e));
+            GlobSet::empty()
+        });
         let files = if root.is_dir() {
             walk_files(&root, &exclude).unwrap_or_else(|e| {
                 problems.push(loaded.error_at(None, format!("cannot walk root {}: {e}", root.display())));
-                Vec::new()
+                Walk::default()
             })
         } else {
-            Vec::new()
+            Walk::default()
         };
+        warnings.extend(files.warnings());
+        let files = files.files;
 
-        // Tasks.
-        let mut tasks = Vec::new();
-        let mut task_at: HashMap<String, usize> = HashMap::new();
-        let mut owner_of: BTreeMap<String, String> = BTreeMap::new();
-        let mut overlaps: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+        // Tasks: their fields first, all patterns parsed.
+        if let Some(e) = task_count_problem(team.tasks.len()) {
+            problems.push(loaded.error_at(team.tasks.get(MAX_TASKS).map(|t| t.span().start), e));
+            return None;
+        }
+        let mut tasks = Vec::with_capacity(team.tasks.len());
+        let mut task_at: HashMap<String, usize> = HashMap::with_capacity(team.tasks.len());
+        let mut patterns = Vec::new();
         for (n, entry) in team.tasks.iter().enumerate() {
             let t = entry.get_ref();
             let at = entry.span().start;
             let id = t.id.clone().unwrap_or_else(|| format!("t{}", n + 1));
             if !valid_id(&id) {
-                problems.push(loaded.error_at(Some(at), format!("task id `{id}` must be 1-64 of [A-Za-z0-9._-]")));
+                problems.push(loaded.error_at(Some(at), format!("task id {} must be {}", shown(&id), id_rule())));
             }
             if task_at.insert(id.clone(), at).is_some() {
-                problems.push(loaded.error_at(Some(at), format!("task id `{id}` is used twice")));
+                problems.push(loaded.error_at(Some(at), format!("task id {} is used twice", shown(&id))));
+            }
+            for e in task_problems(&id, &t.subject, &t.description, &t.owns, &t.blocked_by) {
+                problems.push(loaded.error_at(Some(at), e));
             }
             if let Some(owner) = &t.owner
                 && !groups.contains(owner)
@@ -300,71 +361,140 @@ impl Plan {
             {
                 problems.push(loaded.error_at(
                     Some(at),
-                    format!("task `{id}`: owner `{owner}` is not a teammate (known: {})", list(&groups)),
+                    format!("task {}: owner {} is not a teammate (known: {})", shown(&id), shown(owner), list(&groups)),
                 ));
             }
             if t.max_attempts == Some(0) {
-                problems.push(loaded.error_at(Some(at), format!("task `{id}`: max_attempts must be at least 1")));
+                problems
+                    .push(loaded.error_at(Some(at), format!("task {}: max_attempts must be at least 1", shown(&id))));
             }
-            let mut set = GlobSetBuilder::new();
-            for pattern in &t.owns {
-                match check_glob(pattern) {
-                    Ok(g) => {
-                        set.add(g);
+            if t.owns.len() <= MAX_OWNS {
+                for pattern in &t.owns {
+                    match Owned::parse(n, pattern) {
+                        Ok(p) => patterns.push(p),
+                        Err(e) => problems.push(loaded.error_at(Some(at), format!("task {}: {e}", shown(&id)))),
                     }
-                    Err(e) => problems.push(loaded.error_at(Some(at), format!("task `{id}`: {e}"))),
                 }
-            }
-            let set = set.build().unwrap_or_else(|_| GlobSet::empty());
-            let owned: BTreeSet<String> = files.iter().filter(|f| set.is_match(f.as_str())).cloned().collect();
-            for f in &owned {
-                if let Some(prev) = owner_of.insert(f.clone(), id.clone()) {
-                    overlaps.entry((prev, id.clone())).or_default().push(f.clone());
-                }
-            }
-            if owned.is_empty() && !t.owns.is_empty() {
-                warnings.push(format!("task `{id}` owns no file: {:?} match nothing under the root", t.owns));
             }
             tasks.push(TaskSpec {
                 id,
                 subject: t.subject.clone(),
                 description: t.description.clone(),
-                owned_files: owned,
+                owned_files: BTreeSet::new(),
                 owner: t.owner.clone(),
                 blocked_by: t.blocked_by.clone(),
                 deadline: t.deadline,
                 max_attempts: t.max_attempts.unwrap_or(team.max_attempts),
-                creates: t.owns.iter().map(|p| p.trim_start_matches("./").to_string()).collect(),
+                creates: t.owns.iter().map(|p| owns::normal(p).to_string()).collect(),
             });
         }
-        for ((a, b), files) in &overlaps {
-            let shown: Vec<_> = files.iter().take(5).map(String::as_str).collect();
-            let more = if files.len() > 5 { format!(" and {} more", files.len() - 5) } else { String::new() };
+        let globs = patterns.iter().filter(|p| p.literal.is_none()).count();
+        if globs > MAX_GLOBS {
             problems.push(loaded.error_at(
-                task_at.get(b).copied(),
-                format!("tasks `{a}` and `{b}` both own {} file(s): {}{more}", files.len(), shown.join(", ")),
+                None,
+                format!("the tasks have {globs} owns globs (patterns with a wildcard), over max_globs = {MAX_GLOBS}; list paths literally or use fewer, wider globs"),
             ));
+            return None;
         }
-        for t in &tasks {
-            for dep in &t.blocked_by {
-                if !task_at.contains_key(dep) {
-                    problems.push(loaded.error_at(
-                        task_at.get(&t.id).copied(),
-                        format!("task `{}` is blocked by unknown task `{dep}`", t.id),
-                    ));
+
+        // Ownership: every file matched once against every task's patterns.
+        let index = match Index::new(patterns) {
+            Ok(index) => index,
+            Err(e) => {
+                problems.push(loaded.error_at(None, e));
+                return None;
+            }
+        };
+        let mut matched = vec![false; index.patterns.len()];
+        // Per pair of tasks: how many files both own, and the first few.
+        let mut overlaps: BTreeMap<(usize, usize), (usize, Vec<String>)> = BTreeMap::new();
+        let mut hits = Vec::new();
+        let mut owners = Vec::new();
+        for f in &files {
+            hits.clear();
+            index.matches(f, &mut hits);
+            owners.clear();
+            for &k in &hits {
+                matched[k] = true;
+                owners.push(index.patterns[k].task);
+            }
+            owners.sort_unstable();
+            owners.dedup();
+            for &task in &owners {
+                tasks[task].owned_files.insert(f.clone());
+            }
+            for &other in owners.iter().skip(1) {
+                let (count, some) = overlaps.entry((owners[0], other)).or_default();
+                *count += 1;
+                if some.len() < 5 {
+                    some.push(f.clone());
                 }
             }
         }
-        if let Some(cycle) = find_cycle(&tasks) {
-            problems.push(
-                loaded.error_at(task_at.get(&cycle[0]).copied(), format!("dependency cycle: {}", cycle.join(" → "))),
-            );
+        for (k, p) in index.patterns.iter().enumerate().filter(|(k, _)| !matched[*k]) {
+            let id = shown(&tasks[p.task].id);
+            warnings.push(match &p.literal {
+                Some(path) => {
+                    format!("task {id} owns {}, which does not exist yet: the task may create it", shown(path))
+                }
+                None => format!(
+                    "task {id}: {} matches no file under the root yet: the task may create files that match it",
+                    shown(&index.patterns[k].text)
+                ),
+            });
+        }
+        let (pairs, more) = owns::creation_overlaps(&index, &matched, MAX_WARNINGS);
+        for (a, b) in pairs {
+            let (a, b) = (&index.patterns[a], &index.patterns[b]);
+            warnings.push(format!(
+                "tasks {} and {} could both create the same new file: {} and {} can match one path that does not exist yet; \
+                 the workspace refuses to create such a path for either task",
+                shown(&tasks[a.task].id),
+                shown(&tasks[b.task].id),
+                shown(&a.text),
+                shown(&b.text),
+            ));
+        }
+        if more > 0 {
+            warnings.push(format!("and {more} more pairs of patterns that could both create one new file"));
+        }
+        for ((a, b), (count, some)) in &overlaps {
+            let more = if *count > some.len() { format!(" and {} more", count - some.len()) } else { String::new() };
+            let (a, b) = (&tasks[*a].id, &tasks[*b].id);
+            problems.push(loaded.error_at(
+                task_at.get(b).copied(),
+                format!("tasks {} and {} both own {count} file(s): {}{more}", shown(a), shown(b), some.join(", ")),
+            ));
         }
 
-        if !problems.is_empty() {
-            return Err(PlanError(problems));
+        // Dependencies.
+        for t in &tasks {
+            for dep in t.blocked_by.iter().filter(|d| !task_at.contains_key(*d)) {
+                problems.push(loaded.error_at(
+                    task_at.get(&t.id).copied(),
+                    format!("task {} is blocked by unknown task {}", shown(&t.id), shown(dep)),
+                ));
+            }
         }
-        Ok(Plan {
+        match graph::shape(&tasks) {
+            graph::Shape::Cycle(cycle) => problems.push(loaded.error_at(
+                task_at.get(&cycle[0]).copied(),
+                format!("dependency cycle: {}", cycle.iter().map(|id| plain(id)).collect::<Vec<_>>().join(" → ")),
+            )),
+            graph::Shape::Acyclic { depth, deepest: Some(end) } if depth > MAX_DEPENDENCY_DEPTH => {
+                let id = &tasks[end].id;
+                problems.push(loaded.error_at(
+                    task_at.get(id).copied(),
+                    format!(
+                        "task {} ends a blocked_by chain of {depth} tasks, over max_dependency_depth = {MAX_DEPENDENCY_DEPTH}",
+                        shown(id)
+                    ),
+                ));
+            }
+            graph::Shape::Acyclic { .. } => {}
+        }
+
+        Some(Plan {
             team: team.name.clone(),
             root,
             read: team.read,
@@ -373,51 +503,13 @@ impl Plan {
             limits: team.limits.clone(),
             teammates,
             tasks,
-            warnings,
+            warnings: Vec::new(),
         })
     }
 }
 
 fn list(set: &BTreeSet<String>) -> String {
     if set.is_empty() { "none".into() } else { set.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ") }
-}
-
-/// A dependency cycle, as the ids along it (first repeated at the end).
-fn find_cycle(tasks: &[TaskSpec]) -> Option<Vec<String>> {
-    let deps: HashMap<&str, &[String]> = tasks.iter().map(|t| (t.id.as_str(), t.blocked_by.as_slice())).collect();
-    // 0 = unvisited, 1 = on the stack, 2 = done.
-    let mut mark: HashMap<&str, u8> = HashMap::new();
-    fn visit<'a>(
-        id: &'a str,
-        deps: &HashMap<&'a str, &'a [String]>,
-        mark: &mut HashMap<&'a str, u8>,
-        stack: &mut Vec<&'a str>,
-    ) -> Option<Vec<String>> {
-        match mark.get(id) {
-            Some(2) => return None,
-            Some(1) => {
-                let start = stack.iter().position(|s| *s == id).unwrap_or(0);
-                let mut cycle: Vec<String> = stack[start..].iter().map(|s| s.to_string()).collect();
-                cycle.push(id.to_string());
-                return Some(cycle);
-            }
-            _ => {}
-        }
-        mark.insert(id, 1);
-        stack.push(id);
-        for dep in deps.get(id).copied().unwrap_or_default() {
-            if deps.contains_key(dep.as_str())
-                && let Some(c) = visit(dep, deps, mark, stack)
-            {
-                return Some(c);
-            }
-        }
-        stack.pop();
-        mark.insert(id, 2);
-        None
-    }
-    let mut stack = Vec::new();
-    tasks.iter().find_map(|t| visit(&t.id, &deps, &mut mark, &mut stack))
 }
 
 #[cfg(test)]
