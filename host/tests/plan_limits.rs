@@ -150,6 +150,37 @@ fn too_many_globs_are_refused_and_literal_paths_do_not_count() {
     assert_eq!(plan.tasks[7].creates, ["d7/f.rs", "d7/g.rs"]);
 }
 
+#[test]
+fn ten_thousand_files_are_matched_against_ten_thousand_tasks_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("tree")).unwrap();
+    for i in 0..MAX_TASKS {
+        std::fs::write(dir.path().join(format!("tree/f{i}.rs")), "").unwrap();
+    }
+    let tasks: String = (0..MAX_TASKS)
+        .map(|i| format!("[[task]]\nid = \"t{i}\"\nsubject = \"s\"\nowns = [\"f{i}.rs\", \"new/f{i}.md\"]\n"))
+        .collect();
+    let path = dir.path().join("team.toml");
+    let source = team_file(&tasks);
+    let (tx, rx) = mpsc::channel();
+    std::thread::Builder::new()
+        .stack_size(SMALL_STACK)
+        .spawn(move || {
+            let _ = tx.send(Plan::build(&Loaded::parse(&path, source).unwrap()).map_err(|e| e.to_string()));
+        })
+        .unwrap();
+    let plan = rx.recv_timeout(TIMEOUT).expect("the plan was validated within the timeout").unwrap();
+    assert!(
+        plan.tasks
+            .iter()
+            .enumerate()
+            .all(|(i, t)| t.owned_files.len() == 1 && t.owned_files.contains(&format!("f{i}.rs")))
+    );
+    // Each task's `new/f<i>.md` does not exist: it is a file the task may create.
+    assert_eq!(plan.warnings.len(), 101, "100 kept and a count");
+    assert_eq!(plan.warnings[100], format!("and {} more warnings", MAX_TASKS - 100));
+}
+
 // ---- The binary: exit 2 and the limit named, from `validate` and `run`. ----
 
 fn swarm_host(dir: &Path, args: &[&str]) -> Output {
