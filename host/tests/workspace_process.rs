@@ -58,12 +58,12 @@ fn a_teammate_process_writes_through_no_planted_symlink_and_creates_only_its_own
     let report = run_process(dir.path());
 
     assert_eq!(report["backend"], "process");
+    assert_eq!(std::fs::read_to_string(root.join("b.txt")).unwrap(), "belongs to `other`");
     let got = outcomes(&report, "fix");
     assert_eq!(got[0], "\"allowed\": \"wrote\"", "{got:#?}");
     assert_eq!(got[1], "\"allowed\": \"wrote\"", "a new file under its own pattern: {got:#?}");
     assert!(got[2].starts_with("\"denied\"") && got[2].contains("`other`"), "two tasks could own it: {got:#?}");
     assert!(got[3].starts_with("\"denied\""), "{got:#?}");
-    assert_eq!(std::fs::read_to_string(root.join("b.txt")).unwrap(), "belongs to `other`");
     assert_eq!(std::fs::read_to_string(root.join("sub/c.txt")).unwrap(), "escaped");
     assert_eq!(std::fs::read_to_string(root.join("sub/new/made.txt")).unwrap(), "escaped");
     assert!(!root.join("sub/gen_1.rs").exists());
@@ -76,7 +76,7 @@ fn a_teammate_process_cannot_reach_the_state_directory_or_the_plugin_cache() {
         "read = \"root\"\nread_allow = [\"**\"]\n\
          [[teammate]]\nname = \"rogue\"\nplugin = {:?}\n\
          [[task]]\nid = \"look\"\nsubject = \"escape\"\nowner = \"rogue\"\nowns = [\"src/a.rs\"]\nmax_attempts = 1\n\
-         description = \"read state/proc/plan.json\\nlist state/proc\\nlist cache/swarm-host\\n\
+         description = \"read state/proc/team.json\\nlist state/proc\\nlist cache/swarm-host\\n\
          write state/proc/tasks.json\\nlist \\nread src/a.rs\"\n",
         swarm_tests::ROGUE
     );

@@ -250,7 +250,7 @@ fn the_state_directory_is_out_of_reach_whatever_the_scope() {
         "read = \"root\"\nread_allow = [\"**\"]\n{}{}{}{}{}",
         writer(),
         teammate("rogue", swarm_tests::ROGUE, 1, ""),
-        writer_task("peek", &[], "read:state/test/plan.json"),
+        writer_task("peek", &[], "read:state/test/team.json"),
         writer_task("plant", &["state/**"], "write:state/test/evil.json"),
         task(
             "look",
