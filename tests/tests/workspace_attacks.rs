@@ -127,9 +127,9 @@ fn root_scope_does_not_expose_git_or_secrets_unless_read_allow_names_them() {
     let teams = format!("{}{}", writer(), teammate("rogue", swarm_tests::ROGUE, 1, ""));
 
     let report = run(&plan(&fx, &format!("read = \"root\"\n{teams}{tasks}{list}")), None);
-    for i in 0..reads.len() {
+    for (i, file) in reads.iter().enumerate() {
         let e = error_of(&report, &format!("r{i}"));
-        assert!(e.contains("denied") && e.contains("read_allow"), "{}: {e}", reads[i]);
+        assert!(e.contains("denied") && e.contains("read_allow"), "{file}: {e}");
     }
     let ls = outcome(&report, "ls");
     let listed: Vec<&str> = ls.findings.iter().map(|f| f.message.as_str()).collect();
