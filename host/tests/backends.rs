@@ -19,7 +19,7 @@ use swarm_host::backend::link::{TeamLink, connect};
 use swarm_host::backend::native::{Launcher, Pane};
 use swarm_host::backend::server::{HEARTBEAT_TIMEOUT, LinkServer, SocketDir};
 use swarm_host::backend::{Headless, InProcess, Native, NativeSetup, TeammateBackend, Tmux};
-use swarm_host::coordinator::run::{RunOptions, run, team_of};
+use swarm_host::coordinator::run::{RunOptions, run, team_of, workspace_spec};
 use swarm_host::coordinator::{Loaded, Plan};
 use swarm_host::mailbox::{Incoming, Mailbox, TEAM_LEAD};
 use swarm_host::protocol::TeammateMessage;
@@ -264,7 +264,14 @@ async fn wait_member(team: &Team, id: &str, f: impl Fn(&Member) -> bool) -> Memb
 
 fn native_setup(plan: &Plan) -> NativeSetup {
     let plugins = plan.teammates.iter().map(|t| (t.group.clone(), t.plugin.clone())).collect();
-    NativeSetup { exe: BIN.into(), root: plan.root.clone(), read: plan.read, plugins, cache_dir: Some(cache_dir()) }
+    NativeSetup {
+        exe: BIN.into(),
+        root: plan.root.clone(),
+        read: plan.read,
+        workspace: workspace_spec(plan, None, None),
+        plugins,
+        cache_dir: Some(cache_dir()),
+    }
 }
 
 /// Teammate processes of one group, running `plugin` over `root`.
@@ -274,6 +281,7 @@ fn group_setup(root: &Path, group: &str, plugin: &str) -> NativeSetup {
         exe: BIN.into(),
         root: root.to_path_buf(),
         read: ReadScope::Owned,
+        workspace: Default::default(),
         plugins,
         cache_dir: Some(cache_dir()),
     }
@@ -365,6 +373,7 @@ fn config(id: &str, root: &Path) -> LaunchConfig {
         read: ReadScope::Owned,
         cache_dir: None,
         heartbeat_ms: 250,
+        workspace: Default::default(),
     }
 }
 

@@ -11,6 +11,7 @@ use tokio::task::AbortHandle;
 use super::TeammateBackend;
 use cap_std::fs::Dir;
 
+use crate::sandbox::workspace::Policy;
 use crate::sandbox::{Launch, Plugin, ReadScope, Workspace};
 use crate::team::{ExitReason, Liveness, Team};
 
@@ -28,15 +29,23 @@ pub struct Handle {
 pub struct InProcess {
     team: Arc<Team>,
     root: Dir,
-    read: ReadScope,
+    /// The run's workspace rules, shared by every teammate's workspace.
+    policy: Arc<Policy>,
     plugins: HashMap<String, Plugin>,
 }
 
 impl InProcess {
     /// A backend running the plugins of `plugins` (keyed by teammate group)
-    /// over the workspace `root`.
+    /// over the workspace `root`, with only the read scope `read` as policy
+    /// (nothing protected, no creation of new files).
     pub fn new(team: Arc<Team>, root: Dir, read: ReadScope, plugins: HashMap<String, Plugin>) -> Self {
-        Self { team, root, read, plugins }
+        Self::with_policy(team, root, Arc::new(Policy::new(read)), plugins)
+    }
+
+    /// A backend running the plugins of `plugins` over the workspace `root`
+    /// under the run's `policy`.
+    pub fn with_policy(team: Arc<Team>, root: Dir, policy: Arc<Policy>, plugins: HashMap<String, Plugin>) -> Self {
+        Self { team, root, policy, plugins }
     }
 }
 
@@ -62,7 +71,7 @@ impl TeammateBackend for InProcess {
             .ok_or_else(|| anyhow::anyhow!("no plugin loaded for teammate group `{}`", launch.group))?
             .clone();
         let root = self.root.try_clone().map_err(|e| anyhow::anyhow!("cannot share the workspace root: {e}"))?;
-        let workspace = Arc::new(Workspace::new(root, self.read, launch.limits.file_bytes()));
+        let workspace = Arc::new(Workspace::with_policy(root, self.policy.clone(), launch.limits.file_bytes()));
         let team = self.team.clone();
         let id = launch.id.clone();
         let guest = tokio::spawn(async move {

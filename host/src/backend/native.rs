@@ -15,7 +15,8 @@ use tokio::sync::{Notify, watch};
 
 use super::TeammateBackend;
 use super::server::{HEARTBEAT_INTERVAL, LinkServer};
-use crate::protocol::frame::LaunchConfig;
+use crate::protocol::frame::{LaunchConfig, WorkspaceRules};
+use crate::sandbox::workspace::PolicySpec;
 use crate::sandbox::{Launch, ReadScope};
 use crate::team::{ExitReason, Liveness, Team};
 
@@ -85,10 +86,22 @@ pub struct NativeSetup {
     pub root: PathBuf,
     /// Read scope.
     pub read: ReadScope,
+    /// The rest of the workspace policy.
+    pub workspace: PolicySpec,
     /// Plugin path (absolute) per teammate group.
     pub plugins: HashMap<String, PathBuf>,
     /// Compiled-plugin cache.
     pub cache_dir: Option<PathBuf>,
+}
+
+/// The wire form of a workspace policy spec.
+fn rules_of(spec: &PolicySpec) -> WorkspaceRules {
+    WorkspaceRules {
+        read_allow: spec.read_allow.clone(),
+        exclude: spec.exclude.clone(),
+        creates: spec.creates.clone(),
+        protected: spec.protected.clone(),
+    }
 }
 
 /// A running native teammate.
@@ -176,6 +189,7 @@ impl<L: Launcher> TeammateBackend for Native<L> {
             read: self.setup.read,
             cache_dir: self.setup.cache_dir.clone(),
             heartbeat_ms: HEARTBEAT_INTERVAL.as_millis() as u64,
+            workspace: rules_of(&self.setup.workspace),
         };
         let (kill, kill_rx) = watch::channel(None);
         let expectation = self.server.expect(config, kill_rx.clone());

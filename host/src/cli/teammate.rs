@@ -14,6 +14,7 @@ use anyhow::{Context as _, bail};
 
 use crate::backend::link::{Connected, TeamLink, connect};
 use crate::protocol::frame::{Beat, LaunchConfig};
+use crate::sandbox::workspace::{Policy, PolicySpec};
 use crate::sandbox::{Launch, Sandbox, Workspace};
 use crate::team::ExitReason;
 
@@ -107,7 +108,18 @@ async fn run_teammate(config: &LaunchConfig, link: TeamLink) -> ExitReason {
         Ok(r) => r,
         Err(e) => return spawn_failed(format!("cannot open workspace root {}: {e}", config.root.display())),
     };
-    let workspace = Arc::new(Workspace::new(root, config.read, config.limits.file_bytes()));
+    let rules = &config.workspace;
+    let spec = PolicySpec {
+        read_allow: rules.read_allow.clone(),
+        exclude: rules.exclude.clone(),
+        creates: rules.creates.clone(),
+        protected: rules.protected.clone(),
+    };
+    let policy = match Policy::build(&config.root, config.read, &spec) {
+        Ok(p) => Arc::new(p),
+        Err(e) => return spawn_failed(format!("workspace policy: {e}")),
+    };
+    let workspace = Arc::new(Workspace::with_policy(root, policy, config.limits.file_bytes()));
     let launch = Launch {
         id: config.id.clone(),
         group: config.group.clone(),

@@ -21,6 +21,7 @@ use crate::backend::server::{HEARTBEAT_TIMEOUT, LinkServer, SocketDir, SocketErr
 use crate::backend::{Headless, InProcess, Iterm, Native, NativeSetup, TeammateBackend, Tmux};
 use crate::mailbox::{Incoming, Mailbox};
 use crate::protocol::TeammateMessage;
+use crate::sandbox::workspace::{Policy, PolicyError, PolicySpec};
 use crate::sandbox::{Launch, LoadError, Sandbox, Workspace};
 use crate::sanitize;
 use crate::state::{MailboxState, RunInfo, StateDir, StateError};
@@ -44,6 +45,10 @@ pub enum StartError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The workspace policy (`read_allow`, `exclude`, `owns` globs, the
+    /// protected directories) could not be built.
+    #[error("workspace policy: {0}")]
+    Workspace(#[from] PolicyError),
     /// The chosen backend cannot run here.
     #[error(transparent)]
     Unavailable(#[from] crate::backend::detect::Unavailable),
@@ -161,6 +166,25 @@ pub fn team_of(
     Team::new(&plan.team, mailbox, tasks, roster)
 }
 
+/// What the workspaces of a run of `plan` are built from: the team file's
+/// `read_allow` and `exclude`, every task's `owns` patterns (creation), and
+/// the coordinator's own directories (the state directory with its logs,
+/// the compiled-plugin cache), kept out of every teammate's reach.
+pub fn workspace_spec(plan: &Plan, state: Option<&StateDir>, cache_dir: Option<&std::path::Path>) -> PolicySpec {
+    PolicySpec {
+        read_allow: plan.read_allow.clone(),
+        exclude: plan.exclude.clone(),
+        creates: plan.tasks.iter().map(|t| (t.id.clone(), t.creates.clone())).collect(),
+        // Absolute: a teammate process may start in another directory.
+        protected: state
+            .map(|s| s.path())
+            .into_iter()
+            .chain(cache_dir)
+            .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()))
+            .collect(),
+    }
+}
+
 /// Runs `plan` in-process.
 pub async fn run_in_process(plan: &Plan, sandbox: &Sandbox, options: RunOptions) -> Result<RunReport, StartError> {
     let mut plugins = HashMap::new();
@@ -171,13 +195,15 @@ pub async fn run_in_process(plan: &Plan, sandbox: &Sandbox, options: RunOptions)
     }
     let root =
         Workspace::open_root(&plan.root).map_err(|source| StartError::Root { path: plan.root.clone(), source })?;
+    let spec = workspace_spec(plan, options.state.as_ref(), sandbox.cache_dir());
+    let policy = Arc::new(Policy::build(&plan.root, plan.read, &spec)?);
     if let (Some(state), None) = (&options.state, &options.restored)
         && let Err(e) = state.write_plan(plan)
     {
         tracing::error!("cannot save the plan: {e}");
     }
     let (team, events) = team_of(plan, options.restored.as_ref(), options.state.as_ref());
-    let backend = InProcess::new(team.clone(), root, plan.read, plugins);
+    let backend = InProcess::with_policy(team.clone(), root, policy, plugins);
     run(plan, Arc::new(backend), events, options).await
 }
 
@@ -233,6 +259,10 @@ pub async fn run_native<L: Launcher>(
     Workspace::open_root(&plan.root).map_err(|source| StartError::Root { path: plan.root.clone(), source })?;
     let root =
         std::path::absolute(&plan.root).map_err(|source| StartError::Root { path: plan.root.clone(), source })?;
+    // Each teammate process builds the policy again from its launch
+    // config; a bad glob fails the run here, before anything starts.
+    let workspace = workspace_spec(plan, options.state.as_ref(), cache_dir.as_deref());
+    Policy::build(&root, plan.read, &workspace)?;
     if let (Some(state), None) = (&options.state, &options.restored)
         && let Err(e) = state.write_plan(plan)
     {
@@ -241,7 +271,7 @@ pub async fn run_native<L: Launcher>(
     let (team, events) = team_of(plan, options.restored.as_ref(), options.state.as_ref());
     let dir = SocketDir::create(&plan.team)?;
     let server = LinkServer::start(team.clone(), dir, HEARTBEAT_TIMEOUT).map_err(StartError::Listen)?;
-    let setup = NativeSetup { exe, root, read: plan.read, plugins, cache_dir };
+    let setup = NativeSetup { exe, root, read: plan.read, workspace, plugins, cache_dir };
     let backend = Native::new(team, server, launcher, setup);
     run(plan, Arc::new(backend), events, options).await
 }

@@ -80,6 +80,27 @@ pub struct LaunchConfig {
     pub cache_dir: Option<PathBuf>,
     /// How often the teammate must send a heartbeat, in milliseconds.
     pub heartbeat_ms: u64,
+    /// The rest of the workspace policy (the read scope is `read`).
+    #[serde(default)]
+    pub workspace: WorkspaceRules,
+}
+
+/// The workspace rules of a run, as a teammate process receives them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkspaceRules {
+    /// Globs of deny-listed paths that may be read all the same.
+    #[serde(default)]
+    pub read_allow: Vec<String>,
+    /// Globs never read, written or created.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Every task's `owns` patterns, by task id: who may create new files.
+    #[serde(default)]
+    pub creates: std::collections::BTreeMap<String, Vec<String>>,
+    /// The coordinator's own directories (state, logs, compiled-plugin
+    /// cache), absolute: out of every teammate's reach.
+    #[serde(default)]
+    pub protected: Vec<PathBuf>,
 }
 
 /// A roster update the teammate's host side asks for (the remote form of

@@ -9,12 +9,11 @@
 //! The sender of every message is the store's own teammate id: a guest
 //! cannot forge its identity.
 
-use std::collections::BTreeSet;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
 use super::bindings::swarm::teammate::{log, mailbox, task_list, types, workspace};
-use super::workspace::FsError;
+use super::workspace::{FsError, Holder, Written};
 use super::{Held, LimitHit, TeammateState};
 use crate::mailbox::{Incoming, SendError, TEAM_LEAD};
 use crate::protocol::frame::Beat;
@@ -53,11 +52,13 @@ impl TeammateState {
         (Instant::now() >= h.deadline).then(|| LimitHit::Deadline { task: h.id.clone(), deadline: h.deadline_len })
     }
 
-    /// The files of the held task (none without one). Borrowed: a task may
-    /// own thousands of files, and every file call asks.
-    fn owned(&self) -> &BTreeSet<String> {
-        static NONE: BTreeSet<String> = BTreeSet::new();
-        self.held.as_ref().map_or(&NONE, |h| &h.owned)
+    /// The held task as a file call needs it (no task: no files). Borrowed:
+    /// a task may own thousands of files, and every file call asks.
+    fn holder(&self) -> Holder<'_> {
+        match &self.held {
+            Some(h) => Holder { task: Some(&h.id), owned: &h.owned },
+            None => Holder::none(),
+        }
     }
 
     /// Reports a refused file operation to the coordinator, whatever the
@@ -232,11 +233,17 @@ impl task_list::Host for TeammateState {
         if size > self.limits.report_bytes() {
             return Ok(Err(task_list::TaskError::TooLarge(self.limits.report_bytes() as u32)));
         }
-        let findings: Vec<Finding> = report
-            .findings
-            .into_iter()
-            .map(|f| Finding { file: f.file, line: f.line, rule: f.rule, message: f.message })
-            .collect();
+        // A finding names a file the held task could read, or it is dropped
+        // and reported like a refused read. (Completing a task not held is
+        // refused below; its findings go nowhere.)
+        let holds_it = self.held.as_ref().is_some_and(|h| h.id == task_id);
+        let mut findings = Vec::with_capacity(report.findings.len());
+        for f in report.findings.into_iter().filter(|_| holds_it) {
+            match self.workspace.check_finding(&f.file, &self.holder()) {
+                Ok(file) => findings.push(Finding { file, line: f.line, rule: f.rule, message: f.message }),
+                Err(e) => self.denied("finding", &Err::<(), _>(e)).await,
+            }
+        }
         let done = TaskReport { summary: report.summary.clone(), findings: findings.clone() };
         if let Err(e) = self.link.complete(&self.id, task_id.clone(), done).await.map_err(wasmtime::Error::new)? {
             return Ok(Err(task_list::TaskError::NotHeld(e)));
@@ -273,16 +280,20 @@ fn fs_error(e: FsError) -> workspace::FsError {
 impl workspace::Host for TeammateState {
     async fn read(&mut self, path: String) -> wasmtime::Result<Result<Vec<u8>, workspace::FsError>> {
         self.alive();
-        let result = self.workspace.read(&path, self.owned());
+        let result = self.workspace.read(&path, &self.holder());
         self.denied("read", &result).await;
         Ok(result.map_err(fs_error))
     }
 
     async fn write(&mut self, path: String, contents: Vec<u8>) -> wasmtime::Result<Result<(), workspace::FsError>> {
         self.alive();
-        let result = self.workspace.write(&path, &contents, self.owned());
+        let result = self.workspace.write(&path, &contents, &self.holder());
         self.denied("write", &result).await;
-        Ok(result.map_err(fs_error))
+        // A file the task created is its own for the rest of the attempt.
+        if let (Ok(Written::Created(rel)), Some(held)) = (&result, self.held.as_mut()) {
+            held.owned.insert(rel.clone());
+        }
+        Ok(result.map(|_| ()).map_err(fs_error))
     }
 
     async fn list_dir(
@@ -290,7 +301,7 @@ impl workspace::Host for TeammateState {
         path: String,
     ) -> wasmtime::Result<Result<Vec<workspace::DirEntry>, workspace::FsError>> {
         self.alive();
-        let result = self.workspace.list(&path, self.owned());
+        let result = self.workspace.list(&path, &self.holder());
         self.denied("list", &result).await;
         Ok(result
             .map(|entries| {

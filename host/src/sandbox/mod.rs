@@ -269,6 +269,12 @@ impl Sandbox {
         self
     }
 
+    /// The compiled-plugin cache directory, if any (kept out of every
+    /// teammate's reach).
+    pub fn cache_dir(&self) -> Option<&Path> {
+        self.cache_dir.as_deref()
+    }
+
     /// The default cache directory: `$XDG_CACHE_HOME/swarm-host`, else
     /// `$HOME/.cache/swarm-host`.
     pub fn default_cache_dir() -> Option<PathBuf> {

@@ -159,6 +159,7 @@ fn setup(exe: &Path, root: &Path, cache: &Path, group: &str, plugin: &str) -> Na
         exe: exe.into(),
         root: root.into(),
         read: ReadScope::Owned,
+        workspace: Default::default(),
         plugins: HashMap::from([(group.to_string(), PathBuf::from(plugin))]),
         cache_dir: Some(cache.into()),
     }

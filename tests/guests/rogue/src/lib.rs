@@ -3,10 +3,12 @@
 //!
 //! - `escape`: the description has one attempt per line, `read <path>`,
 //!   `write <path>` or `list <path>` (the path may hold any character). Every
-//!   attempt is made; the task completes with one finding per attempt,
-//!   `line` = its line number, `rule` = `allowed` or the error kind
+//!   attempt is made; the task completes with one finding per attempt, on
+//!   the task's first owned file (a finding must name a file the task could
+//!   read), `line` = its line number, `rule` = `allowed` or the error kind
 //!   (`denied`, `invalid-path`, `not-found`, `too-large`, `io`), `message` =
-//!   the host's error text.
+//!   the host's error text. A `report <path>` line tries nothing: its
+//!   finding names `<path>` itself (rule `reported`).
 //! - `flood`: sends to the teammate named in the description until a send is
 //!   refused, then fails with `sent <n> then <error>`.
 //! - `oversize`: sends the team lead a body one byte over the size given in
@@ -35,7 +37,7 @@ impl Teammate for Rogue {
         let attack = task.subject.split_whitespace().next().unwrap_or_default();
         let arg = task.description.trim();
         match attack {
-            "escape" => Ok(escape(ctx, &task.description)),
+            "escape" => Ok(escape(ctx, task)),
             "flood" => {
                 let mut sent = 0u32;
                 loop {
@@ -84,13 +86,18 @@ impl Teammate for Rogue {
 }
 
 /// Tries every `<op> <path>` line and reports each outcome as a finding.
-fn escape(ctx: &mut Context, description: &str) -> Report {
+fn escape(ctx: &mut Context, task: &Task) -> Report {
     let mut findings = Vec::new();
     let mut refused = 0;
-    for (n, line) in description.lines().enumerate() {
+    let own = task.owned_files.first().cloned().unwrap_or_default();
+    for (n, line) in task.description.lines().enumerate() {
         let Some((op, path)) = line.split_once(' ') else {
             continue;
         };
+        if op == "report" {
+            findings.push(Finding::new(path, n as u32 + 1, "reported", "a finding naming this path"));
+            continue;
+        }
         let outcome = match op {
             "read" => ctx.read(path).map(|b| format!("read {} bytes", b.len())),
             "write" => ctx.write(path, "escaped").map(|()| "wrote".to_string()),
@@ -111,7 +118,7 @@ fn escape(ctx: &mut Context, description: &str) -> Report {
                 (kind, e.describe())
             }
         };
-        findings.push(Finding::new(path, n as u32 + 1, rule, &message));
+        findings.push(Finding::new(&own, n as u32 + 1, rule, &message));
     }
     Report::with_findings(format!("{refused} of {} attempts refused", findings.len()), findings)
 }
