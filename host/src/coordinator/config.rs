@@ -57,6 +57,10 @@ pub struct TeamFile {
     /// Attempts per task before it fails for good.
     #[serde(default = "two")]
     pub max_attempts: u32,
+    /// Longest time the team may run before it is stopped gracefully (the
+    /// same as `swarm-host run --timeout`, which overrides it).
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<std::time::Duration>,
     /// Team-wide limits.
     #[serde(default)]
     pub limits: Limits,
@@ -161,6 +165,9 @@ pub struct ConfigError {
     pub line: Option<usize>,
     /// What is wrong.
     pub message: String,
+    /// The sandbox limit that stopped a planner plugin, when one did (the
+    /// exit code is then 4, decided from this, not from the message).
+    pub limit: Option<crate::sandbox::LimitKind>,
 }
 
 /// A loaded team file with what is needed to locate errors in it.
@@ -182,6 +189,7 @@ impl Loaded {
             file: path.to_path_buf(),
             line: None,
             message: format!("cannot read team file: {e}"),
+            limit: None,
         })?;
         Self::parse(path, source)
     }
@@ -192,6 +200,7 @@ impl Loaded {
             file: path.to_path_buf(),
             line: e.span().map(|s| line_of(&source, s.start)),
             message: e.message().to_string(),
+            limit: None,
         })?;
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
@@ -200,7 +209,8 @@ impl Loaded {
 
     /// An error at byte offset `at` of the file.
     pub fn error_at(&self, at: Option<usize>, message: impl Into<String>) -> ConfigError {
-        ConfigError { file: self.path.clone(), line: at.map(|a| line_of(&self.source, a)), message: message.into() }
+        let line = at.map(|a| line_of(&self.source, a));
+        ConfigError { file: self.path.clone(), line, message: message.into(), limit: None }
     }
 
     /// The limits of a teammate group: its own table over the team-wide ones.

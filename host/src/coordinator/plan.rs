@@ -65,6 +65,9 @@ pub struct Plan {
     pub tasks: Vec<TaskSpec>,
     /// Non-fatal observations (e.g. a task owning no file).
     pub warnings: Vec<String>,
+    /// The team file's `timeout` for the whole run, if any.
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// Everything wrong with a team file, each problem located.
@@ -165,7 +168,10 @@ pub async fn build_with_planner(
         .await
         .map_err(|e| fail(format!("planner load: {e}")))?
         .map_err(|e| fail(e.to_string()))?;
-    let planned = planner.plan(input).await.map_err(|e| fail(e.to_string()))?;
+    let planned = planner.plan(input).await.map_err(|e| {
+        let limit = e.limit().map(crate::sandbox::LimitHit::kind);
+        PlanError(vec![ConfigError { limit, ..loaded.error_at(at, e.to_string()) }])
+    })?;
     tracing::info!(tasks = planned.len(), "planner {} planned the work", planner.path().display());
     let mut with_tasks = loaded.clone();
     for t in planned {
@@ -370,6 +376,7 @@ impl Plan {
             read: team.read,
             read_allow: team.read_allow.clone(),
             exclude: team.exclude.clone(),
+            timeout: team.timeout,
             limits: team.limits.clone(),
             teammates,
             tasks,
