@@ -545,6 +545,30 @@ mod tests {
     }
 
     #[test]
+    fn a_limit_is_kept_on_its_attempt_and_on_a_task_failed_for_good() {
+        let list = TaskList::new(vec![spec("a", &[], None), spec("b", &[], Some("gone"))]);
+        list.claim("w1", "w").unwrap();
+        let released = list.release("w1", "trapped: deadline hit: ...", Some(LimitKind::Deadline));
+        assert_eq!(released, Some(("a".to_string(), AfterFailure::Requeued)));
+        list.claim("w2", "w").unwrap();
+        assert_eq!(list.fail("w2", "a", "deadline hit: words of the guest").unwrap(), AfterFailure::Failed);
+        let orphaned =
+            list.fail_unrunnable(&[], "gone-1 could not start: instance limit hit", Some(LimitKind::Instances));
+        assert_eq!(orphaned, ["b"]);
+        let snap = list.snapshot();
+        assert_eq!(snap[0].attempts[0].limit, Some(LimitKind::Deadline));
+        assert_eq!(snap[0].attempts[1].limit, None, "a guest's own failure never names a limit");
+        assert_eq!(snap[0].failure_limit, None, "its last attempt, which no limit ended, failed it");
+        assert_eq!(snap[1].failure_limit, Some(LimitKind::Instances));
+        // Saved state from before the field reads back without a limit.
+        let mut old = serde_json::to_value(&snap[0]).unwrap();
+        old.as_object_mut().unwrap().remove("failure_limit");
+        old["attempts"][0].as_object_mut().unwrap().remove("limit");
+        let old: TaskState = serde_json::from_value(old).unwrap();
+        assert_eq!((old.failure_limit, old.attempts[0].limit), (None, None));
+    }
+
+    #[test]
     fn owner_restricts_claims_and_orphans_fail() {
         let list = TaskList::new(vec![spec("a", &[], Some("ping")), spec("b", &[], Some("ping-2"))]);
         assert!(list.claim("scan-1", "scan").is_none());

@@ -571,7 +571,7 @@ fn saved_statuses(dir: &tempfile::TempDir) -> Vec<String> {
 #[test]
 fn the_run_timeout_stops_the_team_gracefully_exits_five_and_leaves_it_resumable() {
     for (args, body) in
-        [(&["--timeout", "1s"][..], slow_team()), (&[][..], format!("timeout = \"1s\"\n{}", slow_team()))]
+        [(&["--timeout", "2s"][..], slow_team()), (&[][..], format!("timeout = \"2s\"\n{}", slow_team()))]
     {
         let dir = fixture(&[], &body);
         let mut argv = vec!["run", "--shutdown-grace", "300ms"];
@@ -584,9 +584,11 @@ fn the_run_timeout_stops_the_team_gracefully_exits_five_and_leaves_it_resumable(
         assert_eq!(out.status.code(), Some(5), "{args:?}: {stdout}\n{}", text(&out.stderr));
         assert!(started.elapsed() < std::time::Duration::from_secs(60), "{:?}", started.elapsed());
         assert!(stdout.contains("ok   quick"), "{stdout}");
-        assert!(stdout.contains("not run: timeout: the run took longer than timeout = 1s"), "{stdout}");
+        assert!(stdout.contains("not run: timeout: the run took longer than timeout = 2s"), "{stdout}");
         assert!(stdout.contains("run interrupted: timeout"), "{stdout}");
         assert_eq!(saved_statuses(&dir), ["completed", "pending"], "the slow task waits for `resume`");
+        let status = text(&swarm_host(&dir, &["status", "cli"]).stdout);
+        assert!(status.contains("Team cli — stopped (timeout): `swarm-host resume` continues it"), "{status}");
         let again = swarm_host(&dir, &["run", &team]);
         assert_eq!(again.status.code(), Some(2));
         assert!(text(&again.stderr).contains("swarm-host resume cli"), "{}", text(&again.stderr));

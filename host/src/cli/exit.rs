@@ -37,7 +37,8 @@ Exit codes:
      could not be started after others were)
   4  a sandbox limit (memory, table, instances, stack, deadline, fuel, log rate) stopped a task that then failed
   5  the run's timeout (--timeout or `timeout` in the team file) stopped it; `swarm-host resume` continues it
-When several apply, the first of 3, 5, 1 (stopped by a signal), 4, 1 wins; --fail-on never turns 1 and 4 into 0.
+When several apply, the first of 3, 5, 1 (stopped by a signal), 4, 1 wins. --fail-on never turns the 1 of
+failed tasks or findings, and 4, into 0.
 
 Logs: RUST_LOG sets the level (default swarm_host=info); NO_COLOR turns colour off.
 Each run also logs to <state dir>/<team>/logs/: coordinator.log and one <teammate>.log each.";

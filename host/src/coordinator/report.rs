@@ -674,6 +674,40 @@ mod tests {
     }
 
     #[test]
+    fn sarif_levels_follow_severity_and_paths_that_leave_the_root_are_dropped() {
+        let mut r = report();
+        r.tasks[0].findings[0].severity = Severity::Error;
+        r.tasks[1].findings[0].severity = Severity::Note;
+        r.tasks[1].findings.push(finding("../etc/passwd", Some(1), "todo", "escape"));
+        r.tasks[1].findings.push(finding("/etc/passwd", None, "todo", "absolute"));
+        let sarif: Value = serde_json::from_str(&r.to_sarif()).unwrap();
+        let run = &sarif["runs"][0];
+        let results = run["results"].as_array().unwrap();
+        assert_eq!(results.len(), 4, "the two findings outside the root have no result");
+        let levels: Vec<&str> = results.iter().map(|r| r["level"].as_str().unwrap()).collect();
+        assert_eq!(levels, ["error", "warning", "warning", "note"]);
+        for r in results {
+            let uri = r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].as_str().unwrap();
+            assert!(!uri.contains("..") && !uri.starts_with('/'), "{uri}");
+        }
+        let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
+        let trailing = rules.iter().find(|r| r["id"] == "whitespace/trailing").unwrap();
+        assert_eq!(trailing["defaultConfiguration"]["level"], "error", "the most severe of its findings");
+        let notes = run["invocations"][0]["toolExecutionNotifications"].as_array().unwrap();
+        let dropped = notes.iter().filter(|n| n["message"]["text"].as_str().unwrap().starts_with("finding dropped"));
+        assert_eq!(dropped.count(), 2);
+        assert!(r.to_text(10).contains("Findings by severity: error 1, warning 4, note 1"), "{}", r.to_text(10));
+    }
+
+    #[test]
+    fn only_plain_relative_paths_become_uris() {
+        assert!(is_plain_relative("src/a b.rs"));
+        for bad in ["", "/etc/passwd", "../a", "a/../b", "a//b", "./a", "a/.", "a\\b", "C:/x", "file:///x"] {
+            assert!(!is_plain_relative(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn uris_keep_slashes_and_encode_the_rest() {
         assert_eq!(uri_of("a/b-c_d.e~f"), "a/b-c_d.e~f");
         assert_eq!(uri_of("x y/#1?%.md"), "x%20y/%231%3F%25.md");
