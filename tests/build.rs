@@ -66,6 +66,15 @@ const GUESTS: &[Guest] = &[
               reports the length; a refused call fails the task with the error text.",
     },
     Guest {
+        package: "legacy",
+        constant: "LEGACY",
+        doc: "`tests/guests/legacy`: built with wit-bindgen against its own copy of the \
+              `swarm:teammate@0.1.0` WIT (no SDK); by task subject, `fail` fails the task with its \
+              description, `quit` returns the description as `run`'s error while holding the task; \
+              else completes it with the old `complete` and one unrated finding \
+              `legacy.txt:1 legacy-rule`.",
+    },
+    Guest {
         package: "memhog",
         constant: "MEMHOG",
         doc: "`tests/guests/memhog`: allocates and touches 1 MiB chunks until the host stops it.",

@@ -97,7 +97,18 @@ use bindings::swarm::teammate::{log as wit_log, mailbox, task_list, workspace};
 pub use bindings::swarm::teammate::log::Level;
 pub use bindings::swarm::teammate::mailbox::{Incoming, Message, SendError, ShutdownRequest};
 pub use bindings::swarm::teammate::task_list::TaskError;
-pub use bindings::swarm::teammate::types::{Finding, Identity, Report, Task};
+/// One thing a teammate found: file, line, rule, message and [`Severity`]
+/// (the WIT `rated-finding`). [`Finding::new`] and [`Finding::for_file`]
+/// rate it [`Severity::Warning`]; [`Finding::rated`] says otherwise.
+pub use bindings::swarm::teammate::types::RatedFinding as Finding;
+/// The result of a completed task: a summary and rated findings (the WIT
+/// `rated-report`, sent with `complete-rated`).
+pub use bindings::swarm::teammate::types::RatedReport as Report;
+/// How much a finding matters: `Note < Warning < Error`. `swarm-host run
+/// --fail-on` can fail a CI job on findings of a severity or above, and the
+/// SARIF report's `level` follows it.
+pub use bindings::swarm::teammate::types::Severity;
+pub use bindings::swarm::teammate::types::{Identity, Task};
 pub use bindings::swarm::teammate::workspace::{DirEntry, FsError};
 
 /// How long (milliseconds) the idle loop waits in `mailbox.recv`: the longest
@@ -390,14 +401,28 @@ impl Report {
 }
 
 impl Finding {
-    /// A finding on a line (`line` is 1-based).
+    /// A finding on a line (`line` is 1-based), rated
+    /// [`Severity::Warning`].
     pub fn new(file: impl Into<String>, line: u32, rule: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { file: file.into(), line: Some(line), rule: rule.into(), message: message.into() }
+        Self {
+            file: file.into(),
+            line: Some(line),
+            rule: rule.into(),
+            message: message.into(),
+            severity: Severity::Warning,
+        }
     }
 
-    /// A finding about a whole file (no line).
+    /// A finding about a whole file (no line), rated [`Severity::Warning`].
     pub fn for_file(file: impl Into<String>, rule: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { file: file.into(), line: None, rule: rule.into(), message: message.into() }
+        Self { file: file.into(), line: None, rule: rule.into(), message: message.into(), severity: Severity::Warning }
+    }
+
+    /// The same finding with severity `severity`, e.g.
+    /// `Finding::new(file, 3, "secret", "AWS key").rated(Severity::Error)`.
+    pub fn rated(mut self, severity: Severity) -> Self {
+        self.severity = severity;
+        self
     }
 }
 
@@ -498,7 +523,7 @@ fn handle<T: Teammate>(teammate: &mut T, ctx: &mut Context, incoming: Incoming) 
 
 fn do_task<T: Teammate>(teammate: &mut T, ctx: &mut Context, task: &Task) -> Result<(), String> {
     match teammate.on_task(ctx, task) {
-        Ok(report) => match task_list::complete(&task.id, &report) {
+        Ok(report) => match task_list::complete_rated(&task.id, &report) {
             Ok(()) => Ok(()),
             Err(TaskError::TooLarge(limit)) => fail_task(
                 ctx,
@@ -582,8 +607,8 @@ macro_rules! export_teammate {
 /// Everything a plugin needs: `use swarm_guest_sdk::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Context, DirEntry, Finding, FsError, IDLE_WAIT_MS, Identity, Level, Message, Report, SendError, Shutdown,
-        TEAM_LEAD, Task, Teammate, export_teammate,
+        Context, DirEntry, Finding, FsError, IDLE_WAIT_MS, Identity, Level, Message, Report, SendError, Severity,
+        Shutdown, TEAM_LEAD, Task, Teammate, export_teammate,
     };
 }
 
@@ -604,6 +629,8 @@ mod tests {
     fn constructors_fill_fields() {
         let f = Finding::new("a.rs", 3, "todo", "TODO: x");
         assert_eq!(f.line, Some(3));
+        assert_eq!(f.severity, Severity::Warning, "unrated findings are warnings");
+        assert_eq!(f.clone().rated(Severity::Note).severity, Severity::Note);
         let r = Report::with_findings("1 marker", vec![f.clone()]);
         assert_eq!(r.findings, vec![f]);
         assert_eq!(Finding::for_file("b", "unreadable", "x").line, None);

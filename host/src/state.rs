@@ -13,6 +13,11 @@
 //! | `mailbox.json` | per-inbox cursors and undelivered messages | with `roster.json` |
 //! | `run.json` | coordinator pid, start, whether it finished | at start and at the end |
 //! | `report.json` | the final report | at the end |
+//!
+//! A write that fails during a run is not only logged: [`StateDir::failed`]
+//! records it, the run's report lists it (`state_errors`) and `swarm-host
+//! run` exits 3, because a run whose state was not saved cannot be resumed
+//! safely.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -28,6 +33,9 @@ use crate::coordinator::report::RunReport;
 use crate::mailbox::Incoming;
 use crate::tasks::TaskState;
 use crate::team::Member;
+
+/// Distinct failed saves a run keeps for its report.
+pub const MAX_STATE_FAILURES: usize = 32;
 
 /// Format version of every state file.
 pub const STATE_VERSION: u32 = 1;
@@ -124,10 +132,12 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()>
     result
 }
 
-/// The state directory of one team.
+/// The state directory of one team. Clones share the record of failed
+/// writes.
 #[derive(Debug, Clone)]
 pub struct StateDir {
     dir: PathBuf,
+    failures: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl StateDir {
@@ -141,7 +151,7 @@ impl StateDir {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
         }
-        Ok(Self { dir })
+        Ok(Self { dir, failures: Default::default() })
     }
 
     /// Opens the existing state of `team` under `base`.
@@ -150,7 +160,7 @@ impl StateDir {
         if !dir.join("team.json").is_file() {
             return Err(StateError::NoSuchTeam { team: team.to_string(), dir: base.to_path_buf() });
         }
-        Ok(Self { dir })
+        Ok(Self { dir, failures: Default::default() })
     }
 
     /// Teams with state under `base`, sorted.
@@ -169,6 +179,24 @@ impl StateDir {
     /// The directory.
     pub fn path(&self) -> &Path {
         &self.dir
+    }
+
+    /// Records that saving `what` (e.g. `the task list`) failed with `e`
+    /// during a run: logged, and kept for [`StateDir::failures`]. Repeats of
+    /// the same failure are kept once, and at most [`MAX_STATE_FAILURES`]
+    /// distinct ones.
+    pub fn failed(&self, what: &str, e: &StateError) {
+        let line = format!("cannot save {what}: {e}");
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if failures.len() < MAX_STATE_FAILURES && !failures.contains(&line) {
+            tracing::error!("{line}");
+            failures.push(line);
+        }
+    }
+
+    /// Every failed save recorded with [`StateDir::failed`], in order.
+    pub fn failures(&self) -> Vec<String> {
+        self.failures.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     fn write<T: Serialize>(&self, name: &str, kind: &str, data: &T) -> Result<(), StateError> {

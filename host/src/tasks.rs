@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::Finding;
+use crate::sandbox::LimitKind;
 
 /// A planned task.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,6 +92,10 @@ pub struct Attempt {
     /// count against `max_attempts`).
     #[serde(default)]
     pub interrupted: bool,
+    /// The sandbox limit that ended this attempt, when one did: set by the
+    /// host from the limit it raised, never from the error's text.
+    #[serde(default)]
+    pub limit: Option<LimitKind>,
 }
 
 /// A task and everything that happened to it.
@@ -108,6 +113,10 @@ pub struct TaskState {
     pub report: Option<TaskReport>,
     /// Why it failed for good.
     pub failure: Option<String>,
+    /// The sandbox limit that failed it for good, when one did: its last
+    /// attempt's, or the one that stopped the last teammate able to run it.
+    #[serde(default)]
+    pub failure_limit: Option<LimitKind>,
     #[serde(skip)]
     started: Option<Instant>,
 }
@@ -253,6 +262,7 @@ impl TaskList {
                 attempts: Vec::new(),
                 report: None,
                 failure: None,
+                failure_limit: None,
                 started: None,
             })
             .collect::<Vec<_>>();
@@ -322,6 +332,7 @@ impl TaskList {
             claimed_seq,
             ended_seq: None,
             interrupted: false,
+            limit: None,
         });
         let claimed = Claimed { spec: t.spec.clone(), attempt: t.attempts.len() as u32 };
         self.saved(&tasks);
@@ -396,10 +407,25 @@ impl TaskList {
     /// Fails the current attempt of a held task: requeued while attempts
     /// remain, failed for good otherwise (and so are the tasks blocked by it).
     pub fn fail(&self, teammate: &str, task: &str, reason: &str) -> Result<AfterFailure, TaskError> {
+        self.fail_attempt(teammate, task, reason, None)
+    }
+
+    /// [`TaskList::fail`], recording on the attempt the sandbox `limit` that
+    /// ended it, if one did.
+    pub fn fail_attempt(
+        &self,
+        teammate: &str,
+        task: &str,
+        reason: &str,
+        limit: Option<LimitKind>,
+    ) -> Result<AfterFailure, TaskError> {
         let mut tasks = self.lock();
         let seq = tasks.tick();
         let t = Self::held_mut(&mut tasks, teammate, task)?;
         Self::end_attempt(t, seq, reason, false);
+        if let Some(a) = t.attempts.last_mut() {
+            a.limit = limit;
+        }
         let counted = t.attempts.iter().filter(|a| !a.interrupted).count();
         if (counted as u32) < t.spec.max_attempts {
             t.status = Status::Pending;
@@ -408,6 +434,7 @@ impl TaskList {
         }
         t.status = Status::Failed;
         t.failure = Some(reason.to_string());
+        t.failure_limit = limit;
         Self::cascade(&mut tasks);
         self.saved(&tasks);
         Ok(AfterFailure::Failed)
@@ -427,10 +454,11 @@ impl TaskList {
     }
 
     /// Releases whatever `teammate` holds after it died or was stopped, as a
-    /// failed attempt. Returns the task id and what became of it.
-    pub fn release(&self, teammate: &str, reason: &str) -> Option<(String, AfterFailure)> {
+    /// failed attempt ended by `limit` if a sandbox limit stopped the
+    /// teammate. Returns the task id and what became of it.
+    pub fn release(&self, teammate: &str, reason: &str, limit: Option<LimitKind>) -> Option<(String, AfterFailure)> {
         let task = self.held_by(teammate)?.id;
-        let after = self.fail(teammate, &task, reason).ok()?;
+        let after = self.fail_attempt(teammate, &task, reason, limit).ok()?;
         Some((task, after))
     }
 
@@ -451,8 +479,9 @@ impl TaskList {
     /// Fails pending tasks that can never run: blocked by a failed task, or
     /// owned by no teammate in `live` (pairs of id and group). `last_gone`
     /// says which teammate's end left them orphaned and how it ended, so the
-    /// failure names the cause (a limit hit at spawn, a trap, ...).
-    pub fn fail_unrunnable(&self, live: &[(String, String)], last_gone: &str) -> Vec<String> {
+    /// failure names the cause (a limit hit at spawn, a trap, ...); `limit`
+    /// is the sandbox limit that ended it, if one did.
+    pub fn fail_unrunnable(&self, live: &[(String, String)], last_gone: &str, limit: Option<LimitKind>) -> Vec<String> {
         let mut tasks = self.lock();
         let mut failed = Self::cascade(&mut tasks);
         // Ids and groups of the live teammates: one lookup per task.
@@ -468,6 +497,7 @@ impl TaskList {
                     Some(o) => format!("no live teammate can run it (owner `{o}`; last gone: {last_gone})"),
                     None => format!("no live teammate left to run it (last gone: {last_gone})"),
                 });
+                t.failure_limit = limit;
                 failed.push(t.spec.id.clone());
             }
         }
@@ -609,11 +639,35 @@ mod tests {
     }
 
     #[test]
+    fn a_limit_is_kept_on_its_attempt_and_on_a_task_failed_for_good() {
+        let list = TaskList::new(vec![spec("a", &[], None), spec("b", &[], Some("gone"))]);
+        list.claim("w1", "w").unwrap();
+        let released = list.release("w1", "trapped: deadline hit: ...", Some(LimitKind::Deadline));
+        assert_eq!(released, Some(("a".to_string(), AfterFailure::Requeued)));
+        list.claim("w2", "w").unwrap();
+        assert_eq!(list.fail("w2", "a", "deadline hit: words of the guest").unwrap(), AfterFailure::Failed);
+        let orphaned =
+            list.fail_unrunnable(&[], "gone-1 could not start: instance limit hit", Some(LimitKind::Instances));
+        assert_eq!(orphaned, ["b"]);
+        let snap = list.snapshot();
+        assert_eq!(snap[0].attempts[0].limit, Some(LimitKind::Deadline));
+        assert_eq!(snap[0].attempts[1].limit, None, "a guest's own failure never names a limit");
+        assert_eq!(snap[0].failure_limit, None, "its last attempt, which no limit ended, failed it");
+        assert_eq!(snap[1].failure_limit, Some(LimitKind::Instances));
+        // Saved state from before the field reads back without a limit.
+        let mut old = serde_json::to_value(&snap[0]).unwrap();
+        old.as_object_mut().unwrap().remove("failure_limit");
+        old["attempts"][0].as_object_mut().unwrap().remove("limit");
+        let old: TaskState = serde_json::from_value(old).unwrap();
+        assert_eq!((old.failure_limit, old.attempts[0].limit), (None, None));
+    }
+
+    #[test]
     fn owner_restricts_claims_and_orphans_fail() {
         let list = TaskList::new(vec![spec("a", &[], Some("ping")), spec("b", &[], Some("ping-2"))]);
         assert!(list.claim("scan-1", "scan").is_none());
         assert_eq!(list.claim("ping-2", "ping").unwrap().spec.id, "a");
-        let failed = list.fail_unrunnable(&[("scan-1".into(), "scan".into())], "ping-2 trapped: boom");
+        let failed = list.fail_unrunnable(&[("scan-1".into(), "scan".into())], "ping-2 trapped: boom", None);
         assert_eq!(failed, ["b"]);
         let b = list.snapshot().into_iter().find(|t| t.spec.id == "b").unwrap();
         assert_eq!(

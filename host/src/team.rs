@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 
 use crate::mailbox::Mailbox;
 use crate::protocol::TeammateMessage;
+use crate::sandbox::LimitKind;
 use crate::tasks::TaskList;
 
 /// A teammate's life cycle as the roster shows it.
@@ -136,25 +137,72 @@ impl Roster {
 }
 
 /// How a teammate ended.
+///
+/// A sandbox limit that stopped it travels as a typed [`LimitKind`] beside
+/// the message (and across the socket, in the teammate process's exit
+/// frame), so the exit code is decided from what the host raised, never
+/// from words a guest could have written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
 pub enum ExitReason {
     /// `run` returned `ok`.
     Finished,
-    /// `run` returned `err` with this message.
+    /// `run` returned `err` with this message (the guest's own words: never
+    /// a limit).
     Failed(String),
-    /// The guest trapped (including limits); the message says why.
-    Trapped(String),
+    /// The guest trapped; the message says why.
+    Trapped {
+        /// What happened: the limit hit, the panic message, or the trap.
+        message: String,
+        /// The sandbox limit the host raised, when one stopped it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<LimitKind>,
+    },
     /// The host killed it.
-    Killed(String),
+    Killed {
+        /// Why.
+        message: String,
+        /// The limit it was killed for, when it was killed for one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<LimitKind>,
+    },
     /// It could not be instantiated.
-    SpawnFailed(String),
+    SpawnFailed {
+        /// Why.
+        message: String,
+        /// The limit instantiating it hit (e.g. `instances`), if one did.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<LimitKind>,
+    },
 }
 
 impl ExitReason {
+    /// A trap that no limit caused (a panic, `unreachable`, ...).
+    pub fn trapped(message: impl Into<String>) -> Self {
+        Self::Trapped { message: message.into(), limit: None }
+    }
+
+    /// A kill that no limit caused.
+    pub fn killed(message: impl Into<String>) -> Self {
+        Self::Killed { message: message.into(), limit: None }
+    }
+
+    /// A failed instantiation that no limit caused.
+    pub fn spawn_failed(message: impl Into<String>) -> Self {
+        Self::SpawnFailed { message: message.into(), limit: None }
+    }
+
     /// True for a normal return.
     pub fn is_clean(&self) -> bool {
         matches!(self, Self::Finished)
+    }
+
+    /// The sandbox limit that ended the teammate, if one did.
+    pub fn limit(&self) -> Option<LimitKind> {
+        match self {
+            Self::Trapped { limit, .. } | Self::Killed { limit, .. } | Self::SpawnFailed { limit, .. } => *limit,
+            Self::Finished | Self::Failed(_) => None,
+        }
     }
 }
 
@@ -163,9 +211,9 @@ impl std::fmt::Display for ExitReason {
         match self {
             Self::Finished => write!(f, "finished"),
             Self::Failed(m) => write!(f, "run returned an error: {m}"),
-            Self::Trapped(m) => write!(f, "trapped: {m}"),
-            Self::Killed(m) => write!(f, "killed: {m}"),
-            Self::SpawnFailed(m) => write!(f, "could not start: {m}"),
+            Self::Trapped { message, .. } => write!(f, "trapped: {message}"),
+            Self::Killed { message, .. } => write!(f, "killed: {message}"),
+            Self::SpawnFailed { message, .. } => write!(f, "could not start: {message}"),
         }
     }
 }

@@ -507,14 +507,14 @@ async fn a_connection_that_forges_a_sender_oversteps_the_frame_cap_or_piles_up_c
     let mut s = joined("w-1").await;
     let lie = TeammateMessage::IdleNotification { from: "w-2".into(), reason: None };
     write_frame(&mut s, &ToCoordinator::Event { message: lie }).await.unwrap();
-    let ExitReason::Killed(why) = forged.exit.await.unwrap() else { panic!("not killed") };
+    let ExitReason::Killed { message: why, .. } = forged.exit.await.unwrap() else { panic!("not killed") };
     assert!(why.contains("a message from `w-2` on the connection of `w-1`"), "{why}");
 
     let (_k2, kill) = tokio::sync::watch::channel(None);
     let oversized = server.expect(config("w-2", root.path()), kill);
     let mut s = joined("w-2").await;
     s.write_all(&(u32::MAX).to_be_bytes()).await.unwrap();
-    let ExitReason::Killed(why) = oversized.exit.await.unwrap() else { panic!("not killed") };
+    let ExitReason::Killed { message: why, .. } = oversized.exit.await.unwrap() else { panic!("not killed") };
     assert!(why.contains(&format!("over the {MAX_FRAME_BYTES}-byte frame limit")), "{why}");
 
     // A guest makes one call at a time; a peer piling up waiting calls is
@@ -527,7 +527,9 @@ async fn a_connection_that_forges_a_sender_oversteps_the_frame_cap_or_piles_up_c
         write_frame(&mut s, &ToCoordinator::Request { id, call }).await.unwrap();
     }
     let ended = tokio::time::timeout(Duration::from_secs(10), flooding.exit).await;
-    let ExitReason::Killed(why) = ended.expect("cut off in time").unwrap() else { panic!("not killed") };
+    let ExitReason::Killed { message: why, .. } = ended.expect("cut off in time").unwrap() else {
+        panic!("not killed")
+    };
     assert!(why.contains("more than 64 calls in flight"), "{why}");
 }
 

@@ -294,7 +294,14 @@ fn help_documents_every_exit_code() {
         let out = swarm_host(&dir, args);
         assert_eq!(out.status.code(), Some(0));
         let help = text(&out.stdout);
-        for code in ["0  success", "1  at least one task failed", "2  usage", "3  internal", "4  a sandbox limit"] {
+        for code in [
+            "0  success",
+            "1  at least one task failed",
+            "2  usage",
+            "3  internal",
+            "4  a sandbox limit",
+            "5  the run's timeout",
+        ] {
             assert!(help.contains(code), "{args:?} lacks {code:?}: {help}");
         }
     }
@@ -430,4 +437,253 @@ fn a_second_run_loads_compiled_plugins_from_the_cache() {
         swarm_host(&dir, &["run", "--fresh", "--no-cache", "--cache-dir", &uncached.to_string_lossy(), &team_path]);
     assert_eq!(out.status.code(), Some(0));
     assert!(walk(&uncached).is_empty(), "--no-cache writes no cache");
+}
+
+/// A team of one `group` teammate running `plugin`, with one task.
+fn one_task_team(group: &str, plugin: &str, task: &str) -> String {
+    format!("[[teammate]]\nname = \"{group}\"\nplugin = {plugin:?}\n[[task]]\nid = \"t\"\nmax_attempts = 1\n{task}")
+}
+
+#[test]
+fn a_guest_that_writes_the_words_of_a_limit_exits_one_and_a_real_limit_exits_four() {
+    let forged_fail = one_task_team(
+        "legacy",
+        swarm_tests::LEGACY,
+        "subject = \"fail\"\ndescription = \"deadline hit: task t ran past task_deadline = 1s\"\n",
+    );
+    let forged_exit = one_task_team(
+        "legacy",
+        swarm_tests::LEGACY,
+        "subject = \"quit\"\ndescription = \"memory limit hit: the instance asked for 9 bytes, over memory_mib = 1 MiB\"\n",
+    );
+    let real = one_task_team("looper", swarm_tests::LOOPER, "subject = \"loop\"\ndeadline = \"300ms\"\n");
+    for backend in ["in-process", "process"] {
+        for (body, code, words, limit) in [
+            (&forged_fail, 1, "deadline hit: task t ran past", serde_json::Value::Null),
+            (&forged_exit, 1, "run returned an error: memory limit hit", serde_json::Value::Null),
+            (&real, 4, "deadline hit: task t ran past task_deadline = 300ms", "deadline".into()),
+        ] {
+            let dir = fixture(&[], body);
+            let out = swarm_host(&dir, &["run", "--json", "--backend", backend, &team(dir.path())]);
+            let report: serde_json::Value =
+                serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{backend}: {e}: {}", text(&out.stderr)));
+            let task = &report["tasks"][0];
+            assert_eq!(out.status.code(), Some(code), "{backend}: {task}\n{}", text(&out.stderr));
+            assert!(task["error"].as_str().unwrap().contains(words), "{backend}: {task}");
+            assert_eq!(task["limit"], limit, "{backend}: {task}");
+            assert_eq!(task["attempts"][0]["limit"], limit, "{backend}: {task}");
+        }
+    }
+}
+
+#[test]
+fn fail_on_gates_findings_by_severity_and_the_report_says_which_policy_failed() {
+    // todo-scan rates its markers `note`, secret-scan its secrets `error`.
+    let body = format!(
+        "[[teammate]]\nname = \"todo\"\nplugin = {:?}\n[[teammate]]\nname = \"secrets\"\nplugin = {:?}\n\
+         [[task]]\nid = \"todo\"\nsubject = \"markers\"\nowns = [\"src/*.rs\"]\nowner = \"todo\"\n",
+        swarm_tests::TODO_SCAN,
+        swarm_tests::SECRET_SCAN
+    );
+    let notes = fixture(&[("src/a.rs", "// TODO: tidy\n")], &body);
+    let run = |dir: &tempfile::TempDir, extra: &[&str]| {
+        let mut args = vec!["run", "--fresh"];
+        args.extend_from_slice(extra);
+        let team = team(dir.path());
+        args.push(&team);
+        swarm_host(dir, &args)
+    };
+    let default = run(&notes, &[]);
+    assert_eq!(default.status.code(), Some(0), "{}", text(&default.stderr));
+    assert!(text(&default.stdout).contains("Result: passed (--fail-on error)"), "{}", text(&default.stdout));
+    assert_eq!(run(&notes, &["--fail-on", "warning"]).status.code(), Some(0), "a note is below warning");
+    let strict = run(&notes, &["--fail-on", "note"]);
+    assert_eq!(strict.status.code(), Some(1));
+    assert!(
+        text(&strict.stdout).contains("Result: failed by --fail-on note: 1 finding(s) of any severity"),
+        "{}",
+        text(&strict.stdout)
+    );
+
+    let secret = "aws_key = \"AKIAIOSFODNN7EXAMPLQ\"\n";
+    let body = body.replace(
+        "id = \"todo\"\nsubject = \"markers\"\nowns = [\"src/*.rs\"]\nowner = \"todo\"",
+        "id = \"keys\"\nsubject = \"secrets\"\nowns = [\"conf/*\"]\nowner = \"secrets\"",
+    );
+    let secrets = fixture(&[("conf/app.toml", secret)], &body);
+    let default = run(&secrets, &["--json"]);
+    assert_eq!(default.status.code(), Some(0), "findings do not fail the default policy: {}", text(&default.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&default.stdout).unwrap();
+    assert_eq!(report["tasks"][0]["findings"][0]["severity"], "error", "{report}");
+    assert_eq!(report["verdict"]["fail_on"], "error");
+    let gated = run(&secrets, &["--json", "--fail-on", "warning"]);
+    assert_eq!(gated.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&gated.stdout).unwrap();
+    assert_eq!(report["verdict"]["failed"], true);
+    assert_eq!(report["verdict"]["gating_findings"], 1);
+    assert_eq!(run(&secrets, &["--fail-on", "never"]).status.code(), Some(0));
+
+    let sarif = run(&secrets, &["--format", "sarif"]);
+    let sarif: serde_json::Value = serde_json::from_slice(&sarif.stdout).unwrap();
+    let result = &sarif["runs"][0]["results"][0];
+    assert_eq!(result["level"], "error", "the SARIF level follows the severity: {result}");
+    assert_eq!(sarif["runs"][0]["tool"]["driver"]["rules"][0]["defaultConfiguration"]["level"], "error");
+}
+
+#[test]
+fn a_guest_built_against_the_0_1_0_wit_still_loads_runs_and_inspects() {
+    for backend in ["in-process", "process"] {
+        let dir = fixture(&[], &one_task_team("legacy", swarm_tests::LEGACY, "subject = \"scan\"\n"));
+        let out = swarm_host(&dir, &["run", "--json", "--backend", backend, &team(dir.path())]);
+        assert_eq!(out.status.code(), Some(0), "{backend}: {}", text(&out.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let finding = &report["tasks"][0]["findings"][0];
+        assert_eq!(finding["rule"], "legacy-rule", "{backend}: {report}");
+        assert_eq!(finding["severity"], "warning", "an unrated finding is a warning ({backend})");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = swarm_host(&dir, &["plugins", "inspect", "--json", swarm_tests::LEGACY]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let inspection: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let imports = inspection["imports"].as_array().unwrap();
+    assert!(imports.iter().any(|i| i["name"] == "swarm:teammate/task-list@0.1.0"), "{inspection}");
+    let teammate = inspection["fits"].as_array().unwrap().iter().find(|f| f["world"] == "teammate").unwrap();
+    assert_eq!(teammate["fits"], true, "{inspection}");
+}
+
+/// A team whose one task waits 10 minutes inside the counter guest.
+fn slow_team() -> String {
+    format!(
+        "[[teammate]]\nname = \"counter\"\nplugin = {:?}\n\
+         [[task]]\nid = \"quick\"\nsubject = \"count\"\n\
+         [[task]]\nid = \"slow\"\nsubject = \"wait\"\ndescription = \"wait:600000\"\nblocked_by = [\"quick\"]\n",
+        swarm_tests::COUNTER
+    )
+}
+
+/// The saved task statuses of team `cli` under `dir/state`, in plan order.
+fn saved_statuses(dir: &tempfile::TempDir) -> Vec<String> {
+    let state = swarm_host::state::StateDir::open(&dir.path().join("state"), "cli").unwrap();
+    let tasks = state.read_tasks().unwrap();
+    tasks.iter().map(|t| serde_json::to_value(t.status).unwrap().as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn the_run_timeout_stops_the_team_gracefully_exits_five_and_leaves_it_resumable() {
+    for (args, body) in
+        [(&["--timeout", "2s"][..], slow_team()), (&[][..], format!("timeout = \"2s\"\n{}", slow_team()))]
+    {
+        let dir = fixture(&[], &body);
+        let mut argv = vec!["run", "--shutdown-grace", "300ms"];
+        argv.extend_from_slice(args);
+        let team = team(dir.path());
+        argv.push(&team);
+        let started = std::time::Instant::now();
+        let out = swarm_host(&dir, &argv);
+        let stdout = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(5), "{args:?}: {stdout}\n{}", text(&out.stderr));
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "{:?}", started.elapsed());
+        assert!(stdout.contains("ok   quick"), "{stdout}");
+        assert!(stdout.contains("not run: timeout: the run took longer than timeout = 2s"), "{stdout}");
+        assert!(stdout.contains("run interrupted: timeout"), "{stdout}");
+        assert_eq!(saved_statuses(&dir), ["completed", "pending"], "the slow task waits for `resume`");
+        let status = text(&swarm_host(&dir, &["status", "cli"]).stdout);
+        assert!(status.contains("Team cli — stopped (timeout): `swarm-host resume` continues it"), "{status}");
+        let again = swarm_host(&dir, &["run", &team]);
+        assert_eq!(again.status.code(), Some(2));
+        assert!(text(&again.stderr).contains("swarm-host resume cli"), "{}", text(&again.stderr));
+    }
+}
+
+/// Reads `child`'s stderr on a thread: every line is sent on the channel.
+fn stderr_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits (60 s at most) for a line of `lines` containing `what`.
+fn wait_for_line(lines: &std::sync::mpsc::Receiver<String>, what: &str) {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains(what) => return,
+            Ok(_) => {}
+            Err(e) => panic!("no stderr line with {what:?} ({e})"),
+        }
+    }
+}
+
+fn sigterm(child: &std::process::Child) {
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
+fn spawn_run(dir: &tempfile::TempDir, grace: &str) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_swarm-host"))
+        .args(["run", "--shutdown-grace", grace, &team(dir.path())])
+        .env("NO_COLOR", "1")
+        .env("SWARM_STATE_DIR", dir.path().join("state"))
+        .env("XDG_CACHE_HOME", Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache"))
+        .env("RUST_LOG", "swarm_host=debug")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn sigterm_stops_the_run_gracefully_with_a_report_and_a_second_one_kills() {
+    let dir = fixture(&[], &slow_team());
+    let mut child = spawn_run(&dir, "300ms");
+    let lines = stderr_lines(&mut child);
+    // `quick` completed: the counter now claims and waits inside `slow`.
+    wait_for_line(&lines, "completed: done quick");
+    sigterm(&child);
+    wait_for_line(&lines, "terminated by SIGTERM: stopping the team gracefully");
+    let out = child.wait_with_output().unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("run interrupted: terminated by SIGTERM"), "{stdout}");
+    assert!(stdout.contains("Summary: 1 completed, 1 failed"), "{stdout}");
+    assert_eq!(saved_statuses(&dir), ["completed", "pending"], "resumable");
+    let run = swarm_host::state::StateDir::open(&dir.path().join("state"), "cli").unwrap().read_run().unwrap();
+    assert!(run.finished, "the coordinator recorded its end");
+
+    // A grace far longer than the test may take: only a second SIGTERM ends it in time.
+    let dir = fixture(&[], &slow_team());
+    let mut child = spawn_run(&dir, "10m");
+    let lines = stderr_lines(&mut child);
+    wait_for_line(&lines, "completed: done quick");
+    sigterm(&child);
+    wait_for_line(&lines, "terminated by SIGTERM: stopping the team gracefully");
+    sigterm(&child);
+    wait_for_line(&lines, "interrupted again: killing every teammate");
+    let out = child.wait_with_output().unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("died: killed: killed by a second interrupt"), "{stdout}");
+    assert_eq!(saved_statuses(&dir), ["completed", "pending"]);
+}
+
+#[test]
+fn state_that_cannot_be_saved_is_an_internal_error() {
+    let dir = fixture(&[("src/a.rs", "// TODO\n")], &scan_team());
+    // A directory where the task list goes: every save of it fails.
+    std::fs::create_dir_all(dir.path().join("state/cli/tasks.json/blocked")).unwrap();
+    let out = swarm_host(&dir, &["run", &team(dir.path())]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
+    assert!(stdout.contains("Summary: 2 completed"), "the report is printed: {stdout}");
+    assert!(stdout.contains("state not saved: cannot save the task list"), "{stdout}");
+    assert!(stderr.contains("error: cannot save the task list"), "{stderr}");
 }

@@ -137,3 +137,52 @@ fn sigkill_at_random_points_then_resume_loses_nothing_and_repeats_nothing() {
     eprintln!("crash test: {killed_mid_run} of {rounds} runs were killed before they finished");
     assert!(killed_mid_run > rounds / 4, "most kills should land mid-run (calibrated span {span} µs)");
 }
+
+/// A teammate that cannot be started after another one was: the one
+/// started is stopped again, the report says what ran and why the run
+/// stopped, the state stays resumable, and the exit code is 3 (internal),
+/// not 2 ("nothing ran").
+#[test]
+fn a_start_failure_after_some_teammates_started_stops_them_and_exits_three() {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+    use swarm_host::backend::InProcess;
+    use swarm_host::cli::exit::{EXIT_INTERNAL, of_report};
+    use swarm_host::coordinator::run::{RunOptions, run, team_of};
+    use swarm_host::coordinator::{Loaded, Plan};
+    use swarm_host::sandbox::{Sandbox, Workspace};
+    use swarm_host::team::Liveness;
+
+    let dir = swarm_tests::team_dir(
+        "start",
+        &[],
+        &format!(
+            "[[teammate]]\nname = \"first\"\nplugin = {:?}\n[[teammate]]\nname = \"second\"\nplugin = {:?}\n\
+             [[task]]\nid = \"slow\"\nsubject = \"wait\"\ndescription = \"wait:600000\"\nowner = \"second\"\n",
+            swarm_tests::COUNTER,
+            swarm_tests::COUNTER
+        ),
+    );
+    let plan = Plan::build(&Loaded::read(&dir.path().join("team.toml")).unwrap()).unwrap();
+    let state = StateDir::create(&dir.path().join("state"), "start").unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let report = rt.block_on(async {
+        let sandbox = Sandbox::new();
+        // Only `first` has a plugin: spawning `second` fails.
+        let first = &plan.teammates[0];
+        let plugins = HashMap::from([(first.group.clone(), sandbox.load(&first.plugin, &first.limits).unwrap())]);
+        let (team, events) = team_of(&plan, None, Some(&state));
+        let backend = InProcess::new(team, Workspace::open_root(&plan.root).unwrap(), plan.read, plugins);
+        let options = RunOptions { state: Some(state.clone()), ..RunOptions::default() };
+        let run = run(&plan, Arc::new(backend), events, options);
+        tokio::time::timeout(Duration::from_secs(60), run).await.expect("the run ended").expect("a report")
+    });
+    let why = report.interrupted.as_deref().unwrap();
+    assert!(why.contains("cannot spawn teammate `second-1`"), "{why}");
+    let first = report.teammates.iter().find(|m| m.id == "first-1").unwrap();
+    assert_eq!(first.state, Liveness::Exited, "the started teammate was stopped: {first:?}");
+    assert_eq!(report.tasks[0].status, Status::Pending, "not run, left for resume");
+    assert_eq!(of_report(&report), EXIT_INTERNAL);
+    assert!(state.read_run().unwrap().finished);
+    assert_eq!(state.read_tasks().unwrap()[0].status, Status::Pending);
+}

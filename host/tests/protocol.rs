@@ -10,7 +10,7 @@
 use proptest::prelude::*;
 use swarm_host::protocol::json::{MAX_JSON_BYTES, MAX_JSON_DEPTH, TYPES};
 use swarm_host::protocol::xml::MAX_XML_BYTES;
-use swarm_host::protocol::{Finding, ProtocolError, TeamLeadMessage, TeammateMessage};
+use swarm_host::protocol::{Finding, ProtocolError, Severity, TeamLeadMessage, TeammateMessage};
 
 /// One sample of every teammate → coordinator message type.
 fn samples() -> Vec<TeammateMessage> {
@@ -20,7 +20,13 @@ fn samples() -> Vec<TeammateMessage> {
             from: s("a-1"),
             task_id: s("t1"),
             summary: s("3 markers"),
-            findings: vec![Finding { file: s("src/a.rs"), line: Some(2), rule: s("todo"), message: s("tidy") }],
+            findings: vec![Finding {
+                file: s("src/a.rs"),
+                line: Some(2),
+                rule: s("todo"),
+                message: s("tidy"),
+                severity: Severity::Note,
+            }],
         },
         TeammateMessage::IdleNotification { from: s("a-1"), reason: Some(s("no tasks")) },
         TeammateMessage::ShutdownRequest { request_id: s("r1"), from: s("a-1"), reason: s("done") },
@@ -166,7 +172,7 @@ fn any_message() -> impl Strategy<Value = TeammateMessage> {
             from,
             task_id,
             summary: a.clone(),
-            findings: vec![Finding { file: a, line: None, rule: b.clone(), message: b }],
+            findings: vec![Finding { file: a, line: None, rule: b.clone(), message: b, severity: Severity::Error }],
         },
         TeammateMessage::Message { from, to, .. } => TeammateMessage::Message { from, to, body: a, summary: Some(b) },
         TeammateMessage::Error { from, task_id, .. } => TeammateMessage::Error { from, task_id, message: a + &b },

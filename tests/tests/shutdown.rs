@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Fixture, task, teammate};
-use swarm_host::coordinator::{Loaded, Plan, Restored, RunOptions, run_in_process};
+use swarm_host::coordinator::{Interrupt, Loaded, Plan, Restored, RunOptions, run_in_process};
 use swarm_host::sandbox::Sandbox;
 use swarm_host::state::StateDir;
 use swarm_host::tasks::Status;
@@ -86,7 +86,7 @@ fn one_interrupt_stops_gracefully_and_resume_finishes_the_rest() {
             assert!(waiting.elapsed() < Duration::from_secs(60), "slow never started");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        tx.send(()).await.unwrap();
+        tx.send(Interrupt::CtrlC).await.unwrap();
         tokio::time::timeout(Duration::from_secs(60), run).await.unwrap().unwrap().unwrap()
     });
     assert_eq!(report.interrupted.as_deref(), Some("interrupted by the user"));
@@ -145,8 +145,8 @@ fn a_second_interrupt_kills_at_once() {
             assert!(started.elapsed() < Duration::from_secs(60), "slow never started");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        tx.send(()).await.unwrap();
-        tx.send(()).await.unwrap();
+        tx.send(Interrupt::CtrlC).await.unwrap();
+        tx.send(Interrupt::CtrlC).await.unwrap();
         let report = tokio::time::timeout(Duration::from_secs(120), run).await.unwrap().unwrap().unwrap();
         (report, started.elapsed())
     });

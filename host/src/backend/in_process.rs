@@ -77,7 +77,10 @@ impl TeammateBackend for InProcess {
         let guest = tokio::spawn(async move {
             let instance = match plugin.instantiate(&launch, team.clone(), workspace).await {
                 Ok(i) => i,
-                Err(e) => return ExitReason::SpawnFailed(crate::sanitize::line(&format!("{e:#}"))),
+                Err(e) => {
+                    let message = crate::sanitize::line(&format!("{e:#}"));
+                    return ExitReason::SpawnFailed { message, limit: crate::sandbox::limit_kind_of(&e) };
+                }
             };
             team.roster.update(&launch.id, |m| {
                 if m.state == Liveness::Spawning {
@@ -95,10 +98,10 @@ impl TeammateBackend for InProcess {
         tokio::spawn(async move {
             let reason = match guest.await {
                 Ok(reason) => reason,
-                Err(e) if e.is_cancelled() => ExitReason::Killed(
+                Err(e) if e.is_cancelled() => ExitReason::killed(
                     kill_reason.lock().unwrap_or_else(|e| e.into_inner()).clone().unwrap_or_default(),
                 ),
-                Err(e) => ExitReason::Trapped(format!("host task panicked: {e}")),
+                Err(e) => ExitReason::trapped(format!("host task panicked: {e}")),
             };
             super::publish_exit(&team, id, reason, &tx).await;
         });

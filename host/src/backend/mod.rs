@@ -97,7 +97,7 @@ pub(crate) async fn publish_exit(
 pub(crate) async fn wait_exit(exit: &watch::Receiver<Option<ExitReason>>) -> ExitReason {
     let mut rx = exit.clone();
     match rx.wait_for(Option::is_some).await {
-        Ok(v) => v.clone().unwrap_or_else(|| ExitReason::Killed("exit lost".into())),
-        Err(_) => ExitReason::Killed("exit watcher ended without a result".into()),
+        Ok(v) => v.clone().unwrap_or_else(|| ExitReason::killed("exit lost")),
+        Err(_) => ExitReason::killed("exit watcher ended without a result"),
     }
 }

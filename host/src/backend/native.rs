@@ -220,18 +220,18 @@ impl<L: Launcher> TeammateBackend for Native<L> {
         tokio::spawn(async move {
             let super::server::Expectation { connected, exit } = expectation;
             let up = tokio::select! {
-                pid = connected => pid.map_err(|_| ExitReason::SpawnFailed("its connection failed during the hello".into())),
-                why = pane.gone() => Err(ExitReason::SpawnFailed(format!("its process ended before connecting: {why}"))),
-                _ = tokio::time::sleep(CONNECT_TIMEOUT) => Err(ExitReason::SpawnFailed(format!(
+                pid = connected => pid.map_err(|_| ExitReason::spawn_failed("its connection failed during the hello")),
+                why = pane.gone() => Err(ExitReason::spawn_failed(format!("its process ended before connecting: {why}"))),
+                _ = tokio::time::sleep(CONNECT_TIMEOUT) => Err(ExitReason::spawn_failed(format!(
                     "it did not connect within {}", humantime::format_duration(CONNECT_TIMEOUT)))),
-                Ok(v) = kill_rx.wait_for(Option::is_some) => Err(ExitReason::Killed(v.clone().unwrap_or_default())),
+                Ok(v) = kill_rx.wait_for(Option::is_some) => Err(ExitReason::killed(v.clone().unwrap_or_default())),
             };
             let reason = match up {
                 Ok(pid) => {
                     team.roster.update(&id, |m| m.pid = Some(pid));
                     let _ = connected_tx.send(Some((pid, started.elapsed())));
                     tracing::debug!(teammate = %id, pid, "connected after {:.1?}", started.elapsed());
-                    exit.await.unwrap_or_else(|_| ExitReason::Killed("its connection handler ended".into()))
+                    exit.await.unwrap_or_else(|_| ExitReason::killed("its connection handler ended"))
                 }
                 Err(reason) => {
                     server.forget(&id);

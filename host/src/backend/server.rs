@@ -269,7 +269,7 @@ impl LinkServer {
         let Admitted { config, connected, exit, kill, .. } = slot;
         let group = config.group.clone();
         if let Err(e) = write_frame(&mut wr, &ToTeammate::Welcome { config: Box::new(config) }).await {
-            let _ = exit.send(ExitReason::SpawnFailed(format!("connection broke during the hello: {e}")));
+            let _ = exit.send(ExitReason::spawn_failed(format!("connection broke during the hello: {e}")));
             return;
         }
         let _ = connected.send(pid);
@@ -320,7 +320,7 @@ impl LinkServer {
         let mut out = Vec::new();
         let silence = tokio::time::sleep(self.heartbeat_timeout);
         tokio::pin!(silence);
-        let killed = |why: String| ExitReason::Killed(why);
+        let killed = |why: String| ExitReason::killed(why);
         loop {
             tokio::select! {
                 got = reader.next::<ToCoordinator>() => {

@@ -1,9 +1,10 @@
 //! The `swarm-host` command line: the clap types and the dispatch, one arm
 //! per command; each command lives in its own module.
 //!
-//! Exit codes are in [`exit`]: 0 every task completed; 1 some task failed;
-//! 2 usage, team file or plugin error (nothing ran); 3 internal error;
-//! 4 a sandbox limit stopped a task.
+//! Exit codes are in [`exit`]: 0 every task completed; 1 some task failed
+//! (or `--fail-on` failed the run on findings, or Ctrl-C / SIGTERM stopped
+//! it); 2 usage, team file or plugin error (nothing ran); 3 internal error;
+//! 4 a sandbox limit stopped a task; 5 the run's timeout stopped it.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,7 +23,7 @@ pub mod teammate;
 pub mod validate;
 pub mod view;
 
-pub use exit::{EXIT_CONFIG, EXIT_INTERNAL, EXIT_LIMIT, EXIT_OK, EXIT_TASKS_FAILED};
+pub use exit::{EXIT_CONFIG, EXIT_INTERNAL, EXIT_LIMIT, EXIT_OK, EXIT_TASKS_FAILED, EXIT_TIMEOUT};
 
 /// Runs multi-agent teams of sandboxed WebAssembly teammates.
 #[derive(Debug, Parser)]
@@ -64,6 +65,31 @@ pub enum ReportFormat {
     Sarif,
 }
 
+/// What in a report fails the run (`--fail-on`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum FailOnChoice {
+    /// Nothing in the report: failed tasks and findings are only reported.
+    Never,
+    /// Failed tasks, or tasks that did not run (findings do not fail it).
+    #[default]
+    Error,
+    /// Failed tasks, and findings of severity warning or error.
+    Warning,
+    /// Failed tasks, and findings of any severity (note, warning, error).
+    Note,
+}
+
+impl From<FailOnChoice> for crate::coordinator::FailOn {
+    fn from(c: FailOnChoice) -> Self {
+        match c {
+            FailOnChoice::Never => Self::Never,
+            FailOnChoice::Error => Self::Error,
+            FailOnChoice::Warning => Self::Warning,
+            FailOnChoice::Note => Self::Note,
+        }
+    }
+}
+
 /// Options shared by the commands that run a team.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -79,6 +105,17 @@ pub struct RunArgs {
     /// Time a teammate has to answer a shutdown request before it is killed.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
+    /// Stop the whole run gracefully after this long (e.g. `10m`): shutdown
+    /// requests, then a kill after --shutdown-grace; unfinished tasks are
+    /// reported as not run, `swarm-host resume` continues them, and the exit
+    /// code is 5. Overrides `timeout` in the team file.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub timeout: Option<Duration>,
+    /// What in the report fails the run (exit 1): `error` failed tasks only;
+    /// `warning` also findings of severity warning or error; `note` also any
+    /// finding; `never` nothing (the report is only printed).
+    #[arg(long, value_enum, default_value_t = FailOnChoice::Error)]
+    pub fail_on: FailOnChoice,
     /// Findings shown per task in the text report.
     #[arg(long, default_value_t = 20)]
     pub max_findings: usize,

@@ -1,6 +1,11 @@
 //! `swarm-host run` and `swarm-host resume`: plan (or restore), run the team
 //! with the live view on a terminal and its log files in the state
 //! directory, print the report, and pick the exit code.
+//!
+//! Ctrl-C and SIGTERM are handled alike: the first stops the team gracefully
+//! (the report is printed, the state stays resumable), the second kills the
+//! teammates. `--timeout` (or the team file's `timeout`) stops the run the
+//! same way once it passes.
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -13,7 +18,7 @@ use super::{
 use crate::backend::detect::{Env, Kind};
 use crate::coordinator::plan::build_with_planner;
 use crate::coordinator::run::run_on;
-use crate::coordinator::{Loaded, Observer, Plan, Restored, RunOptions, RunReport};
+use crate::coordinator::{Interrupt, Loaded, Observer, Plan, Restored, RunOptions, RunReport, StartError, Verdict};
 use crate::sandbox::planner::{Planner, TaskResult};
 use crate::state::StateDir;
 use crate::tasks::Status;
@@ -22,8 +27,9 @@ use crate::tasks::Status;
 pub async fn run(state_dir: &Path, team: &Path, fresh: bool, args: RunArgs) -> CliResult {
     let loaded = Loaded::read(team).map_err(config_error)?;
     let (plan, planner) = build_with_planner(&loaded, args.cache.dir().as_deref()).await.map_err(|e| {
-        // A planner stopped by a sandbox limit is a limit hit, not a bad file.
-        let code = if e.0.iter().any(|p| exit::names_a_limit(&p.message)) { EXIT_LIMIT } else { EXIT_CONFIG };
+        // A planner stopped by a sandbox limit is a limit hit, not a bad file
+        // (the limit is typed, as the sandbox raised it).
+        let code = if e.0.iter().any(|p| p.limit.is_some()) { EXIT_LIMIT } else { EXIT_CONFIG };
         (code, e.to_string())
     })?;
     for w in &plan.warnings {
@@ -75,14 +81,43 @@ async fn execute(
     }
     let result = execute_logged(plan, state, restored, planner, &args).await;
     logs.close();
-    let report = result?;
+    let mut report = result?;
     logging::finish_view();
+    report.verdict = Some(Verdict::of(&report, args.fail_on.into()));
     match args.report_format() {
         ReportFormat::Text => print!("{}", report.to_text(args.max_findings)),
         ReportFormat::Json => println!("{}", report.to_json()),
         ReportFormat::Sarif => println!("{}", report.to_sarif()),
     }
-    Ok(exit::of_report(&report))
+    let code = exit::of_report(&report);
+    if code == EXIT_INTERNAL {
+        let why = report.state_errors.first().or(report.interrupted.as_ref()).map_or("", String::as_str);
+        eprintln!("error: {}", crate::sanitize::line(why));
+    }
+    Ok(code)
+}
+
+/// Forwards Ctrl-C and SIGTERM to the run as [`Interrupt`]s, for as long
+/// as the run listens. Installing the handlers replaces the default action
+/// (exit at once) for the rest of the process.
+fn forward_signals(tx: tokio::sync::mpsc::Sender<Interrupt>) -> Result<(), (u8, String)> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let internal = |e: std::io::Error| (EXIT_INTERNAL, format!("cannot handle signals: {e}"));
+    let mut sigint = signal(SignalKind::interrupt()).map_err(internal)?;
+    let mut sigterm = signal(SignalKind::terminate()).map_err(internal)?;
+    tokio::spawn(async move {
+        loop {
+            let got = tokio::select! {
+                s = sigint.recv() => s.map(|()| Interrupt::CtrlC),
+                s = sigterm.recv() => s.map(|()| Interrupt::Terminate),
+            };
+            match got {
+                Some(interrupt) if tx.send(interrupt).await.is_ok() => {}
+                _ => break,
+            }
+        }
+    });
+    Ok(())
 }
 
 async fn execute_logged(
@@ -93,13 +128,7 @@ async fn execute_logged(
     args: &RunArgs,
 ) -> Result<RunReport, (u8, String)> {
     let (tx, interrupts) = tokio::sync::mpsc::channel(2);
-    tokio::spawn(async move {
-        while tokio::signal::ctrl_c().await.is_ok() {
-            if tx.send(()).await.is_err() {
-                break;
-            }
-        }
-    });
+    forward_signals(tx)?;
     let kind = match args.backend {
         BackendChoice::Auto => None,
         BackendChoice::InProcess => Some(Kind::InProcess),
@@ -114,9 +143,19 @@ async fn execute_logged(
         let view = logging::view(plan.tasks.len());
         Observer(Arc::new(move |team| view.update(team)))
     });
-    let options =
-        RunOptions { shutdown_grace: args.shutdown_grace, interrupts, state: Some(state.clone()), restored, observer };
-    let mut report = run_on(kind, plan, &sandbox, options, args.cache.dir()).await.map_err(config_error)?;
+    let options = RunOptions {
+        shutdown_grace: args.shutdown_grace,
+        interrupts,
+        timeout: args.timeout.or(plan.timeout),
+        state: Some(state.clone()),
+        restored,
+        observer,
+    };
+    let mut report = run_on(kind, plan, &sandbox, options, args.cache.dir()).await.map_err(|e| match e {
+        // swarm-host could not keep its own state: not the user's mistake.
+        StartError::State(_) => (EXIT_INTERNAL, e.to_string()),
+        _ => config_error(e),
+    })?;
     if let Some(planner) = planner {
         let results = report
             .tasks
@@ -132,7 +171,8 @@ async fn execute_logged(
             Ok(text) => {
                 report.synthesis = Some(text);
                 if let Err(e) = state.write_report(&report) {
-                    tracing::error!("cannot save the report: {e}");
+                    state.failed("the report", &e);
+                    report.state_errors = state.failures();
                 }
             }
             Err(e) => tracing::warn!("the planner's synthesis failed: {e}"),

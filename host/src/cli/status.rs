@@ -1,9 +1,12 @@
 //! `swarm-host status [team]`: the roster and task list of a running or
-//! finished team, or the list of teams with state.
+//! finished team, or the list of teams with state. A run that a timeout, a
+//! signal or a failed start stopped early shows as stopped, with its cause,
+//! until `swarm-host resume` finishes it.
 
 use std::path::Path;
 
 use super::{CliResult, EXIT_OK, config_error};
+use crate::coordinator::StopCause;
 use crate::state::StateDir;
 use crate::tasks::Status;
 
@@ -26,11 +29,22 @@ pub fn status(state_dir: &Path, team: Option<&str>, json: bool) -> CliResult {
     let tasks = state.read_tasks().map_err(config_error)?;
     let roster = state.read_roster().unwrap_or_default();
     let run = state.read_run().ok();
-    let phase = match &run {
-        Some(r) if r.finished => "finished",
-        Some(r) if r.coordinator_alive() => "running",
-        Some(_) => "stopped (coordinator gone: `swarm-host resume` continues it)",
-        None => "unknown",
+    let unfinished = tasks.iter().any(|t| matches!(t.status, Status::Pending | Status::InProgress));
+    let stopped_by = state.read_report().ok().and_then(|r| r.stopped_by);
+    let phase = match (&run, stopped_by) {
+        (Some(r), Some(cause)) if r.finished && unfinished => {
+            let why = match cause {
+                StopCause::Interrupt => "interrupted",
+                StopCause::Terminate => "terminated by SIGTERM",
+                StopCause::Timeout => "timeout",
+                StopCause::StartFailed => "a teammate could not start",
+            };
+            format!("stopped ({why}): `swarm-host resume` continues it")
+        }
+        (Some(r), _) if r.finished => "finished".to_string(),
+        (Some(r), _) if r.coordinator_alive() => "running".to_string(),
+        (Some(_), _) => "stopped (coordinator gone: `swarm-host resume` continues it)".to_string(),
+        (None, _) => "unknown".to_string(),
     };
     let logs = super::team_logs::dir_of(state.path());
     if json {

@@ -75,7 +75,7 @@ async fn serve(args: &TeammateArgs) -> anyhow::Result<ExitReason> {
     let token = read_token(args)?;
     let Connected { config, remote, writer } = connect(&args.socket, &args.agent_id, &token).await?;
     let reason = if config.team != args.team {
-        ExitReason::SpawnFailed(format!(
+        ExitReason::spawn_failed(format!(
             "started for team `{}`, but the coordinator runs team `{}`",
             args.team, config.team
         ))
@@ -83,7 +83,7 @@ async fn serve(args: &TeammateArgs) -> anyhow::Result<ExitReason> {
         let link = TeamLink::Remote(remote.clone());
         tokio::select! {
             reason = run_teammate(&config, link) => reason,
-            why = remote.lost() => ExitReason::Killed(format!("connection to the coordinator lost: {why}")),
+            why = remote.lost() => ExitReason::killed(format!("connection to the coordinator lost: {why}")),
         }
     };
     remote.exit(reason.clone(), writer).await;
@@ -92,7 +92,7 @@ async fn serve(args: &TeammateArgs) -> anyhow::Result<ExitReason> {
 
 /// Loads the plugin, opens the workspace and runs the teammate to its end.
 async fn run_teammate(config: &LaunchConfig, link: TeamLink) -> ExitReason {
-    let spawn_failed = |e: String| ExitReason::SpawnFailed(crate::sanitize::line(&e));
+    let spawn_failed = |e: String| ExitReason::spawn_failed(crate::sanitize::line(&e));
     let sandbox = match &config.cache_dir {
         Some(dir) => Sandbox::with_cache(dir.clone()),
         None => Sandbox::new(),
@@ -128,7 +128,10 @@ async fn run_teammate(config: &LaunchConfig, link: TeamLink) -> ExitReason {
     };
     let instance = match plugin.instantiate_linked(&launch, link.clone(), &config.team, workspace).await {
         Ok(i) => i,
-        Err(e) => return spawn_failed(format!("{e:#}")),
+        Err(e) => {
+            let message = crate::sanitize::line(&format!("{e:#}"));
+            return ExitReason::SpawnFailed { message, limit: crate::sandbox::limit_kind_of(&e) };
+        }
     };
     link.beat(&config.id, Beat::Started);
     instance.run().await

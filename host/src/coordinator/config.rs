@@ -61,6 +61,10 @@ pub struct TeamFile {
     /// Attempts per task before it fails for good.
     #[serde(default = "two")]
     pub max_attempts: u32,
+    /// Longest time the team may run before it is stopped gracefully (the
+    /// same as `swarm-host run --timeout`, which overrides it).
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<std::time::Duration>,
     /// Team-wide limits.
     #[serde(default)]
     pub limits: Limits,
@@ -165,6 +169,9 @@ pub struct ConfigError {
     pub line: Option<usize>,
     /// What is wrong.
     pub message: String,
+    /// The sandbox limit that stopped a planner plugin, when one did (the
+    /// exit code is then 4, decided from this, not from the message).
+    pub limit: Option<crate::sandbox::LimitKind>,
 }
 
 /// A loaded team file with what is needed to locate errors in it.
@@ -185,7 +192,7 @@ impl Loaded {
     /// before it is parsed.
     pub fn read(path: &Path) -> Result<Self, ConfigError> {
         use std::io::Read;
-        let error = |message: String| ConfigError { file: path.to_path_buf(), line: None, message };
+        let error = |message: String| ConfigError { file: path.to_path_buf(), line: None, message, limit: None };
         let file = std::fs::File::open(path).map_err(|e| error(format!("cannot read team file: {e}")))?;
         let mut bytes = Vec::new();
         file.take(MAX_TEAM_FILE_BYTES + 1)
@@ -207,6 +214,7 @@ impl Loaded {
             file: path.to_path_buf(),
             line: e.span().map(|s| line_of(&source, s.start)),
             message: e.message().to_string(),
+            limit: None,
         })?;
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
@@ -215,7 +223,8 @@ impl Loaded {
 
     /// An error at byte offset `at` of the file.
     pub fn error_at(&self, at: Option<usize>, message: impl Into<String>) -> ConfigError {
-        ConfigError { file: self.path.clone(), line: at.map(|a| line_of(&self.source, a)), message: message.into() }
+        let line = at.map(|a| line_of(&self.source, a));
+        ConfigError { file: self.path.clone(), line, message: message.into(), limit: None }
     }
 
     /// The limits of a teammate group: its own table over the team-wide ones.

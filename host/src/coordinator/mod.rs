@@ -6,8 +6,10 @@ pub mod config;
 pub mod plan;
 pub mod report;
 pub mod run;
+pub mod verdict;
 
 pub use config::{ConfigError, Loaded};
 pub use plan::{Plan, PlanError};
-pub use report::RunReport;
-pub use run::{Observer, Restored, RunOptions, StartError, run_in_process};
+pub use report::{RunReport, StopCause};
+pub use run::{Interrupt, Observer, Restored, RunOptions, StartError, run_in_process};
+pub use verdict::{FailOn, Verdict};

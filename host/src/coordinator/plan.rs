@@ -78,6 +78,9 @@ pub struct Plan {
     /// Non-fatal observations (e.g. a glob matching no file yet, a file
     /// skipped for its name), at most [`MAX_WARNINGS`] and a count.
     pub warnings: Vec<String>,
+    /// The team file's `timeout` for the whole run, if any.
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// Everything wrong with a team file, each problem located.
@@ -178,7 +181,10 @@ pub async fn build_with_planner(
         .await
         .map_err(|e| fail(format!("planner load: {e}")))?
         .map_err(|e| fail(e.to_string()))?;
-    let planned = planner.plan(input).await.map_err(|e| fail(e.to_string()))?;
+    let planned = planner.plan(input).await.map_err(|e| {
+        let limit = e.limit().map(crate::sandbox::LimitHit::kind);
+        PlanError(vec![ConfigError { limit, ..loaded.error_at(at, e.to_string()) }])
+    })?;
     tracing::info!(tasks = planned.len(), "planner {} planned the work", planner.path().display());
     let mut outside = Vec::new();
     let mut with_tasks = loaded.clone();
@@ -500,6 +506,7 @@ impl Plan {
             read: team.read,
             read_allow: team.read_allow.clone(),
             exclude: team.exclude.clone(),
+            timeout: team.timeout,
             limits: team.limits.clone(),
             teammates,
             tasks,

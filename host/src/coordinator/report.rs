@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::protocol::Finding;
+use super::verdict::Verdict;
+use crate::protocol::{Finding, Severity};
+use crate::sandbox::LimitKind;
 use crate::sanitize;
 use crate::tasks::{Attempt, Status, TaskState};
 use crate::team::Member;
@@ -37,6 +39,25 @@ pub struct TaskOutcome {
     pub findings: Vec<Finding>,
     /// Why it failed, when it did.
     pub error: Option<String>,
+    /// The sandbox limit that failed it for good, when one did (each
+    /// attempt also names the limit that ended it, if any).
+    #[serde(default)]
+    pub limit: Option<LimitKind>,
+}
+
+/// Why a run stopped before every task had ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopCause {
+    /// Ctrl-C (SIGINT).
+    Interrupt,
+    /// SIGTERM (what CI runners and `timeout(1)` send).
+    Terminate,
+    /// The run's `timeout` (`--timeout` or the team file) passed.
+    Timeout,
+    /// A teammate could not be started after others were: they were
+    /// stopped again.
+    StartFailed,
 }
 
 /// A message a teammate sent to the team lead.
@@ -100,6 +121,10 @@ pub struct Parts {
     pub warnings: Vec<String>,
     /// Why the run ended early.
     pub interrupted: Option<String>,
+    /// What ended it early, when something did.
+    pub stopped_by: Option<StopCause>,
+    /// State that could not be saved during the run (each one line).
+    pub state_errors: Vec<String>,
 }
 
 /// The whole report.
@@ -116,6 +141,17 @@ pub struct RunReport {
     pub duration: Duration,
     /// Why the run ended early, if it did.
     pub interrupted: Option<String>,
+    /// What ended it early, when something did (typed: the exit code is
+    /// decided from this, the text above is for people).
+    #[serde(default)]
+    pub stopped_by: Option<StopCause>,
+    /// State (task list, roster, report, ...) that could not be saved
+    /// during the run: swarm-host failed at its job (exit 3).
+    #[serde(default)]
+    pub state_errors: Vec<String>,
+    /// The failure policy's verdict, once the CLI applied one.
+    #[serde(default)]
+    pub verdict: Option<Verdict>,
     /// Counts.
     pub totals: Totals,
     /// Every task, in plan order.
@@ -137,15 +173,30 @@ pub struct RunReport {
 impl RunReport {
     /// Merges the final task list and roster into a report.
     pub fn synthesize(parts: Parts) -> Self {
-        let Parts { team, backend, duration, tasks, teammates, messages, denials, warnings, interrupted } = parts;
+        let Parts {
+            team,
+            backend,
+            duration,
+            tasks,
+            teammates,
+            messages,
+            denials,
+            warnings,
+            interrupted,
+            stopped_by,
+            state_errors,
+        } = parts;
         let tasks: Vec<TaskOutcome> = tasks
             .into_iter()
             .map(|t| {
                 let (summary, findings) = t.report.map(|r| (Some(r.summary), r.findings)).unwrap_or_default();
-                let error = t
-                    .failure
-                    .or_else(|| t.attempts.last().and_then(|a| a.error.clone()))
-                    .or_else(|| interrupted.as_ref().map(|why| format!("not run: {why}")));
+                // A task the stopped run left unfinished did not run (again):
+                // its last attempt, if any, says it was interrupted.
+                let not_run = interrupted.as_ref().filter(|_| t.status != Status::Failed);
+                let error = match not_run {
+                    Some(why) => Some(format!("not run: {why}")),
+                    None => t.failure.or_else(|| t.attempts.last().and_then(|a| a.error.clone())),
+                };
                 TaskOutcome {
                     id: t.spec.id,
                     subject: t.spec.subject,
@@ -153,6 +204,7 @@ impl RunReport {
                     owned_files: t.spec.owned_files.len(),
                     teammate: t.attempts.last().map(|a| a.teammate.clone()),
                     error: if t.status == Status::Completed { None } else { error },
+                    limit: if t.status == Status::Completed { None } else { t.failure_limit },
                     attempts: t.attempts,
                     summary,
                     findings,
@@ -173,6 +225,9 @@ impl RunReport {
             backend,
             duration,
             interrupted,
+            stopped_by,
+            state_errors,
+            verdict: None,
             totals,
             tasks,
             teammates,
@@ -186,6 +241,25 @@ impl RunReport {
     /// True if every task completed.
     pub fn success(&self) -> bool {
         self.totals.failed == 0 && self.interrupted.is_none()
+    }
+
+    /// True if some task that did not complete was stopped by a sandbox
+    /// limit: the task itself or one of its attempts names the limit (typed,
+    /// as the host raised it; never read from error text).
+    pub fn failed_on_limit(&self) -> bool {
+        self.tasks
+            .iter()
+            .filter(|t| t.status != Status::Completed)
+            .any(|t| t.limit.is_some() || t.attempts.iter().any(|a| a.limit.is_some()))
+    }
+
+    /// Findings per severity, most severe first (only severities that occur).
+    pub fn findings_by_severity(&self) -> Vec<(Severity, usize)> {
+        [Severity::Error, Severity::Warning, Severity::Note]
+            .into_iter()
+            .map(|sev| (sev, self.tasks.iter().flat_map(|t| &t.findings).filter(|f| f.severity == sev).count()))
+            .filter(|(_, n)| *n > 0)
+            .collect()
     }
 
     /// The report as pretty JSON.
@@ -255,9 +329,14 @@ impl RunReport {
         if let Some(why) = &self.interrupted {
             let _ = writeln!(out, "run interrupted: {}", s(why));
         }
+        for e in &self.state_errors {
+            let _ = writeln!(out, "state not saved: {}", s(e));
+        }
         if !self.totals.by_rule.is_empty() {
             let counts: Vec<String> = self.totals.by_rule.iter().map(|(rule, n)| format!("{} {n}", s(rule))).collect();
             let _ = writeln!(out, "Findings by rule: {}", counts.join(", "));
+            let counts: Vec<String> = self.findings_by_severity().iter().map(|(sev, n)| format!("{sev} {n}")).collect();
+            let _ = writeln!(out, "Findings by severity: {}", counts.join(", "));
         }
         let _ = writeln!(
             out,
@@ -268,6 +347,9 @@ impl RunReport {
             self.totals.retries,
             if self.totals.retries == 1 { "y" } else { "ies" }
         );
+        if let Some(verdict) = &self.verdict {
+            let _ = writeln!(out, "Result: {}", verdict.line());
+        }
         out
     }
 }
@@ -294,12 +376,17 @@ pub const SARIF_SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 
 impl RunReport {
     /// The report as SARIF 2.1.0 (pretty JSON), for code-scanning UIs: one
-    /// run whose tool is `swarm-host`, one rule per distinct rule id, one
-    /// result per finding (level `warning`, with the file as a
-    /// `%SRCROOT%`-relative artifact URI and, when the finding has a line,
-    /// its `region.startLine`), and every task that did not complete as an
-    /// error-level tool execution notification (refused file operations as
-    /// warnings). `executionSuccessful` is [`RunReport::success`].
+    /// run whose tool is `swarm-host`, one rule per distinct rule id (its
+    /// default level the most severe of its findings), one result per
+    /// finding (its `level` the finding's severity: `note`, `warning` or
+    /// `error`, with the file as a `%SRCROOT%`-relative artifact URI and,
+    /// when the finding has a line, its `region.startLine`), and every task
+    /// that did not complete as an error-level tool execution notification
+    /// (refused file operations as warnings). A finding whose file is not a
+    /// plain relative path (absolute, with a `..` or `.` segment, a
+    /// backslash, or empty) gets no result: it is dropped with a warning
+    /// notification, so no artifact URI ever leaves the root.
+    /// `executionSuccessful` is [`RunReport::success`].
     pub fn to_sarif(&self) -> String {
         use serde_json::{Value, json};
 
@@ -307,19 +394,36 @@ impl RunReport {
         // older JSON file has no per-rule counts.
         let counts = count_by_rule(&self.tasks);
         let rule_ids: Vec<&String> = counts.keys().collect();
+        let mut worst: BTreeMap<&str, Severity> = BTreeMap::new();
+        for f in self.tasks.iter().flat_map(|t| &t.findings) {
+            let level = worst.entry(f.rule.as_str()).or_insert(f.severity);
+            *level = (*level).max(f.severity);
+        }
         let rules: Vec<Value> = rule_ids
             .iter()
             .map(|id| {
+                let level = worst.get(id.as_str()).copied().unwrap_or_default();
                 json!({
                     "id": id,
                     "shortDescription": { "text": format!("swarm-host teammate rule `{id}`") },
-                    "defaultConfiguration": { "level": "warning" },
+                    "defaultConfiguration": { "level": level.as_str() },
                 })
             })
             .collect();
         let mut results = Vec::new();
+        let mut dropped = Vec::new();
         for t in &self.tasks {
             for f in &t.findings {
+                if !is_plain_relative(&f.file) {
+                    dropped.push(json!({
+                        "level": "warning",
+                        "message": { "text": format!(
+                            "finding dropped: rule {} of task {} names the file {:?}, not a plain path relative to the root",
+                            f.rule, t.id, f.file) },
+                        "properties": { "task": t.id, "teammate": t.teammate },
+                    }));
+                    continue;
+                }
                 let mut physical = json!({
                     "artifactLocation": { "uri": uri_of(&f.file), "uriBaseId": "%SRCROOT%" },
                 });
@@ -331,7 +435,7 @@ impl RunReport {
                 results.push(json!({
                     "ruleId": f.rule,
                     "ruleIndex": index,
-                    "level": "warning",
+                    "level": f.severity.as_str(),
                     "message": { "text": f.message },
                     "locations": [{ "physicalLocation": physical }],
                     "properties": { "task": t.id, "teammate": t.teammate },
@@ -351,6 +455,7 @@ impl RunReport {
                 })
             })
             .collect();
+        notifications.extend(dropped);
         notifications.extend(self.denials.iter().map(|d| {
             json!({
                 "level": "warning",
@@ -394,6 +499,17 @@ fn status_word(status: Status) -> &'static str {
     }
 }
 
+/// True if `path` is a plain root-relative path: not empty, not absolute,
+/// no backslash, no drive or scheme colon before the first `/`, and no empty,
+/// `.` or `..` segment. Only such paths become SARIF artifact URIs.
+fn is_plain_relative(path: &str) -> bool {
+    let first = path.split('/').next().unwrap_or_default();
+    !path.is_empty()
+        && !path.contains('\\')
+        && !first.contains(':')
+        && path.split('/').all(|seg| !seg.is_empty() && seg != "." && seg != "..")
+}
+
 /// A root-relative path as a URI reference: `/`-separated segments with
 /// everything but RFC 3986 unreserved characters percent-encoded.
 fn uri_of(path: &str) -> String {
@@ -423,7 +539,7 @@ mod tests {
     use serde_json::Value;
 
     fn finding(file: &str, line: Option<u32>, rule: &str, message: &str) -> Finding {
-        Finding { file: file.into(), line, rule: rule.into(), message: message.into() }
+        Finding { file: file.into(), line, rule: rule.into(), message: message.into(), severity: Severity::Warning }
     }
 
     fn outcome(id: &str, status: Status, findings: Vec<Finding>, error: Option<&str>) -> TaskOutcome {
@@ -437,6 +553,7 @@ mod tests {
             summary: None,
             findings,
             error: error.map(Into::into),
+            limit: None,
         }
     }
 
@@ -461,6 +578,9 @@ mod tests {
             backend: "in-process".into(),
             duration: Duration::from_millis(1500),
             interrupted: None,
+            stopped_by: None,
+            state_errors: Vec::new(),
+            verdict: None,
             totals: Totals {
                 tasks: 3,
                 completed: 2,
@@ -551,6 +671,40 @@ mod tests {
         assert_eq!(run["tool"]["driver"]["rules"].as_array().unwrap().len(), 0);
         assert_eq!(run["invocations"][0]["executionSuccessful"], true);
         assert_eq!(run["invocations"][0]["toolExecutionNotifications"].as_array().unwrap().len(), 0);
+    }
+
+    #[test]
+    fn sarif_levels_follow_severity_and_paths_that_leave_the_root_are_dropped() {
+        let mut r = report();
+        r.tasks[0].findings[0].severity = Severity::Error;
+        r.tasks[1].findings[0].severity = Severity::Note;
+        r.tasks[1].findings.push(finding("../etc/passwd", Some(1), "todo", "escape"));
+        r.tasks[1].findings.push(finding("/etc/passwd", None, "todo", "absolute"));
+        let sarif: Value = serde_json::from_str(&r.to_sarif()).unwrap();
+        let run = &sarif["runs"][0];
+        let results = run["results"].as_array().unwrap();
+        assert_eq!(results.len(), 4, "the two findings outside the root have no result");
+        let levels: Vec<&str> = results.iter().map(|r| r["level"].as_str().unwrap()).collect();
+        assert_eq!(levels, ["error", "warning", "warning", "note"]);
+        for r in results {
+            let uri = r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].as_str().unwrap();
+            assert!(!uri.contains("..") && !uri.starts_with('/'), "{uri}");
+        }
+        let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
+        let trailing = rules.iter().find(|r| r["id"] == "whitespace/trailing").unwrap();
+        assert_eq!(trailing["defaultConfiguration"]["level"], "error", "the most severe of its findings");
+        let notes = run["invocations"][0]["toolExecutionNotifications"].as_array().unwrap();
+        let dropped = notes.iter().filter(|n| n["message"]["text"].as_str().unwrap().starts_with("finding dropped"));
+        assert_eq!(dropped.count(), 2);
+        assert!(r.to_text(10).contains("Findings by severity: error 1, warning 4, note 1"), "{}", r.to_text(10));
+    }
+
+    #[test]
+    fn only_plain_relative_paths_become_uris() {
+        assert!(is_plain_relative("src/a b.rs"));
+        for bad in ["", "/etc/passwd", "../a", "a/../b", "a//b", "./a", "a/.", "a\\b", "C:/x", "file:///x"] {
+            assert!(!is_plain_relative(bad), "{bad:?}");
+        }
     }
 
     #[test]

@@ -2,9 +2,14 @@
 //! teammate, route events until every task is done, shut the team down
 //! gracefully, and synthesize the report.
 //!
-//! The coordinator is one event loop over teammate events and interrupts:
-//! no polling. A teammate that dies releases its task (requeued or failed
-//! under the max-attempts policy); a task nobody left can run fails visibly.
+//! The coordinator is one event loop over teammate events, interrupts
+//! (Ctrl-C, SIGTERM) and the run's timeout: no polling. A teammate that dies
+//! releases its task (requeued or failed under the max-attempts policy); a
+//! task nobody left can run fails visibly. An interrupt, the timeout, or a
+//! teammate that cannot be started after others were stops the team
+//! gracefully (shutdown requests, then a kill after the grace period): the
+//! tasks in flight go back to pending, so `swarm-host resume` continues the
+//! run. State that cannot be saved is kept in the report (exit 3).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -14,7 +19,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::plan::Plan;
-use super::report::{Denial, LeadMessage, RunReport};
+use super::report::{Denial, LeadMessage, RunReport, StopCause};
 use crate::backend::detect::Kind;
 use crate::backend::native::Launcher;
 use crate::backend::server::{HEARTBEAT_TIMEOUT, LinkServer, SocketDir, SocketError};
@@ -69,6 +74,19 @@ pub enum StartError {
         /// Why.
         message: String,
     },
+    /// The team's state could not be saved before anything started.
+    #[error("cannot save the team's state: {0}")]
+    State(#[from] StateError),
+}
+
+/// A request from outside to stop the run: the first stops the team
+/// gracefully, the second kills it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interrupt {
+    /// Ctrl-C (SIGINT).
+    CtrlC,
+    /// SIGTERM (what CI runners and `timeout(1)` send).
+    Terminate,
 }
 
 /// Knobs of one run.
@@ -76,9 +94,13 @@ pub enum StartError {
 pub struct RunOptions {
     /// Grace period of a graceful shutdown before the hard kill.
     pub shutdown_grace: Duration,
-    /// Each message is one Ctrl-C: the first stops the team gracefully, the
-    /// second kills it.
-    pub interrupts: mpsc::Receiver<()>,
+    /// Each message is one Ctrl-C or SIGTERM: the first stops the team
+    /// gracefully, the second kills it.
+    pub interrupts: mpsc::Receiver<Interrupt>,
+    /// Longest time the team may run, from the start of [`run`]: then it is
+    /// stopped like by a first interrupt (its teammates then have
+    /// `shutdown_grace` to exit). `None` = no limit.
+    pub timeout: Option<Duration>,
     /// Where to keep crash-safe state; `None` keeps nothing.
     pub state: Option<StateDir>,
     /// Saved state to continue from (`swarm-host resume`).
@@ -103,6 +125,7 @@ impl Default for RunOptions {
         Self {
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             interrupts: mpsc::channel(1).1,
+            timeout: None,
             state: None,
             restored: None,
             observer: None,
@@ -159,7 +182,7 @@ pub fn team_of(
     if let Some(state) = state.cloned() {
         tasks = tasks.with_save(Box::new(move |all| {
             if let Err(e) = state.write_tasks(all) {
-                tracing::error!("cannot save the task list: {e}");
+                state.failed("the task list", &e);
             }
         }));
     }
@@ -197,10 +220,8 @@ pub async fn run_in_process(plan: &Plan, sandbox: &Sandbox, options: RunOptions)
         Workspace::open_root(&plan.root).map_err(|source| StartError::Root { path: plan.root.clone(), source })?;
     let spec = workspace_spec(plan, options.state.as_ref(), sandbox.cache_dir());
     let policy = Arc::new(Policy::build(&plan.root, plan.read, &spec)?);
-    if let (Some(state), None) = (&options.state, &options.restored)
-        && let Err(e) = state.write_plan(plan)
-    {
-        tracing::error!("cannot save the plan: {e}");
+    if let (Some(state), None) = (&options.state, &options.restored) {
+        state.write_plan(plan)?;
     }
     let (team, events) = team_of(plan, options.restored.as_ref(), options.state.as_ref());
     let backend = InProcess::with_policy(team.clone(), root, policy, plugins);
@@ -263,10 +284,8 @@ pub async fn run_native<L: Launcher>(
     // config; a bad glob fails the run here, before anything starts.
     let workspace = workspace_spec(plan, options.state.as_ref(), cache_dir.as_deref());
     Policy::build(&root, plan.read, &workspace)?;
-    if let (Some(state), None) = (&options.state, &options.restored)
-        && let Err(e) = state.write_plan(plan)
-    {
-        tracing::error!("cannot save the plan: {e}");
+    if let (Some(state), None) = (&options.state, &options.restored) {
+        state.write_plan(plan)?;
     }
     let (team, events) = team_of(plan, options.restored.as_ref(), options.state.as_ref());
     let dir = SocketDir::create(&plan.team)?;
@@ -294,31 +313,57 @@ pub async fn run<B: TeammateBackend>(
         finished: false,
         resumes: options.restored.as_ref().map_or(0, |r| r.resumes),
     };
-    if let Some(s) = &state
-        && let Err(e) = s.write_run(&run_info)
-    {
-        tracing::error!("cannot save run.json: {e}");
+    if let Some(s) = &state {
+        s.write_run(&run_info)?;
     }
     let saver = state.as_ref().map(|s| Saver::start(s.clone(), team.clone()));
     let mut handles = HashMap::new();
     let mut live = HashSet::new();
+    let mut interrupted: Option<String> = None;
+    let mut stopped_by: Option<StopCause> = None;
     for t in &plan.teammates {
         let launch =
             Launch { id: t.id.clone(), group: t.group.clone(), color: t.color.clone(), limits: t.limits.clone() };
-        let handle = backend
-            .spawn(launch)
-            .await
-            .map_err(|e| StartError::Spawn { id: t.id.clone(), message: format!("{e:#}") })?;
-        handles.insert(t.id.clone(), handle);
-        live.insert(t.id.clone());
+        match backend.spawn(launch).await {
+            Ok(handle) => {
+                handles.insert(t.id.clone(), handle);
+                live.insert(t.id.clone());
+            }
+            Err(e) => {
+                let e = StartError::Spawn { id: t.id.clone(), message: format!("{e:#}") };
+                if live.is_empty() {
+                    // Nothing ran: the caller reports a start error.
+                    if let Some(saver) = saver {
+                        saver.stop().await;
+                    }
+                    return Err(e);
+                }
+                // Some teammates run already: stop them, report what ran.
+                tracing::error!("{e}: stopping the {} teammate(s) already started", live.len());
+                for other in plan.teammates.iter().filter(|o| !live.contains(&o.id)) {
+                    let why = if other.id == t.id { e.to_string() } else { format!("not started: {e}") };
+                    team.roster.gone(&other.id, Liveness::Dead, why);
+                }
+                interrupted = Some(e.to_string());
+                stopped_by = Some(StopCause::StartFailed);
+                break;
+            }
+        }
     }
     tracing::info!(team = %plan.team, teammates = live.len(), tasks = plan.tasks.len(), backend = backend.name(), "team started");
 
     let mut lead = Coordinator { team: team.clone(), messages: Vec::new(), denials: Vec::new() };
     let mut stoppers = JoinSet::new();
     let mut shutting_down = false;
-    let mut interrupted: Option<String> = None;
     let mut interrupts_open = true;
+    let deadline = options.timeout.map(|t| (tokio::time::Instant::now() + t, t));
+    let timeout = async move {
+        match deadline {
+            Some((at, _)) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(timeout);
 
     loop {
         if !shutting_down && (team.tasks.all_done() || interrupted.is_some()) {
@@ -351,19 +396,20 @@ pub async fn run<B: TeammateBackend>(
                         tracing::warn!(teammate = %id, "{}", sanitize::line(&why));
                     }
                     if interrupted.is_some() {
-                        if let Some(task) = team.tasks.interrupt(&id, "interrupted: the run was stopped") {
+                        let why = format!("interrupted: {}", interrupted.as_deref().unwrap_or("the run was stopped"));
+                        if let Some(task) = team.tasks.interrupt(&id, &why) {
                             tracing::warn!(teammate = %id, task = %task, "task put back to pending");
                         }
                     } else if let Some((task, after)) = team.tasks.release(&id, &if reason.is_clean() {
                         "the teammate returned from run while holding the task".to_string()
                     } else {
                         why.clone()
-                    }) {
+                    }, reason.limit()) {
                         tracing::warn!(teammate = %id, task = %task, "task released: {after:?}");
                     }
                     // An interrupted run leaves pending tasks for `resume`.
                     if interrupted.is_none() {
-                        for task in team.tasks.fail_unrunnable(&team.roster.live(), &format!("{id} {why}")) {
+                        for task in team.tasks.fail_unrunnable(&team.roster.live(), &format!("{id} {why}"), reason.limit()) {
                             tracing::warn!(task = %task, "task can no longer run");
                         }
                     }
@@ -373,12 +419,23 @@ pub async fn run<B: TeammateBackend>(
                 // happens once all are gone, which `live` already tracks.
                 None => break,
             },
+            () = &mut timeout, if interrupted.is_none() && !shutting_down => {
+                let after = deadline.map(|(_, t)| humantime::format_duration(t).to_string()).unwrap_or_default();
+                tracing::warn!("the run's timeout of {after} passed: stopping the team gracefully");
+                interrupted = Some(format!("timeout: the run took longer than timeout = {after}"));
+                stopped_by = Some(StopCause::Timeout);
+            }
             got = options.interrupts.recv(), if interrupts_open => match got {
-                Some(()) if interrupted.is_none() => {
-                    tracing::warn!("interrupted: stopping the team gracefully (interrupt again to kill)");
-                    interrupted = Some("interrupted by the user".into());
+                Some(signal) if interrupted.is_none() => {
+                    let (why, cause) = match signal {
+                        Interrupt::CtrlC => ("interrupted by the user", StopCause::Interrupt),
+                        Interrupt::Terminate => ("terminated by SIGTERM", StopCause::Terminate),
+                    };
+                    tracing::warn!("{why}: stopping the team gracefully (interrupt again to kill)");
+                    interrupted = Some(why.into());
+                    stopped_by = Some(cause);
                 }
-                Some(()) => {
+                Some(_) => {
                     tracing::warn!("interrupted again: killing every teammate");
                     for (_, handle) in handles.iter().filter(|(id, _)| live.contains(*id)) {
                         let (backend, handle) = (backend.clone(), handle.clone());
@@ -397,7 +454,7 @@ pub async fn run<B: TeammateBackend>(
         (observer.0)(&team);
     }
     let members = team.roster.snapshot();
-    let report = RunReport::synthesize(super::report::Parts {
+    let mut report = RunReport::synthesize(super::report::Parts {
         team: plan.team.clone(),
         backend: backend.name().to_string(),
         duration: started.elapsed(),
@@ -409,13 +466,19 @@ pub async fn run<B: TeammateBackend>(
         denials: lead.denials,
         warnings: plan.warnings.clone(),
         interrupted,
+        stopped_by,
+        state_errors: Vec::new(),
     });
     if let Some(s) = &state {
         run_info.finished = true;
-        for result in [s.write_report(&report), s.write_run(&run_info)] {
-            if let Err(e) = result {
-                tracing::error!("cannot save the final state: {e}");
-            }
+        if let Err(e) = s.write_run(&run_info) {
+            s.failed("run.json", &e);
+        }
+        // What could not be saved during the run is part of the report.
+        report.state_errors = s.failures();
+        if let Err(e) = s.write_report(&report) {
+            s.failed("the report", &e);
+            report.state_errors = s.failures();
         }
     }
     Ok(report)
@@ -462,9 +525,11 @@ impl Saver {
 }
 
 fn save_team(state: &StateDir, team: &Team) {
-    let results = [state.write_roster(&team.roster.snapshot()), state.write_mailbox(&team.mailbox.snapshot())];
-    for e in results.into_iter().filter_map(Result::err) {
-        tracing::error!("cannot save team state: {e}");
+    if let Err(e) = state.write_roster(&team.roster.snapshot()) {
+        state.failed("the roster", &e);
+    }
+    if let Err(e) = state.write_mailbox(&team.mailbox.snapshot()) {
+        state.failed("the mailboxes", &e);
     }
 }
 

@@ -490,11 +490,32 @@ mod tests {
     }
 
     #[test]
+    fn an_exit_frame_carries_its_limit_and_an_old_one_has_none() {
+        let with = ToCoordinator::Exit {
+            reason: ExitReason::Killed { message: "x".into(), limit: Some(crate::sandbox::LimitKind::LogRate) },
+        };
+        let text = String::from_utf8(encode(&with).unwrap()).unwrap();
+        assert!(text.contains(r#""limit":"log_rate""#), "{text}");
+        // A frame without the field (an older teammate process) still
+        // decodes: no limit.
+        let old = br#"{"v":1,"type":"exit","reason":{"kind":"trapped","detail":{"message":"boom"}}}"#;
+        let ToCoordinator::Exit { reason } = decode::<ToCoordinator>(old).unwrap() else { panic!("not an exit") };
+        assert_eq!(reason, ExitReason::trapped("boom"));
+        assert_eq!(reason.limit(), None);
+    }
+
+    #[test]
     fn requests_and_replies_round_trip() {
         let frames = [
             ToCoordinator::Request { id: 3, call: Call::Recv { timeout_ms: 50 } },
             ToCoordinator::Beat { beat: Beat::Working { task: "t1".into() } },
-            ToCoordinator::Exit { reason: ExitReason::Trapped("out of fuel".into()) },
+            ToCoordinator::Exit { reason: ExitReason::trapped("out of fuel") },
+            ToCoordinator::Exit {
+                reason: ExitReason::Trapped {
+                    message: "deadline hit: task t ran past task_deadline = 1s".into(),
+                    limit: Some(crate::sandbox::LimitKind::Deadline),
+                },
+            },
         ];
         for f in frames {
             assert_eq!(decode::<ToCoordinator>(&encode(&f).unwrap()).unwrap(), f);

@@ -14,7 +14,41 @@ pub const MAX_JSON_BYTES: usize = 1024 * 1024;
 /// Maximum nesting of arrays and objects.
 pub const MAX_JSON_DEPTH: usize = 16;
 
-/// One thing a teammate found (mirrors the WIT `finding` record).
+/// How much a finding matters (mirrors the WIT `severity` enum, added in
+/// `swarm:teammate@0.1.1`). Ordered: `note < warning < error`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Worth knowing, nothing to fix (e.g. a TODO marker).
+    Note,
+    /// Should be looked at. The severity of a finding that names none (a
+    /// guest built against `swarm:teammate@0.1.0`, or an older report).
+    #[default]
+    Warning,
+    /// Must be fixed (e.g. a leaked secret).
+    Error,
+}
+
+impl Severity {
+    /// The lowercase name: `note`, `warning` or `error` (also SARIF's
+    /// `level` values).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Note => "note",
+            Self::Warning => "warning",
+            Self::Error => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One thing a teammate found (mirrors the WIT `rated-finding` record; a
+/// plain `finding` arrives with severity `warning`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Finding {
@@ -27,6 +61,9 @@ pub struct Finding {
     pub rule: String,
     /// Human-readable message.
     pub message: String,
+    /// How much it matters; `warning` when the sender named none.
+    #[serde(default)]
+    pub severity: Severity,
 }
 
 /// Every message a teammate sends to the coordinator.
@@ -267,9 +304,20 @@ mod tests {
         assert_eq!(TeammateMessage::decode(&m.encode()).unwrap(), m);
     }
 
+    #[test]
+    fn a_finding_without_severity_is_a_warning() {
+        let f: Finding = serde_json::from_str(r#"{"file":"a.rs","rule":"r","message":"m"}"#).unwrap();
+        assert_eq!(f.severity, Severity::Warning);
+        let f: Finding =
+            serde_json::from_str(r#"{"file":"a.rs","rule":"r","message":"m","severity":"error"}"#).unwrap();
+        assert_eq!(f.severity, Severity::Error);
+        assert!(Severity::Note < Severity::Warning && Severity::Warning < Severity::Error);
+    }
+
     fn finding() -> impl Strategy<Value = Finding> {
-        (any::<String>(), any::<Option<u32>>(), any::<String>(), any::<String>())
-            .prop_map(|(file, line, rule, message)| Finding { file, line, rule, message })
+        let severity = prop_oneof![Just(Severity::Note), Just(Severity::Warning), Just(Severity::Error)];
+        (any::<String>(), any::<Option<u32>>(), any::<String>(), any::<String>(), severity)
+            .prop_map(|(file, line, rule, message, severity)| Finding { file, line, rule, message, severity })
     }
 
     fn message() -> impl Strategy<Value = TeammateMessage> {

@@ -14,7 +14,7 @@ pub mod frame;
 pub mod json;
 pub mod xml;
 
-pub use json::{Finding, TeammateMessage};
+pub use json::{Finding, Severity, TeammateMessage};
 pub use xml::TeamLeadMessage;
 
 /// The only protocol version this build speaks.

@@ -17,7 +17,7 @@ use super::workspace::{FsError, Holder, Written};
 use super::{Held, LimitHit, TeammateState};
 use crate::mailbox::{Incoming, SendError, TEAM_LEAD};
 use crate::protocol::frame::Beat;
-use crate::protocol::{Finding, TeammateMessage};
+use crate::protocol::{Finding, Severity, TeammateMessage};
 use crate::tasks::TaskReport;
 use crate::team::Liveness;
 
@@ -84,6 +84,42 @@ impl TeammateState {
     fn message_too_large(&self, body: &str, summary: Option<&str>) -> Option<u32> {
         let size = body.len() + summary.map_or(0, str::len);
         (size > self.limits.message_bytes()).then_some(self.limits.message_bytes() as u32)
+    }
+
+    /// Completes the held task `task_id` with its report (`complete` and
+    /// `complete-rated` end here): the size check, the task list, the roster
+    /// and the coordinator's event.
+    async fn complete_task(
+        &mut self,
+        task_id: String,
+        summary: String,
+        findings: Vec<Finding>,
+    ) -> wasmtime::Result<Result<(), task_list::TaskError>> {
+        let size =
+            summary.len() + findings.iter().map(|f| f.file.len() + f.rule.len() + f.message.len() + 16).sum::<usize>();
+        if size > self.limits.report_bytes() {
+            return Ok(Err(task_list::TaskError::TooLarge(self.limits.report_bytes() as u32)));
+        }
+        // A finding names a file the held task could read, or it is dropped
+        // and reported like a refused read. (Completing a task not held is
+        // refused below; its findings go nowhere.)
+        let holds_it = self.held.as_ref().is_some_and(|h| h.id == task_id);
+        let mut kept = Vec::with_capacity(findings.len());
+        for f in findings.into_iter().filter(|_| holds_it) {
+            match self.workspace.check_finding(&f.file, &self.holder()) {
+                Ok(file) => kept.push(Finding { file, ..f }),
+                Err(e) => self.denied("finding", &Err::<(), _>(e)).await,
+            }
+        }
+        let findings = kept;
+        let done = TaskReport { summary: summary.clone(), findings: findings.clone() };
+        if let Err(e) = self.link.complete(&self.id, task_id.clone(), done).await.map_err(wasmtime::Error::new)? {
+            return Ok(Err(task_list::TaskError::NotHeld(e)));
+        }
+        self.held = None;
+        self.beat(Beat::TaskCleared);
+        self.emit(TeammateMessage::TaskCompleted { from: self.id.clone(), task_id, summary, findings }).await;
+        Ok(Ok(()))
     }
 }
 
@@ -228,31 +264,42 @@ impl task_list::Host for TeammateState {
         task_id: String,
         report: types::Report,
     ) -> wasmtime::Result<Result<(), task_list::TaskError>> {
-        let size = report.summary.len()
-            + report.findings.iter().map(|f| f.file.len() + f.rule.len() + f.message.len() + 16).sum::<usize>();
-        if size > self.limits.report_bytes() {
-            return Ok(Err(task_list::TaskError::TooLarge(self.limits.report_bytes() as u32)));
-        }
-        // A finding names a file the held task could read, or it is dropped
-        // and reported like a refused read. (Completing a task not held is
-        // refused below; its findings go nowhere.)
-        let holds_it = self.held.as_ref().is_some_and(|h| h.id == task_id);
-        let mut findings = Vec::with_capacity(report.findings.len());
-        for f in report.findings.into_iter().filter(|_| holds_it) {
-            match self.workspace.check_finding(&f.file, &self.holder()) {
-                Ok(file) => findings.push(Finding { file, line: f.line, rule: f.rule, message: f.message }),
-                Err(e) => self.denied("finding", &Err::<(), _>(e)).await,
-            }
-        }
-        let done = TaskReport { summary: report.summary.clone(), findings: findings.clone() };
-        if let Err(e) = self.link.complete(&self.id, task_id.clone(), done).await.map_err(wasmtime::Error::new)? {
-            return Ok(Err(task_list::TaskError::NotHeld(e)));
-        }
-        self.held = None;
-        self.beat(Beat::TaskCleared);
-        self.emit(TeammateMessage::TaskCompleted { from: self.id.clone(), task_id, summary: report.summary, findings })
-            .await;
-        Ok(Ok(()))
+        // A guest of swarm:teammate@0.1.0 names no severity: `warning`.
+        let findings = report
+            .findings
+            .into_iter()
+            .map(|f| Finding {
+                file: f.file,
+                line: f.line,
+                rule: f.rule,
+                message: f.message,
+                severity: Severity::Warning,
+            })
+            .collect();
+        self.complete_task(task_id, report.summary, findings).await
+    }
+
+    async fn complete_rated(
+        &mut self,
+        task_id: String,
+        report: types::RatedReport,
+    ) -> wasmtime::Result<Result<(), task_list::TaskError>> {
+        let findings = report
+            .findings
+            .into_iter()
+            .map(|f| Finding {
+                file: f.file,
+                line: f.line,
+                rule: f.rule,
+                message: f.message,
+                severity: match f.severity {
+                    types::Severity::Note => Severity::Note,
+                    types::Severity::Warning => Severity::Warning,
+                    types::Severity::Error => Severity::Error,
+                },
+            })
+            .collect();
+        self.complete_task(task_id, report.summary, findings).await
     }
 
     async fn fail(&mut self, task_id: String, reason: String) -> wasmtime::Result<Result<(), task_list::TaskError>> {

@@ -116,7 +116,7 @@ pub enum LoadError {
     },
     /// The component imports something the host does not provide, or does
     /// not export the `teammate` world.
-    #[error("plugin {path} does not fit the swarm:teammate@0.1.0 world: {message}")]
+    #[error("plugin {path} does not fit the swarm:teammate@0.1.1 world: {message}")]
     Incompatible {
         /// The plugin path.
         path: PathBuf,
@@ -541,7 +541,10 @@ impl Instance {
         match result {
             Ok(Ok(())) => ExitReason::Finished,
             Ok(Err(msg)) => ExitReason::Failed(msg),
-            Err(e) => ExitReason::Trapped(describe_trap(&e, self.store.data())),
+            Err(e) => {
+                let (message, limit) = describe_trap(&e, self.store.data());
+                ExitReason::Trapped { message, limit }
+            }
         }
     }
 }
@@ -554,16 +557,24 @@ fn name_count_limit(e: wasmtime::Error, limit: u32) -> wasmtime::Error {
     if text.contains("count too high") { wasmtime::Error::new(LimitHit::Instances { limit, what: text }) } else { e }
 }
 
+/// The sandbox limit a wasmtime error carries, if the host raised one (a
+/// [`LimitHit`] inside the error, e.g. from the limiter or the epoch
+/// callback). Never derived from the error's text.
+pub fn limit_kind_of(e: &wasmtime::Error) -> Option<LimitKind> {
+    e.downcast_ref::<LimitHit>().map(LimitHit::kind)
+}
+
 /// Turns a trap into one line that names the limit hit, or the guest's own
-/// panic message when there is one.
-fn describe_trap(e: &wasmtime::Error, state: &TeammateState) -> String {
-    if let Some(hit) = e.downcast_ref::<LimitHit>() {
-        return hit.to_string();
-    }
-    match e.downcast_ref::<wasmtime::Trap>() {
-        Some(wasmtime::Trap::StackOverflow) => return LimitHit::Stack(state.limits.wasm_stack_kib).to_string(),
-        Some(wasmtime::Trap::OutOfFuel) => return LimitHit::Fuel(state.limits.fuel.unwrap_or(0)).to_string(),
-        _ => {}
+/// panic message when there is one, and the kind of the limit when a limit
+/// stopped the guest ([`LimitHit::kind`] is the one mapping).
+fn describe_trap(e: &wasmtime::Error, state: &TeammateState) -> (String, Option<LimitKind>) {
+    let hit = e.downcast_ref::<LimitHit>().cloned().or_else(|| match e.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::StackOverflow) => Some(LimitHit::Stack(state.limits.wasm_stack_kib)),
+        Some(wasmtime::Trap::OutOfFuel) => Some(LimitHit::Fuel(state.limits.fuel.unwrap_or(0))),
+        _ => None,
+    });
+    if let Some(hit) = hit {
+        return (hit.to_string(), Some(hit.kind()));
     }
     let out = state.stderr.contents();
     let stderr = String::from_utf8_lossy(&out);
@@ -572,9 +583,10 @@ fn describe_trap(e: &wasmtime::Error, state: &TeammateState) -> String {
         .clone()
         .or_else(|| stderr.lines().find(|l| l.contains("panicked")).map(str::to_string))
         .map(|p| crate::sanitize::line(&p));
-    match (e.downcast_ref::<wasmtime::Trap>(), panic) {
+    let message = match (e.downcast_ref::<wasmtime::Trap>(), panic) {
         (_, Some(p)) => p,
         (Some(trap), None) => trap.to_string(),
         (None, None) => crate::sanitize::line(&format!("{e:#}")),
-    }
+    };
+    (message, None)
 }

@@ -85,7 +85,11 @@ impl Teammate for LicenseHeader {
                             match ctx.write(file, header::insert(&text, &style.header(license))) {
                                 Ok(()) => {
                                     inserted += 1;
-                                    findings.push(Finding::new(file, 1, rule::MISSING, format!("{what} (inserted)")));
+                                    // Fixed in this run: only a note.
+                                    let inserted_header = format!("{what} (inserted)");
+                                    findings.push(
+                                        Finding::new(file, 1, rule::MISSING, inserted_header).rated(Severity::Note),
+                                    );
                                 }
                                 Err(e) => {
                                     findings.push(Finding::new(file, 1, rule::MISSING, what));

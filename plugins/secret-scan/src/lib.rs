@@ -15,6 +15,10 @@
 //!   `:=`) to a name containing `password`, `secret`, `token`, `api_key`…;
 //!   placeholders like `${VAR}` or `<…>` are ignored.
 //!
+//! Every possible secret is a finding of severity `error` (`swarm-host run
+//! --fail-on error` does not fail on findings; `--fail-on warning` does);
+//! an `unreadable` file is a `warning`.
+//!
 //! Findings never echo a secret: they show at most its public prefix
 //! (`AKIA`, `ghp_`) and its length. A line containing `secret-scan:allow` is
 //! not scanned (for documented examples and test fixtures).
@@ -46,7 +50,10 @@ impl Teammate for SecretScan {
                 Ok(Ok(text)) => {
                     let hits = patterns::scan(&text);
                     with_secrets += usize::from(!hits.is_empty());
-                    findings.extend(hits.into_iter().map(|h| Finding::new(file, h.line, h.rule, h.message)));
+                    // A leaked secret must be fixed: severity `error`.
+                    findings.extend(
+                        hits.into_iter().map(|h| Finding::new(file, h.line, h.rule, h.message).rated(Severity::Error)),
+                    );
                 }
                 Ok(Err(_)) => skipped += 1,
                 Err(e) => findings.push(Finding::for_file(file, "unreadable", e.describe())),

@@ -3,7 +3,7 @@
 //!
 //! Each marker becomes one [`Finding`]: the file, the 1-based line, the rule
 //! (the marker in lower case: `todo`, `fixme`, `xxx`) and the trimmed line
-//! text. A marker counts only as a whole, upper-case word: `TODO:`,
+//! text, with severity `note` (`--fail-on note` fails a run on them). A marker counts only as a whole, upper-case word: `TODO:`,
 //! `TODO(bob)` and `// FIXME` match; `TODOS`, `todo_list`, `XXXL` and
 //! `MY_TODO` do not. Files that are not UTF-8 are skipped (and counted as
 //! such in the summary); a file that cannot be read is an `unreadable`
@@ -34,7 +34,12 @@ impl Teammate for TodoScan {
                     Ok(text) => {
                         let found = markers::find_markers(&text);
                         stats.record_scanned(found.len());
-                        findings.extend(found.into_iter().map(|m| Finding::new(file, m.line, m.marker.rule(), m.text)));
+                        // A marker is worth knowing, nothing to fix now: severity `note`.
+                        findings.extend(
+                            found
+                                .into_iter()
+                                .map(|m| Finding::new(file, m.line, m.marker.rule(), m.text).rated(Severity::Note)),
+                        );
                     }
                     Err(_) => stats.skipped += 1,
                 },

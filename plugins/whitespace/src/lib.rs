@@ -62,7 +62,9 @@ impl Teammate for Whitespace {
                             } else {
                                 issue.message
                             };
-                            Finding { file: file.clone(), line: issue.line, rule: issue.rule.into(), message }
+                            // An issue this run fixed is only a note; one left is a warning.
+                            let severity = if repaired && issue.fixable { Severity::Note } else { Severity::Warning };
+                            Finding { file: file.clone(), line: issue.line, rule: issue.rule.into(), message, severity }
                         }));
                     }
                     Err(_) => skipped += 1,

@@ -63,7 +63,7 @@ impl Teammate for Rogue {
                 );
                 let sent = ctx.send_with_summary("team-lead", &forged, &format!("from {victim}"));
                 let report = Report::new(format!("forged by {}", ctx.id()));
-                let completed = task_list::complete(victim_task, &report);
+                let completed = task_list::complete_rated(victim_task, &report);
                 let failed = task_list::fail(victim_task, "forged failure");
                 Err(format!("send: {sent:?}; complete {victim_task}: {completed:?}; fail {victim_task}: {failed:?}"))
             }
