@@ -555,6 +555,27 @@ mod tests {
     }
 
     #[test]
+    fn owns_patterns_that_match_no_file_are_what_the_task_may_create() {
+        let dir = tree();
+        let p =
+            plan(dir.path(), "[[task]]\nid = \"a\"\nsubject = \"s\"\nowns = [\"./src/new.rs\", \"gen/**\"]\n").unwrap();
+        assert_eq!(p.tasks[0].creates, ["src/new.rs", "gen/**"]);
+        assert!(p.tasks[0].owned_files.is_empty());
+        assert_eq!(
+            p.warnings,
+            [
+                "task `a` owns `src/new.rs`, which does not exist yet: the task may create it",
+                "task `a`: `gen/**` matches no file under the root yet: the task may create files that match it",
+            ]
+        );
+        for owns in [".git/hooks/pre-commit", "sub/.swarm/x/**"] {
+            let e =
+                plan(dir.path(), &format!("[[task]]\nid = \"g\"\nsubject = \"s\"\nowns = [{owns:?}]\n")).unwrap_err();
+            assert!(e.to_string().contains("which no task may own or create files in"), "{e}");
+        }
+    }
+
+    #[test]
     fn rejects_escapes_unknown_owners_unknown_deps_and_cycles() {
         let dir = tree();
         let e = plan(
