@@ -431,18 +431,7 @@ impl Plan {
                 }
             }
         }
-        for (k, p) in index.patterns.iter().enumerate().filter(|(k, _)| !matched[*k]) {
-            let id = shown(&tasks[p.task].id);
-            warnings.push(match &p.literal {
-                Some(path) => {
-                    format!("task {id} owns {}, which does not exist yet: the task may create it", shown(path))
-                }
-                None => format!(
-                    "task {id}: {} matches no file under the root yet: the task may create files that match it",
-                    shown(&index.patterns[k].text)
-                ),
-            });
-        }
+        // Two tasks that could create one file first: the warnings are capped.
         let (pairs, more) = owns::creation_overlaps(&index, &matched, MAX_WARNINGS);
         for (a, b) in pairs {
             let (a, b) = (&index.patterns[a], &index.patterns[b]);
@@ -457,6 +446,19 @@ impl Plan {
         }
         if more > 0 {
             warnings.push(format!("and {more} more pairs of patterns that could both create one new file"));
+        }
+        // Then what each pattern that matches no file grants.
+        for p in index.patterns.iter().zip(&matched).filter(|(_, m)| !**m).map(|(p, _)| p) {
+            let id = shown(&tasks[p.task].id);
+            warnings.push(match &p.literal {
+                Some(path) => {
+                    format!("task {id} owns {}, which does not exist yet: the task may create it", shown(path))
+                }
+                None => format!(
+                    "task {id}: {} matches no file under the root yet: the task may create files that match it",
+                    shown(&p.text)
+                ),
+            });
         }
         for ((a, b), (count, some)) in &overlaps {
             let more = if *count > some.len() { format!(" and {} more", count - some.len()) } else { String::new() };
