@@ -1,8 +1,10 @@
 //! `swarm-host validate <team.toml>`: everything `run` checks before it
 //! spawns a teammate, without running the team. The plan (names, owners,
-//! dependencies, cycles, paths, overlapping ownership, and the planner's
-//! tasks), then every plugin compiled and linked against its WIT world. Every
-//! problem is listed with its file and line, not just the first.
+//! dependencies, cycles, paths, overlapping ownership, the plan limits, and
+//! the planner's tasks), then every plugin compiled and linked against its
+//! WIT world. Every problem is listed with its file and line, not just the
+//! first, and so is every plan warning (a pattern that matches no file yet,
+//! two tasks that could create one new file, a name that is not UTF-8).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -437,18 +437,7 @@ impl Plan {
                 }
             }
         }
-        for (k, p) in index.patterns.iter().enumerate().filter(|(k, _)| !matched[*k]) {
-            let id = shown(&tasks[p.task].id);
-            warnings.push(match &p.literal {
-                Some(path) => {
-                    format!("task {id} owns {}, which does not exist yet: the task may create it", shown(path))
-                }
-                None => format!(
-                    "task {id}: {} matches no file under the root yet: the task may create files that match it",
-                    shown(&index.patterns[k].text)
-                ),
-            });
-        }
+        // Two tasks that could create one file first: the warnings are capped.
         let (pairs, more) = owns::creation_overlaps(&index, &matched, MAX_WARNINGS);
         for (a, b) in pairs {
             let (a, b) = (&index.patterns[a], &index.patterns[b]);
@@ -463,6 +452,19 @@ impl Plan {
         }
         if more > 0 {
             warnings.push(format!("and {more} more pairs of patterns that could both create one new file"));
+        }
+        // Then what each pattern that matches no file grants.
+        for p in index.patterns.iter().zip(&matched).filter(|(_, m)| !**m).map(|(p, _)| p) {
+            let id = shown(&tasks[p.task].id);
+            warnings.push(match &p.literal {
+                Some(path) => {
+                    format!("task {id} owns {}, which does not exist yet: the task may create it", shown(path))
+                }
+                None => format!(
+                    "task {id}: {} matches no file under the root yet: the task may create files that match it",
+                    shown(&p.text)
+                ),
+            });
         }
         for ((a, b), (count, some)) in &overlaps {
             let more = if *count > some.len() { format!(" and {} more", count - some.len()) } else { String::new() };
@@ -559,6 +561,27 @@ mod tests {
         let msg = e.to_string();
         assert!(msg.contains("tasks `one` and `two` both own 1 file(s): src/a.rs"), "{msg}");
         assert!(msg.contains("team.toml:12"), "{msg}");
+    }
+
+    #[test]
+    fn owns_patterns_that_match_no_file_are_what_the_task_may_create() {
+        let dir = tree();
+        let p =
+            plan(dir.path(), "[[task]]\nid = \"a\"\nsubject = \"s\"\nowns = [\"./src/new.rs\", \"gen/**\"]\n").unwrap();
+        assert_eq!(p.tasks[0].creates, ["src/new.rs", "gen/**"]);
+        assert!(p.tasks[0].owned_files.is_empty());
+        assert_eq!(
+            p.warnings,
+            [
+                "task `a` owns `src/new.rs`, which does not exist yet: the task may create it",
+                "task `a`: `gen/**` matches no file under the root yet: the task may create files that match it",
+            ]
+        );
+        for owns in [".git/hooks/pre-commit", "sub/.swarm/x/**"] {
+            let e =
+                plan(dir.path(), &format!("[[task]]\nid = \"g\"\nsubject = \"s\"\nowns = [{owns:?}]\n")).unwrap_err();
+            assert!(e.to_string().contains("which no task may own or create files in"), "{e}");
+        }
     }
 
     #[test]
