@@ -94,8 +94,10 @@ pub struct Parts {
     pub teammates: Vec<Member>,
     /// Messages to the team lead.
     pub messages: Vec<LeadMessage>,
-    /// File operations the sandbox refused.
+    /// File operations the sandbox refused (the first few per teammate).
     pub denials: Vec<Denial>,
+    /// How many file operations the sandbox refused, per teammate.
+    pub denial_counts: BTreeMap<String, u64>,
     /// Plan warnings.
     pub warnings: Vec<String>,
     /// Why the run ended early.
@@ -124,9 +126,14 @@ pub struct RunReport {
     pub teammates: Vec<Member>,
     /// Messages addressed to the team lead.
     pub messages: Vec<LeadMessage>,
-    /// File operations the sandbox refused.
+    /// File operations the sandbox refused: the first
+    /// [`DENIAL_SAMPLES`](super::events::DENIAL_SAMPLES) per teammate.
     #[serde(default)]
     pub denials: Vec<Denial>,
+    /// How many file operations the sandbox refused, per teammate (a flood
+    /// is counted here, not listed in `denials`).
+    #[serde(default)]
+    pub denial_counts: BTreeMap<String, u64>,
     /// The planner plugin's closing synthesis, when the team has one.
     #[serde(default)]
     pub synthesis: Option<String>,
@@ -137,7 +144,8 @@ pub struct RunReport {
 impl RunReport {
     /// Merges the final task list and roster into a report.
     pub fn synthesize(parts: Parts) -> Self {
-        let Parts { team, backend, duration, tasks, teammates, messages, denials, warnings, interrupted } = parts;
+        let Parts { team, backend, duration, tasks, teammates, messages, denials, denial_counts, warnings, interrupted } =
+            parts;
         let tasks: Vec<TaskOutcome> = tasks
             .into_iter()
             .map(|t| {
@@ -178,6 +186,7 @@ impl RunReport {
             teammates,
             messages,
             denials,
+            denial_counts,
             warnings,
             synthesis: None,
         }
@@ -240,6 +249,12 @@ impl RunReport {
         for d in &self.denials {
             let task = d.task.as_deref().map(|t| format!(" in task {}", s(t))).unwrap_or_default();
             let _ = writeln!(out, "denied: {} {}{task}: {}", s(&d.teammate), s(&d.operation), s(&d.reason));
+        }
+        for (teammate, n) in &self.denial_counts {
+            let listed = self.denials.iter().filter(|d| d.teammate == *teammate).count() as u64;
+            if *n > listed {
+                let _ = writeln!(out, "denied: {} {} more time(s) (counted, not listed)", s(teammate), n - listed);
+            }
         }
         for m in &self.messages {
             let _ = writeln!(out, "message from {}: {}", s(&m.from), s(&m.body));
@@ -478,6 +493,7 @@ mod tests {
                 operation: "write".into(),
                 reason: "x.rs: not owned by the held task".into(),
             }],
+            denial_counts: BTreeMap::from([("ws-runner".into(), 1)]),
             synthesis: None,
             warnings: Vec::new(),
         }
