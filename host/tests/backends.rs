@@ -8,7 +8,9 @@
 //! and over the socket); a guest repeating `idle` or answering shutdown
 //! requests it never got reaches the coordinator once at most, on both;
 //! a full tmux window gets a new window instead of failing the run, and a
-//! hung tmux or osascript is killed at its timeout with an error naming it.
+//! hung tmux or osascript is killed at its timeout with an error naming it;
+//! a teammate process whose coordinator stops reading queues a bounded
+//! number of events.
 //! One test prints spawn times (run with `--nocapture` to see them).
 
 use std::collections::HashMap;
@@ -775,7 +777,14 @@ async fn a_full_tmux_window_gets_a_new_window_instead_of_failing() {
     }
     let windows = server.tmux(&["list-panes", "-a", "-F", "#{window_id} #{pane_id}"]);
     let window_of = |pane: &str| {
-        windows.lines().find(|l| l.ends_with(&format!(" {pane}"))).unwrap().split_whitespace().next().unwrap().to_string()
+        windows
+            .lines()
+            .find(|l| l.ends_with(&format!(" {pane}")))
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
     };
     let first = window_of(&anchor);
     let elsewhere: Vec<&String> = panes.iter().filter(|p| window_of(p) != first).collect();
@@ -785,4 +794,51 @@ async fn a_full_tmux_window_gets_a_new_window_instead_of_failing() {
     // Closing a teammate's pane in the new window works as anywhere.
     tmux.close(&Pane::Tmux { pane_id: elsewhere[0].clone() }).await;
     assert_eq!(server.panes().len(), 12);
+}
+
+/// A coordinator that welcomes `w-1` and then never reads its socket
+/// again: the teammate process's events pile up in the socket's buffer,
+/// then in its outbox, which holds `OUTBOX_EVENTS` and makes the next event
+/// wait (the outbox used to be unbounded).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_teammate_process_outbox_is_bounded_when_the_coordinator_stops_reading() {
+    use swarm_host::backend::link::OUTBOX_EVENTS;
+    use swarm_host::protocol::frame::{FrameReader, ToCoordinator, ToTeammate, write_frame};
+
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("sock");
+    let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let welcome = config("w-1", root.path());
+    let coordinator = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let (rd, mut wr) = stream.into_split();
+        let mut reader = FrameReader::new(rd, MAX_FRAME_BYTES);
+        let hello: ToCoordinator = reader.next().await.unwrap().unwrap();
+        assert!(matches!(hello, ToCoordinator::Hello { .. }), "{hello:?}");
+        write_frame(&mut wr, &ToTeammate::Welcome { config: Box::new(welcome) }).await.unwrap();
+        // Holds the connection open and reads nothing more.
+        (reader, wr)
+    });
+    let joined = connect(&socket, "w-1", "token").await.unwrap();
+    let _held_open = coordinator.await.unwrap();
+    let link = TeamLink::Remote(joined.remote.clone());
+    let reason = "x".repeat(8 * 1024);
+    let mut sent = 0;
+    loop {
+        let msg = TeammateMessage::AccessDenied {
+            from: "w-1".into(),
+            task_id: None,
+            operation: "read".into(),
+            reason: reason.clone(),
+        };
+        // An event that finds no room waits: that is the bound.
+        if tokio::time::timeout(Duration::from_millis(500), link.emit(msg)).await.is_err() {
+            break;
+        }
+        sent += 1;
+        assert!(sent < 10_000, "the outbox took {sent} events of 8 KiB without making one wait");
+    }
+    println!("a stalled socket took {sent} events of 8 KiB before the next one had to wait");
+    assert_eq!(joined.remote.queued_events(), OUTBOX_EVENTS);
 }

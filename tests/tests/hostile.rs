@@ -834,7 +834,10 @@ fn unloadable_plugins_are_refused_before_anything_runs() {
         match outcome {
             Ok(err) => {
                 refused += 1;
-                eprintln!("refused: {name:<20} {}", swarm_host::sanitize::line(&err).chars().take(150).collect::<String>());
+                eprintln!(
+                    "refused: {name:<20} {}",
+                    swarm_host::sanitize::line(&err).chars().take(150).collect::<String>()
+                );
             }
             Err(why) => failures.push(format!("{name}: {why}")),
         }
@@ -883,14 +886,20 @@ fn flood_team(fx: &Fixture, attack: &str, description: &str, limits: &str, deadl
 fn honest_teammates_finish_while_a_teammate_floods_the_coordinator() {
     for backend in Backend::ALL {
         let fx = Fixture::new(&[]);
-        let team = flood_team(&fx, "denyflood", "../outside/secret.txt", "limits = { events_per_sec = 4000000000 }", "4s");
+        let team =
+            flood_team(&fx, "denyflood", "../outside/secret.txt", "limits = { events_per_sec = 4000000000 }", "4s");
         let plan = plan_of(&team);
         let started: Arc<OnceLock<Instant>> = Arc::default();
         let done_at: Arc<Mutex<Option<Duration>>> = Arc::default();
         let seen = done_at.clone();
         let observer = Observer(Arc::new(move |team: &swarm_host::team::Team| {
             let started = *started.get_or_init(Instant::now);
-            let done = team.tasks.snapshot().iter().filter(|t| t.spec.id.starts_with('c') && t.status == Status::Completed).count();
+            let done = team
+                .tasks
+                .snapshot()
+                .iter()
+                .filter(|t| t.spec.id.starts_with('c') && t.status == Status::Completed)
+                .count();
             let mut seen = seen.lock().unwrap();
             if done == FLOOD_COUNTER_TASKS && seen.is_none() {
                 *seen = Some(started.elapsed());
@@ -1042,7 +1051,8 @@ fn figures_for_the_security_notes() {
         let team = quiet.team(&format!("{}{counts}", teammate("counter", swarm_tests::COUNTER, 2, "")));
         let (base_rss, base_report, _) = cli_run(&team, backend);
         let fx = Fixture::new(&[]);
-        let team = flood_team(&fx, "denyflood", "../outside/secret.txt", "limits = { events_per_sec = 4000000000 }", "5s");
+        let team =
+            flood_team(&fx, "denyflood", "../outside/secret.txt", "limits = { events_per_sec = 4000000000 }", "5s");
         let (rss, report, took) = cli_run(&team, backend);
         let grew = rss.saturating_sub(base_rss);
         eprintln!(
@@ -1054,7 +1064,9 @@ fn figures_for_the_security_notes() {
             grew / 1024
         );
         assert!(report < REPORT_BOUND, "{}: report of {report} bytes", backend.name());
-        assert!(grew < 64 * 1024, "{}: the flood grew the coordinator by {grew} KiB", backend.name());
+        // It grew by 27 (in-process) and 40 MiB (process) before the
+        // coordinator counted instead of keeping every denial.
+        assert!(grew < 16 * 1024, "{}: the flood grew the coordinator by {grew} KiB", backend.name());
     }
     let _ = std::io::stderr().flush();
 }

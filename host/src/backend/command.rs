@@ -125,7 +125,10 @@ mod tests {
         let err = helper.run(&["-c", &script], "split-window").await.unwrap_err();
         assert!(started.elapsed() < Duration::from_secs(10), "returned at the timeout");
         assert!(matches!(err, CommandError::Timeout { .. }), "{err}");
-        assert_eq!(err.to_string(), "sh split-window did not finish within 300ms (the tmux command timeout); it was killed");
+        assert_eq!(
+            err.to_string(),
+            "sh split-window did not finish within 300ms (the tmux command timeout); it was killed"
+        );
         let pid = std::fs::read_to_string(&pid_file).unwrap().trim().to_string();
         // Killed with SIGKILL at the drop: gone within moments (bounded wait).
         let deadline = Instant::now() + Duration::from_secs(10);

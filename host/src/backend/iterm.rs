@@ -197,7 +197,8 @@ mod tests {
         let fake = dir.path().join("osascript");
         std::fs::write(&fake, "#!/bin/sh\nexec sleep 1000\n").unwrap();
         std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-        let it = Iterm::from_env(Some("w0t0p0:ROOT")).unwrap().with_program(&fake).with_timeout(Duration::from_millis(200));
+        let it =
+            Iterm::from_env(Some("w0t0p0:ROOT")).unwrap().with_program(&fake).with_timeout(Duration::from_millis(200));
         let launch = Launch { id: "w-1".into(), group: "w".into(), color: "blue".into(), limits: Default::default() };
         let started = std::time::Instant::now();
         let err = it.open(vec!["swarm-host".into()], &launch).await.unwrap_err();

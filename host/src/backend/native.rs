@@ -134,13 +134,8 @@ pub struct Native<L: Launcher> {
 pub fn team_frame_bytes<'a>(team: &Team, limits: impl IntoIterator<Item = &'a Limits>) -> usize {
     let teammates = limits.into_iter().map(Limits::frame_bytes).max().unwrap_or(0);
     let teammates = teammates.max(Limits::default().frame_bytes());
-    let tasks = team
-        .tasks
-        .snapshot()
-        .iter()
-        .map(|t| serde_json::to_vec(&t.spec).map_or(0, |v| v.len()))
-        .max()
-        .unwrap_or(0);
+    let tasks =
+        team.tasks.snapshot().iter().map(|t| serde_json::to_vec(&t.spec).map_or(0, |v| v.len())).max().unwrap_or(0);
     let roster = serde_json::to_vec(team.mailbox.roster()).map_or(0, |v| v.len());
     teammates.max(tasks.max(roster).saturating_add(FRAME_HEADROOM))
 }

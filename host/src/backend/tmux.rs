@@ -123,7 +123,8 @@ impl Tmux {
     async fn new_window(&self, anchor: &str, name: &str, command: &str) -> anyhow::Result<String> {
         let session = self.tmux(&["display-message", "-p", "-t", anchor, "#{session_id}"]).await?;
         let target = format!("{}:", session.trim());
-        let out = self.tmux(&["new-window", "-d", "-t", &target, "-n", name, "-P", "-F", "#{pane_id}", command]).await?;
+        let out =
+            self.tmux(&["new-window", "-d", "-t", &target, "-n", name, "-P", "-F", "#{pane_id}", command]).await?;
         Ok(out.trim().to_string())
     }
 }
@@ -174,11 +175,19 @@ impl Launcher for Tmux {
             // is an error as it is.
             Err(refused @ CommandError::Failed { .. }) => {
                 tracing::info!(teammate = %launch.id, "no pane for it in the team's window ({refused}); opening a new window");
-                (self.new_window(&first, &launch.id, &command).await.with_context(|| {
-                    format!("cannot split tmux pane {target} for teammate `{}` ({refused}), nor open a window", launch.id)
-                })?, None)
+                (
+                    self.new_window(&first, &launch.id, &command).await.with_context(|| {
+                        format!(
+                            "cannot split tmux pane {target} for teammate `{}` ({refused}), nor open a window",
+                            launch.id
+                        )
+                    })?,
+                    None,
+                )
             }
-            Err(e) => return Err(e).with_context(|| format!("cannot split tmux pane {target} for teammate `{}`", launch.id)),
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot split tmux pane {target} for teammate `{}`", launch.id));
+            }
         };
         if !pane_id.starts_with('%') || !self.live_panes().await?.contains(&pane_id) {
             bail!(

@@ -144,8 +144,18 @@ pub struct RunReport {
 impl RunReport {
     /// Merges the final task list and roster into a report.
     pub fn synthesize(parts: Parts) -> Self {
-        let Parts { team, backend, duration, tasks, teammates, messages, denials, denial_counts, warnings, interrupted } =
-            parts;
+        let Parts {
+            team,
+            backend,
+            duration,
+            tasks,
+            teammates,
+            messages,
+            denials,
+            denial_counts,
+            warnings,
+            interrupted,
+        } = parts;
         let tasks: Vec<TaskOutcome> = tasks
             .into_iter()
             .map(|t| {

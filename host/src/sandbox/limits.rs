@@ -181,9 +181,7 @@ pub enum LimitHit {
     #[error("log rate limit hit: more log lines than log_lines_per_sec = {0}")]
     LogRate(u32),
     /// The teammate caused coordinator events faster than `events_per_sec`.
-    #[error(
-        "event rate limit hit: more refused file operations and progress changes than events_per_sec = {0}"
-    )]
+    #[error("event rate limit hit: more refused file operations and progress changes than events_per_sec = {0}")]
     EventRate(u32),
     /// The teammate computed longer than `idle_cpu` while holding no task.
     #[error(
