@@ -52,7 +52,7 @@ const GUESTS: &[Guest] = &[
         package: "looper",
         constant: "LOOPER",
         doc: "`tests/guests/looper`: spins forever if the task subject contains `loop`, else \
-              completes.",
+              completes; a teammate whose id starts with `spin-idle` spins before it ever claims.",
     },
     Guest {
         package: "counter",
@@ -86,7 +86,10 @@ const GUESTS: &[Guest] = &[
               lines of its description and reports each outcome as a finding; `flood` sends to the \
               teammate in the description until refused; `oversize` sends the team lead a body one \
               byte over the description's size; `forge` poses as another teammate; `ansi` logs, sends \
-              and fails with escape sequences; `logflood` logs without end.",
+              and fails with escape sequences; `logflood` logs without end; `denyflood` reads the \
+              description's path without end; `progressflood`, `idleflood` and `shutdownflood` \
+              repeat those calls without end; `bigreport` completes with a summary of the \
+              description's number of control characters.",
     },
     Guest {
         package: "cruncher",

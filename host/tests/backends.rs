@@ -5,8 +5,13 @@
 //! only holders of the run's token join the team; the shipped example team
 //! (`examples/ci-audit.toml`, over this repository) gives one report on all
 //! three; an idle teammate answers messages with no extra `idle` (in-process
-//! and over the socket). One test prints spawn times (run with
-//! `--nocapture` to see them).
+//! and over the socket); a guest repeating `idle` or answering shutdown
+//! requests it never got reaches the coordinator once at most, on both;
+//! a full tmux window gets a new window instead of failing the run, and a
+//! hung tmux or osascript is killed at its timeout with an error naming it;
+//! a teammate process whose coordinator stops reading queues a bounded
+//! number of events.
+//! One test prints spawn times (run with `--nocapture` to see them).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -23,7 +28,7 @@ use swarm_host::coordinator::run::{RunOptions, run, team_of, workspace_spec};
 use swarm_host::coordinator::{Loaded, Plan};
 use swarm_host::mailbox::{Incoming, Mailbox, TEAM_LEAD};
 use swarm_host::protocol::TeammateMessage;
-use swarm_host::protocol::frame::LaunchConfig;
+use swarm_host::protocol::frame::{LaunchConfig, MAX_FRAME_BYTES};
 use swarm_host::sandbox::{Launch, Limits, ReadScope, Sandbox, Workspace};
 use swarm_host::tasks::{Status, TaskList};
 use swarm_host::team::{Event, Liveness, Member, Roster, Team};
@@ -374,6 +379,7 @@ fn config(id: &str, root: &Path) -> LaunchConfig {
         cache_dir: None,
         heartbeat_ms: 250,
         workspace: Default::default(),
+        frame_bytes: MAX_FRAME_BYTES,
     }
 }
 
@@ -476,7 +482,7 @@ async fn spawn_time_of_in_process_headless_and_tmux_teammates() {
 #[tokio::test]
 async fn a_connection_that_forges_a_sender_oversteps_the_frame_cap_or_piles_up_calls_ends_its_teammate() {
     use swarm_host::protocol::TeammateMessage;
-    use swarm_host::protocol::frame::{Call, FrameReader, MAX_FRAME_BYTES, ToCoordinator, ToTeammate, write_frame};
+    use swarm_host::protocol::frame::{Call, FrameReader, ToCoordinator, ToTeammate, write_frame};
     use swarm_host::team::ExitReason;
     use tokio::io::AsyncWriteExt;
 
@@ -616,4 +622,234 @@ async fn an_idle_teammate_answers_messages_without_saying_idle_again() {
     let headless = Native::new(team.clone(), server, Headless, setup);
     let idles = idle_notifications_around_pings(&headless, &team, &mut events, PINGS).await;
     assert_eq!(idles, 1, "teammate process: one idle notification, not one per message");
+}
+
+/// A team of `rogue` teammates: `rogue-1` says `idle` without end and
+/// `rogue-2` answers shutdown requests it never received without end, each
+/// until its 1 s deadline. Returns how many idle notifications and shutdown
+/// answers reached the coordinator from each.
+async fn floods_reaching_the_coordinator(process: bool) -> (usize, usize) {
+    let body = format!(
+        "[[teammate]]\nname = \"rogue\"\nplugin = {:?}\ninstances = 2\n\
+         [[task]]\nid = \"idle\"\nsubject = \"idleflood\"\nowner = \"rogue-1\"\ndeadline = \"1s\"\nmax_attempts = 1\n\
+         [[task]]\nid = \"shut\"\nsubject = \"shutdownflood\"\nowner = \"rogue-2\"\ndeadline = \"1s\"\nmax_attempts = 1\n",
+        swarm_tests::ROGUE
+    );
+    let dir = fixture(&[], &body);
+    let plan = Plan::build(&Loaded::read(&dir.path().join("team.toml")).unwrap()).unwrap();
+    let sandbox = Sandbox::with_cache(cache_dir());
+    let plugin = sandbox.load(Path::new(swarm_tests::ROGUE), &Limits::default()).unwrap();
+    let (team, mut events) = team_of(&plan, None, None);
+    // Counts the events on their way to the coordinator.
+    let (tx, rx) = tokio::sync::mpsc::channel(4096);
+    let counter = tokio::spawn(async move {
+        let (mut idles, mut answers) = (0, 0);
+        while let Some(ev) = events.recv().await {
+            match &ev {
+                Event::Message(TeammateMessage::IdleNotification { from, .. }) if from == "rogue-1" => idles += 1,
+                Event::Message(TeammateMessage::ShutdownResponse { from, .. }) if from == "rogue-2" => answers += 1,
+                _ => {}
+            }
+            if tx.send(ev).await.is_err() {
+                break;
+            }
+        }
+        (idles, answers)
+    });
+    let options = RunOptions { shutdown_grace: Duration::from_secs(5), ..RunOptions::default() };
+    let report = if process {
+        let server = LinkServer::start(team.clone(), SocketDir::create("floods").unwrap(), HEARTBEAT_TIMEOUT).unwrap();
+        let backend = Arc::new(Native::new(team.clone(), server, Headless, native_setup(&plan)));
+        tokio::time::timeout(Duration::from_secs(60), run(&plan, backend, rx, options)).await
+    } else {
+        let root = Workspace::open_root(&plan.root).unwrap();
+        let plugins = HashMap::from([("rogue".to_string(), plugin)]);
+        let backend = Arc::new(InProcess::new(team.clone(), root, plan.read, plugins));
+        tokio::time::timeout(Duration::from_secs(60), run(&plan, backend, rx, options)).await
+    };
+    let report = report.expect("the run ended").unwrap();
+    for id in ["idle", "shut"] {
+        let t = report.tasks.iter().find(|t| t.id == id).unwrap();
+        let error = t.error.as_deref().unwrap_or_default();
+        assert!(error.contains(&format!("deadline hit: task {id} ran past task_deadline = 1s")), "{error}");
+    }
+    drop(team);
+    tokio::time::timeout(Duration::from_secs(10), counter).await.expect("the counter ended").unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_idle_calls_and_forged_shutdown_answers_reach_the_coordinator_once_at_most() {
+    for process in [false, true] {
+        let (idles, answers) = floods_reaching_the_coordinator(process).await;
+        let backend = if process { "process" } else { "in-process" };
+        println!("{backend}: a second of idle calls gave {idles} idle notification(s); forged answers gave {answers}");
+        assert_eq!(idles, 1, "{backend}: one idle notification for a second of `idle` calls");
+        assert_eq!(answers, 0, "{backend}: no answer to a shutdown request that was never sent");
+    }
+}
+
+/// A tmux stand-in that writes its pid to `pid` beside it, then hangs.
+fn hung_tmux(dir: &Path) -> PathBuf {
+    let fake = dir.join("tmux");
+    let script = format!("#!/bin/sh\necho $$ > {}\nexec sleep 1000\n", dir.join("pid").display());
+    std::fs::write(&fake, script).unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    fake
+}
+
+/// True once process `pid` has exited (gone, or a zombie not reaped yet).
+fn exited(pid: &str) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+    }
+}
+
+/// `swarm-host run --backend tmux` with a `tmux` on `$PATH` that never
+/// answers: the run ends (it used to hang for ever) with an error naming
+/// the tmux call and its timeout, and the hung tmux is killed.
+#[test]
+fn a_hung_tmux_on_path_ends_the_run_with_an_error_naming_its_timeout() {
+    let fakes = tempfile::tempdir().unwrap();
+    hung_tmux(fakes.path());
+    let body = format!(
+        "[[teammate]]\nname = \"counter\"\nplugin = {:?}\ninstances = 1\n[[task]]\nid = \"t\"\nsubject = \"count\"\n",
+        swarm_tests::COUNTER
+    );
+    let dir = fixture(&[], &body);
+    let path = format!("{}:{}", fakes.path().display(), std::env::var("PATH").unwrap_or_default());
+    let started = Instant::now();
+    let mut child = Command::new(BIN)
+        .args(["run", "--fresh", "--backend", "tmux"])
+        .arg(dir.path().join("team.toml"))
+        .env("NO_COLOR", "1")
+        .env("SWARM_STATE_DIR", dir.path().join("state"))
+        .env("XDG_CACHE_HOME", cache_dir())
+        .env("PATH", path)
+        .env("TMUX", format!("{},1,0", fakes.path().join("sock").display()))
+        .env("TMUX_PANE", "%0")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Waits (bounded) for the run to end by itself.
+    let deadline = started + Duration::from_secs(90);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the run hung on a tmux that never answers");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    println!("a hung tmux ended the run after {:.1?} ({status}): {}", started.elapsed(), stderr.trim());
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains("cannot spawn teammate `counter-1`"), "{stderr}");
+    assert!(stderr.contains("list-panes did not finish within 10s (the tmux call timeout); it was killed"), "{stderr}");
+    let pid = std::fs::read_to_string(fakes.path().join("pid")).unwrap().trim().to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !exited(&pid) {
+        assert!(Instant::now() < deadline, "the hung tmux {pid} was not killed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The same with the program and timeout injected: the launcher's error
+/// names them, within the timeout.
+#[tokio::test]
+async fn a_hung_tmux_is_killed_at_an_injected_timeout() {
+    let fakes = tempfile::tempdir().unwrap();
+    let tmux = Tmux::new(&fakes.path().join("sock"), "%0")
+        .with_program(hung_tmux(fakes.path()))
+        .with_timeout(Duration::from_millis(300));
+    let started = Instant::now();
+    let err = tmux.open(vec!["cat".into()], &launch("t-1")).await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let text = format!("{err:#}");
+    assert!(text.contains("list-panes did not finish within 300ms (the tmux call timeout); it was killed"), "{text}");
+}
+
+#[tokio::test]
+async fn a_full_tmux_window_gets_a_new_window_instead_of_failing() {
+    let server = TmuxServer::start();
+    let anchor = server.anchor();
+    // So small that tmux soon answers "no space for new pane".
+    server.tmux(&["resize-window", "-t", "swarm", "-x", "8", "-y", "4"]);
+    let tmux = Tmux::new(&server.socket, &anchor);
+    let mut panes = Vec::new();
+    for k in 1..=12 {
+        let pane = tmux.open(vec!["cat".into()], &launch(&format!("t-{k}"))).await;
+        let Pane::Tmux { pane_id } = pane.unwrap_or_else(|e| panic!("teammate {k}: {e:#}")) else { panic!() };
+        panes.push(pane_id);
+    }
+    let windows = server.tmux(&["list-panes", "-a", "-F", "#{window_id} #{pane_id}"]);
+    let window_of = |pane: &str| {
+        windows
+            .lines()
+            .find(|l| l.ends_with(&format!(" {pane}")))
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let first = window_of(&anchor);
+    let elsewhere: Vec<&String> = panes.iter().filter(|p| window_of(p) != first).collect();
+    println!("panes in the 8x4 window: {}, in a new window: {}", panes.len() - elsewhere.len(), elsewhere.len());
+    assert!(!elsewhere.is_empty(), "some teammate went to a new window: {windows}");
+    assert_eq!(server.panes().len(), 13, "every teammate has a pane: {windows}");
+    // Closing a teammate's pane in the new window works as anywhere.
+    tmux.close(&Pane::Tmux { pane_id: elsewhere[0].clone() }).await;
+    assert_eq!(server.panes().len(), 12);
+}
+
+/// A coordinator that welcomes `w-1` and then never reads its socket
+/// again: the teammate process's events pile up in the socket's buffer,
+/// then in its outbox, which holds `OUTBOX_EVENTS` and makes the next event
+/// wait (the outbox used to be unbounded).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_teammate_process_outbox_is_bounded_when_the_coordinator_stops_reading() {
+    use swarm_host::backend::link::OUTBOX_EVENTS;
+    use swarm_host::protocol::frame::{FrameReader, ToCoordinator, ToTeammate, write_frame};
+
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("sock");
+    let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let welcome = config("w-1", root.path());
+    let coordinator = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let (rd, mut wr) = stream.into_split();
+        let mut reader = FrameReader::new(rd, MAX_FRAME_BYTES);
+        let hello: ToCoordinator = reader.next().await.unwrap().unwrap();
+        assert!(matches!(hello, ToCoordinator::Hello { .. }), "{hello:?}");
+        write_frame(&mut wr, &ToTeammate::Welcome { config: Box::new(welcome) }).await.unwrap();
+        // Holds the connection open and reads nothing more.
+        (reader, wr)
+    });
+    let joined = connect(&socket, "w-1", "token").await.unwrap();
+    let _held_open = coordinator.await.unwrap();
+    let link = TeamLink::Remote(joined.remote.clone());
+    let reason = "x".repeat(8 * 1024);
+    let mut sent = 0;
+    loop {
+        let msg = TeammateMessage::AccessDenied {
+            from: "w-1".into(),
+            task_id: None,
+            operation: "read".into(),
+            reason: reason.clone(),
+        };
+        // An event that finds no room waits: that is the bound.
+        if tokio::time::timeout(Duration::from_millis(500), link.emit(msg)).await.is_err() {
+            break;
+        }
+        sent += 1;
+        assert!(sent < 10_000, "the outbox took {sent} events of 8 KiB without making one wait");
+    }
+    println!("a stalled socket took {sent} events of 8 KiB before the next one had to wait");
+    assert_eq!(joined.remote.queued_events(), OUTBOX_EVENTS);
 }

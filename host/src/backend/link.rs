@@ -3,16 +3,22 @@
 //! calls over the Unix socket (native teammate processes). Either way the
 //! call is answered by [`serve_call`] against the coordinator's real team,
 //! so deadlines, ownership checks and limits are the same code.
+//!
+//! The teammate process's outbox is bounded: at most [`OUTBOX_EVENTS`]
+//! one-way events wait to be written (a guest that emits faster waits for
+//! room, as it would on the in-process event channel); requests wait for
+//! their answer, so one is queued at a time; roster beats follow host calls
+//! that wait on the writer; and at most one heartbeat is ever queued.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::UnixStream;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 
 use crate::mailbox::{Incoming, SendError};
 use crate::protocol::TeammateMessage;
@@ -22,6 +28,14 @@ use crate::protocol::frame::{
 };
 use crate::tasks::{Claimed, TaskReport};
 use crate::team::{Event, Team};
+
+/// Events a teammate process may have waiting to be written to the socket.
+pub const OUTBOX_EVENTS: usize = 64;
+
+/// Longest task id, recipient or other id a guest may name: longer is no
+/// id of this team (ids come from the plan), and is refused before it
+/// reaches a frame.
+pub const MAX_ID_BYTES: usize = 4096;
 
 /// Why a call over the link failed (only the remote link fails): the guest
 /// traps with this, as it would on any host failure.
@@ -106,6 +120,15 @@ fn send_error_from_wire(e: WireSendError) -> SendError {
     }
 }
 
+/// The first 64 characters of a guest-chosen id, for an error message.
+fn truncated(id: &str) -> String {
+    id.chars().take(64).collect()
+}
+
+fn not_held(task_id: &str, id: &str) -> String {
+    format!("task `{}…` is not held by `{id}` (no task id is over {MAX_ID_BYTES} bytes)", truncated(task_id))
+}
+
 fn unexpected(call: &'static str, reply: &Reply) -> LinkError {
     LinkError::Protocol { call, reply: format!("{reply:?}") }
 }
@@ -135,6 +158,9 @@ impl TeamLink {
         body: String,
         summary: Option<String>,
     ) -> Result<Result<(), SendError>, LinkError> {
+        if to.len() > MAX_ID_BYTES {
+            return Ok(Err(SendError::UnknownRecipient(format!("{}…", truncated(&to)))));
+        }
         match self.call(id, "", Call::Send { to, body, summary }).await? {
             Reply::Sent { error } => Ok(error.map_or(Ok(()), |e| Err(send_error_from_wire(e)))),
             other => Err(unexpected("send", &other)),
@@ -177,6 +203,9 @@ impl TeamLink {
         task_id: String,
         report: TaskReport,
     ) -> Result<Result<(), String>, LinkError> {
+        if task_id.len() > MAX_ID_BYTES {
+            return Ok(Err(not_held(&task_id, id)));
+        }
         match self.call(id, "", Call::Complete { task_id, report }).await? {
             Reply::Done { error } => Ok(error.map_or(Ok(()), Err)),
             other => Err(unexpected("complete", &other)),
@@ -185,6 +214,9 @@ impl TeamLink {
 
     /// Fails `task_id`; the inner error says why it was refused.
     pub async fn fail(&self, id: &str, task_id: String, reason: String) -> Result<Result<(), String>, LinkError> {
+        if task_id.len() > MAX_ID_BYTES {
+            return Ok(Err(not_held(&task_id, id)));
+        }
         match self.call(id, "", Call::Fail { task_id, reason }).await? {
             Reply::Done { error } => Ok(error.map_or(Ok(()), Err)),
             other => Err(unexpected("fail", &other)),
@@ -202,7 +234,7 @@ impl TeamLink {
                 Self::Local(team) => {
                     let _ = team.events.send(Event::Message(msg)).await;
                 }
-                Self::Remote(remote) => remote.notify(ToCoordinator::Event { message: msg }),
+                Self::Remote(remote) => remote.event(msg).await,
             }
         }
     }
@@ -220,15 +252,26 @@ impl TeamLink {
     }
 }
 
+/// A frame on its way to the writer, with the outbox room it holds (an
+/// event's), given back once the frame is written.
+#[derive(Debug)]
+struct Outgoing {
+    frame: ToCoordinator,
+    room: Option<OwnedSemaphorePermit>,
+}
+
 /// The teammate-process end of the socket: sends requests and notices,
 /// matches responses to requests by id.
 #[derive(Debug)]
 pub struct Remote {
-    /// Frames to the writer task. Unbounded so that roster beats can be
-    /// sent from synchronous code; every request waits for its answer, so
-    /// at most one request (plus a few notices) is ever queued.
+    /// Frames to the writer task, in order. The channel itself is unbounded
+    /// so that roster beats can be sent from synchronous code; what bounds
+    /// it: an event needs one of [`OUTBOX_EVENTS`] permits of `room`, every
+    /// request waits for its answer, beats come from host calls that then
+    /// wait on one of those, and at most one heartbeat is queued.
     /// `None` once the exit frame is queued, so the writer drains and ends.
-    out: Mutex<Option<mpsc::UnboundedSender<ToCoordinator>>>,
+    out: Mutex<Option<mpsc::UnboundedSender<Outgoing>>>,
+    room: Arc<Semaphore>,
     pending: Mutex<HashMap<u64, oneshot::Sender<Reply>>>,
     next: AtomicU64,
     lost: watch::Receiver<Option<String>>,
@@ -246,8 +289,24 @@ impl Remote {
     }
 
     fn send(&self, frame: ToCoordinator) -> bool {
+        self.queue(Outgoing { frame, room: None })
+    }
+
+    fn queue(&self, outgoing: Outgoing) -> bool {
         let out = self.out.lock().unwrap_or_else(|e| e.into_inner());
-        out.as_ref().is_some_and(|o| o.send(frame).is_ok())
+        out.as_ref().is_some_and(|o| o.send(outgoing).is_ok())
+    }
+
+    /// Queues an event once the outbox has room for it.
+    async fn event(&self, message: TeammateMessage) {
+        // The semaphore is never closed.
+        let Ok(room) = self.room.clone().acquire_owned().await else { return };
+        self.queue(Outgoing { frame: ToCoordinator::Event { message }, room: Some(room) });
+    }
+
+    /// Events queued and not yet written.
+    pub fn queued_events(&self) -> usize {
+        OUTBOX_EVENTS - self.room.available_permits()
     }
 
     fn notify(&self, frame: ToCoordinator) {
@@ -310,34 +369,48 @@ pub async fn connect(socket: &std::path::Path, agent_id: &str, token: &str) -> a
     if config.id != agent_id {
         bail!("protocol error: welcomed as `{}`, started as `{agent_id}`", config.id);
     }
-    let (out, mut frames) = mpsc::unbounded_channel::<ToCoordinator>();
+    let frame_bytes = config.frame_bytes;
+    reader.set_limit(frame_bytes);
+    let (out, mut frames) = mpsc::unbounded_channel::<Outgoing>();
     let (lost_tx, lost) = watch::channel(None);
     let lost_tx = Arc::new(lost_tx);
     let remote = Arc::new(Remote {
         out: Mutex::new(Some(out.clone())),
+        room: Arc::new(Semaphore::new(OUTBOX_EVENTS)),
         pending: Mutex::new(HashMap::new()),
         next: AtomicU64::new(1),
         lost,
     });
+    // Set while a heartbeat waits in the outbox: a stalled socket holds at
+    // most one, however long it stalls.
+    let heartbeat_queued = Arc::new(AtomicBool::new(false));
     let writer_lost = lost_tx.clone();
+    let written = heartbeat_queued.clone();
     let writer = tokio::spawn(async move {
         // Every frame queued by the time the writer runs goes out in one
         // write: a guest's notices and its next request share a syscall.
+        // Events give their outbox room back once written.
         let mut batch = Vec::new();
-        while let Some(frame) = frames.recv().await {
+        let mut rooms = Vec::new();
+        while let Some(first) = frames.recv().await {
             batch.clear();
-            let mut next = Some(frame);
-            while let Some(frame) = next {
-                if let Err(e) = encode_frame(&frame, &mut batch) {
+            let mut next = Some(first);
+            while let Some(Outgoing { frame, room }) = next {
+                if matches!(frame, ToCoordinator::Heartbeat) {
+                    written.store(false, Ordering::Release);
+                }
+                if let Err(e) = encode_frame(&frame, &mut batch, frame_bytes) {
                     let _ = writer_lost.send(Some(format!("cannot encode a frame: {e}")));
                     return;
                 }
+                rooms.extend(room);
                 next = frames.try_recv().ok();
             }
             if let Err(e) = wr.write_all(&batch).await {
                 let _ = writer_lost.send(Some(format!("cannot write to the socket: {e}")));
                 break;
             }
+            rooms.clear();
         }
     });
     let reader_remote = remote.clone();
@@ -368,8 +441,12 @@ pub async fn connect(socket: &std::path::Path, agent_id: &str, token: &str) -> a
         let mut tick = tokio::time::interval(interval);
         loop {
             tick.tick().await;
+            if heartbeat_queued.swap(true, Ordering::AcqRel) {
+                continue;
+            }
+            let heartbeat = Outgoing { frame: ToCoordinator::Heartbeat, room: None };
             match beats.upgrade() {
-                Some(out) if out.send(ToCoordinator::Heartbeat).is_ok() => {}
+                Some(out) if out.send(heartbeat).is_ok() => {}
                 _ => break,
             }
         }

@@ -2,6 +2,7 @@
 //! coordinator only ever talks to this trait, so the same team file gives
 //! the same report whichever backend runs it.
 
+pub mod command;
 pub mod detect;
 pub mod in_process;
 pub mod iterm;

@@ -16,8 +16,9 @@ use tokio::sync::{Notify, watch};
 use super::TeammateBackend;
 use super::server::{HEARTBEAT_INTERVAL, LinkServer};
 use crate::protocol::frame::{LaunchConfig, WorkspaceRules};
+use crate::sandbox::limits::FRAME_HEADROOM;
 use crate::sandbox::workspace::PolicySpec;
-use crate::sandbox::{Launch, ReadScope};
+use crate::sandbox::{Launch, Limits, ReadScope};
 use crate::team::{ExitReason, Liveness, Team};
 
 /// Time a started teammate process has to connect and say hello.
@@ -135,6 +136,21 @@ pub struct Native<L: Launcher> {
     server: Arc<LinkServer>,
     launcher: Arc<L>,
     setup: NativeSetup,
+    /// The frame cap every connection of the team gets at least.
+    frame_bytes: usize,
+}
+
+/// The frame cap for a team's connections: the largest frame any of
+/// `limits` lets a teammate cause (a message one sends reaches another's
+/// connection), the largest task a claim hands out, and the roster, each
+/// with [`FRAME_HEADROOM`]; never less than default limits need.
+pub fn team_frame_bytes<'a>(team: &Team, limits: impl IntoIterator<Item = &'a Limits>) -> usize {
+    let teammates = limits.into_iter().map(Limits::frame_bytes).max().unwrap_or(0);
+    let teammates = teammates.max(Limits::default().frame_bytes());
+    let tasks =
+        team.tasks.snapshot().iter().map(|t| serde_json::to_vec(&t.spec).map_or(0, |v| v.len())).max().unwrap_or(0);
+    let roster = serde_json::to_vec(team.mailbox.roster()).map_or(0, |v| v.len());
+    teammates.max(tasks.max(roster).saturating_add(FRAME_HEADROOM))
 }
 
 impl<L: Launcher> std::fmt::Debug for Native<L> {
@@ -145,8 +161,24 @@ impl<L: Launcher> std::fmt::Debug for Native<L> {
 
 impl<L: Launcher> Native<L> {
     /// A backend starting teammates with `launcher`, served by `server`.
+    /// Its frame cap fits the team's tasks and roster and default limits;
+    /// see [`Native::with_team_limits`].
     pub fn new(team: Arc<Team>, server: Arc<LinkServer>, launcher: L, setup: NativeSetup) -> Self {
-        Self { team, server, launcher: Arc::new(launcher), setup }
+        let frame_bytes = team_frame_bytes(&team, []);
+        Self { team, server, launcher: Arc::new(launcher), setup, frame_bytes }
+    }
+
+    /// Sizes every connection's frame cap for the limits of all the team's
+    /// teammates: a teammate with a larger `message_kib` may send to one
+    /// with the default.
+    pub fn with_team_limits<'a>(mut self, limits: impl IntoIterator<Item = &'a Limits>) -> Self {
+        self.frame_bytes = team_frame_bytes(&self.team, limits);
+        self
+    }
+
+    /// The frame cap every connection of the team gets at least.
+    pub fn frame_bytes(&self) -> usize {
+        self.frame_bytes
     }
 
     /// The launcher.
@@ -190,6 +222,7 @@ impl<L: Launcher> TeammateBackend for Native<L> {
             cache_dir: self.setup.cache_dir.clone(),
             heartbeat_ms: HEARTBEAT_INTERVAL.as_millis() as u64,
             workspace: rules_of(&self.setup.workspace),
+            frame_bytes: self.frame_bytes.max(launch.limits.frame_bytes()),
         };
         let (kill, kill_rx) = watch::channel(None);
         let expectation = self.server.expect(config, kill_rx.clone());

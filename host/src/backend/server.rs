@@ -9,7 +9,13 @@
 //! Liveness: the teammate process sends heartbeats; a connection that ends
 //! without an exit frame (the process was killed, crashed, or its pane was
 //! closed) or stays silent past the heartbeat timeout ends the teammate as
-//! killed, and the backend reports it like any other death.
+//! killed, and the backend reports it like any other death. Silence is
+//! counted only while this end waits to read: time spent handing an event to
+//! a busy coordinator is this side's delay, not the teammate's silence, so a
+//! teammate's own traffic never starves its heartbeat.
+//!
+//! Frames: after the welcome both ends use the connection's
+//! [`LaunchConfig::frame_bytes`], sized from the team's limits.
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -27,8 +33,7 @@ use tokio::sync::{oneshot, watch};
 
 use super::link::serve_call;
 use crate::protocol::frame::{
-    Beat, Call, FrameError, FrameReader, LaunchConfig, MAX_FRAME_BYTES, ToCoordinator, ToTeammate, encode_frame,
-    write_frame,
+    Beat, Call, FrameError, FrameReader, LaunchConfig, ToCoordinator, ToTeammate, encode_frame, write_frame,
 };
 use crate::team::{Event, ExitReason, Team};
 
@@ -268,13 +273,14 @@ impl LinkServer {
         let pid = slot.pid;
         let Admitted { config, connected, exit, kill, .. } = slot;
         let group = config.group.clone();
+        let frame_bytes = config.frame_bytes;
         if let Err(e) = write_frame(&mut wr, &ToTeammate::Welcome { config: Box::new(config) }).await {
             let _ = exit.send(ExitReason::spawn_failed(format!("connection broke during the hello: {e}")));
             return;
         }
         let _ = connected.send(pid);
-        reader.set_limit(MAX_FRAME_BYTES);
-        let reason = self.serve(&agent_id, &group, reader, wr, kill).await;
+        reader.set_limit(frame_bytes);
+        let reason = self.serve(&agent_id, &group, frame_bytes, reader, wr, kill).await;
         let _ = exit.send(reason);
     }
 
@@ -312,6 +318,7 @@ impl LinkServer {
         &self,
         id: &str,
         group: &str,
+        frame_bytes: usize,
         mut reader: FrameReader<OwnedReadHalf>,
         mut wr: OwnedWriteHalf,
         mut kill: watch::Receiver<Option<String>>,
@@ -355,10 +362,13 @@ impl LinkServer {
                         ToCoordinator::Exit { reason } => return reason,
                         ToCoordinator::Hello { .. } => return killed("protocol error: a second hello".into()),
                     }
+                    // Handing the event over may have waited on a busy
+                    // coordinator: the silence starts now.
+                    silence.as_mut().reset(tokio::time::Instant::now() + self.heartbeat_timeout);
                 }
                 Some(response) = calls.next(), if !calls.is_empty() => {
                     out.clear();
-                    if let Err(e) = encode_frame(&response, &mut out) {
+                    if let Err(e) = encode_frame(&response, &mut out, frame_bytes) {
                         return killed(format!("cannot encode a reply: {e}"));
                     }
                     // A peer that stops reading cannot stall this loop for

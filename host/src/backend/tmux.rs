@@ -7,20 +7,31 @@
 //! listed: panes the user closed are dropped from the tree (stale ids), and
 //! the largest remaining pane is split. Each pane is titled with its
 //! teammate's id and colour, and killed when its teammate ends.
+//!
+//! A pane that tmux refuses to create (a full window: "no space for new
+//! pane") becomes a new window of the coordinator's session instead, whose
+//! pane joins the layout as a new root. Every tmux call has a timeout
+//! ([`TMUX_TIMEOUT`]): a hung tmux is killed and the error names it.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use tokio::sync::Mutex;
 
+use super::command::{CommandError, Helper};
 use super::layout::{Node, Rect, Split, next_split};
 use super::native::{Launcher, Pane};
 use crate::sandbox::Launch;
+
+/// Longest one tmux call may take before it is killed.
+pub const TMUX_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Starts teammates in tmux panes.
 #[derive(Debug)]
 pub struct Tmux {
     socket: PathBuf,
+    helper: Helper,
     /// The team's panes, the coordinator's own first. The async mutex
     /// serialises pane creation (two concurrent splits could both pick the
     /// same "largest" pane) and is held across the tmux calls.
@@ -39,7 +50,23 @@ impl Tmux {
     /// A launcher splitting panes around `anchor` (the coordinator's pane
     /// id, e.g. `%0`) on the tmux server listening at `socket`.
     pub fn new(socket: &Path, anchor: &str) -> Self {
-        Self { socket: socket.to_path_buf(), nodes: Mutex::new(vec![Node { id: anchor.to_string(), depth: 0 }]) }
+        Self {
+            socket: socket.to_path_buf(),
+            helper: Helper::new("tmux", TMUX_TIMEOUT, "the tmux call timeout"),
+            nodes: Mutex::new(vec![Node { id: anchor.to_string(), depth: 0 }]),
+        }
+    }
+
+    /// Runs `program` instead of `tmux` (a wrapper, or a fake in tests).
+    pub fn with_program(mut self, program: impl AsRef<Path>) -> Self {
+        self.helper.program = program.as_ref().to_path_buf();
+        self
+    }
+
+    /// Gives each tmux call `timeout` instead of [`TMUX_TIMEOUT`].
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.helper.timeout = timeout;
+        self
     }
 
     /// The launcher for the tmux session this process runs in, from `$TMUX`
@@ -55,27 +82,21 @@ impl Tmux {
         Ok(Self::new(Path::new(socket), pane))
     }
 
-    /// Runs `tmux -S <socket> args...` and returns its stdout.
-    pub async fn tmux(&self, args: &[&str]) -> anyhow::Result<String> {
-        let out = tokio::process::Command::new("tmux")
-            .arg("-S")
-            .arg(&self.socket)
-            .args(args)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .await
-            .context("cannot run tmux")?;
-        if !out.status.success() {
-            bail!("tmux {} failed: {}", args.first().unwrap_or(&""), String::from_utf8_lossy(&out.stderr).trim());
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    /// Runs `tmux -S <socket> args...` and returns its stdout; killed at
+    /// the timeout.
+    pub async fn tmux(&self, args: &[&str]) -> Result<String, CommandError> {
+        let mut argv: Vec<&std::ffi::OsStr> = vec!["-S".as_ref(), self.socket.as_os_str()];
+        argv.extend(args.iter().map(std::ffi::OsStr::new));
+        self.helper.run(&argv, args.first().copied().unwrap_or_default()).await
     }
 
-    /// Pane ids and rectangles of the window holding pane `target`.
+    /// Pane ids and rectangles of every window of the session holding pane
+    /// `target` (the team's panes may span windows).
     pub async fn geometry(&self, target: &str) -> anyhow::Result<Vec<(String, Rect)>> {
         let out = self
             .tmux(&[
                 "list-panes",
+                "-s",
                 "-t",
                 target,
                 "-F",
@@ -95,6 +116,16 @@ impl Tmux {
 
     async fn live_panes(&self) -> anyhow::Result<Vec<String>> {
         Ok(self.tmux(&["list-panes", "-a", "-F", "#{pane_id}"]).await?.lines().map(str::to_string).collect())
+    }
+
+    /// Opens a detached window named `name` running `command` in the
+    /// session of pane `anchor`; returns its pane id.
+    async fn new_window(&self, anchor: &str, name: &str, command: &str) -> anyhow::Result<String> {
+        let session = self.tmux(&["display-message", "-p", "-t", anchor, "#{session_id}"]).await?;
+        let target = format!("{}:", session.trim());
+        let out =
+            self.tmux(&["new-window", "-d", "-t", &target, "-n", name, "-P", "-F", "#{pane_id}", command]).await?;
+        Ok(out.trim().to_string())
     }
 }
 
@@ -135,19 +166,42 @@ impl Launcher for Tmux {
         };
         let command = argv.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ");
         let target = nodes[i].id.clone();
-        let out = self
-            .tmux(&["split-window", "-d", flag, "-t", &target, "-P", "-F", "#{pane_id}", &command])
-            .await
-            .with_context(|| format!("cannot split tmux pane {target} for teammate `{}`", launch.id))?;
-        let pane_id = out.trim().to_string();
+        let split = self.tmux(&["split-window", "-d", flag, "-t", &target, "-P", "-F", "#{pane_id}", &command]).await;
+        // The new pane, and the node it split (none for a new window).
+        let (pane_id, parent) = match split {
+            Ok(out) => (out.trim().to_string(), Some(i)),
+            // tmux answered no (a full window says "no space for new
+            // pane"): a window of its own instead. A hung or missing tmux
+            // is an error as it is.
+            Err(refused @ CommandError::Failed { .. }) => {
+                tracing::info!(teammate = %launch.id, "no pane for it in the team's window ({refused}); opening a new window");
+                (
+                    self.new_window(&first, &launch.id, &command).await.with_context(|| {
+                        format!(
+                            "cannot split tmux pane {target} for teammate `{}` ({refused}), nor open a window",
+                            launch.id
+                        )
+                    })?,
+                    None,
+                )
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot split tmux pane {target} for teammate `{}`", launch.id));
+            }
+        };
         if !pane_id.starts_with('%') || !self.live_panes().await?.contains(&pane_id) {
             bail!(
                 "tmux did not keep the pane of teammate `{}` (reported `{pane_id}`): its command exited at once",
                 launch.id
             );
         }
-        nodes[i].depth += 1;
-        let depth = nodes[i].depth;
+        let depth = match parent {
+            Some(i) => {
+                nodes[i].depth += 1;
+                nodes[i].depth
+            }
+            None => 0,
+        };
         nodes.push(Node { id: pane_id.clone(), depth });
         drop(nodes);
         let title = format!("{} ({})", launch.id, launch.color);

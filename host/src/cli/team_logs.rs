@@ -1,6 +1,9 @@
 //! One log file per teammate: a `tracing` layer that writes every event of
 //! a run to `<state dir>/<team>/logs/coordinator.log`, and each event with a
-//! `teammate` field also to `logs/<teammate>.log`.
+//! `teammate` field also to `logs/<teammate>.log`. A guest's own log lines
+//! (target [`GUEST_LOG_TARGET`]) go to its teammate's file only: a guest
+//! logging at its full rate cannot fill the coordinator's log and push out
+//! the coordinator's later lines.
 //!
 //! Lines are `<RFC 3339 time> <LEVEL> <message> <field>=<value>...`, each
 //! sanitised ([`crate::sanitize::line`]): a teammate cannot forge a line
@@ -21,6 +24,8 @@ use std::sync::{Arc, Mutex};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
+
+use crate::sandbox::GUEST_LOG_TARGET;
 
 /// Largest log file, in bytes; later lines are dropped (stderr still has them).
 pub const MAX_LOG_BYTES: u64 = 64 << 20;
@@ -173,9 +178,11 @@ impl<S: Subscriber> Layer<S> for TeamLogs {
         let now = humantime::format_rfc3339_millis(std::time::SystemTime::now());
         let line =
             crate::sanitize::line(&format!("{now} {:>5} {}{}", event.metadata().level(), fields.message, fields.rest));
-        let mut targets = vec![COORDINATOR_LOG.to_string()];
-        if let Some(teammate) = &fields.teammate {
-            targets.push(file_name(teammate));
+        let mut targets = Vec::with_capacity(2);
+        match &fields.teammate {
+            Some(teammate) if event.metadata().target() == GUEST_LOG_TARGET => targets.push(file_name(teammate)),
+            Some(teammate) => targets.extend([COORDINATOR_LOG.to_string(), file_name(teammate)]),
+            None => targets.push(COORDINATOR_LOG.to_string()),
         }
         self.write(&targets, &line);
     }
@@ -211,6 +218,27 @@ mod tests {
         let two = read("scan-2.log");
         assert_eq!(two.lines().count(), 1, "a forged newline stays on its line: {two}");
         assert!(!two.contains('\x1b') && two.contains("evil\\u{1b}[2J\\u{a}line"), "{two}");
+    }
+
+    #[test]
+    fn a_guest_filling_its_log_leaves_the_coordinator_log_room_for_later_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = TeamLogs { cap: 10_000, ..TeamLogs::default() };
+        let subscriber = tracing_subscriber::registry().with(logs.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            logs.open(dir.path(), true).unwrap();
+            for n in 0..1000 {
+                tracing::info!(target: "swarm_host::guest", teammate = "flood-1", "flood line {n}");
+            }
+            tracing::info!(teammate = "scan-1", task = "src", "completed: 2 findings");
+            logs.close();
+        });
+        let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
+        let coordinator = read(COORDINATOR_LOG);
+        assert!(coordinator.contains("completed: 2 findings"), "{coordinator}");
+        assert!(!coordinator.contains("flood line"), "{coordinator}");
+        let flood = read("flood-1.log");
+        assert!(flood.contains("flood line 0") && flood.contains("log file limit hit"), "{flood}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! decides lives here.
 
 pub mod config;
+pub mod events;
 pub mod plan;
 pub mod report;
 pub mod run;

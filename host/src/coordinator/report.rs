@@ -115,8 +115,10 @@ pub struct Parts {
     pub teammates: Vec<Member>,
     /// Messages to the team lead.
     pub messages: Vec<LeadMessage>,
-    /// File operations the sandbox refused.
+    /// File operations the sandbox refused (the first few per teammate).
     pub denials: Vec<Denial>,
+    /// How many file operations the sandbox refused, per teammate.
+    pub denial_counts: BTreeMap<String, u64>,
     /// Plan warnings.
     pub warnings: Vec<String>,
     /// Why the run ended early.
@@ -160,9 +162,14 @@ pub struct RunReport {
     pub teammates: Vec<Member>,
     /// Messages addressed to the team lead.
     pub messages: Vec<LeadMessage>,
-    /// File operations the sandbox refused.
+    /// File operations the sandbox refused: the first
+    /// [`DENIAL_SAMPLES`](super::events::DENIAL_SAMPLES) per teammate.
     #[serde(default)]
     pub denials: Vec<Denial>,
+    /// How many file operations the sandbox refused, per teammate (a flood
+    /// is counted here, not listed in `denials`).
+    #[serde(default)]
+    pub denial_counts: BTreeMap<String, u64>,
     /// The planner plugin's closing synthesis, when the team has one.
     #[serde(default)]
     pub synthesis: Option<String>,
@@ -185,6 +192,7 @@ impl RunReport {
             interrupted,
             stopped_by,
             state_errors,
+            denial_counts,
         } = parts;
         let tasks: Vec<TaskOutcome> = tasks
             .into_iter()
@@ -233,6 +241,7 @@ impl RunReport {
             teammates,
             messages,
             denials,
+            denial_counts,
             warnings,
             synthesis: None,
         }
@@ -314,6 +323,12 @@ impl RunReport {
         for d in &self.denials {
             let task = d.task.as_deref().map(|t| format!(" in task {}", s(t))).unwrap_or_default();
             let _ = writeln!(out, "denied: {} {}{task}: {}", s(&d.teammate), s(&d.operation), s(&d.reason));
+        }
+        for (teammate, n) in &self.denial_counts {
+            let listed = self.denials.iter().filter(|d| d.teammate == *teammate).count() as u64;
+            if *n > listed {
+                let _ = writeln!(out, "denied: {} {} more time(s) (counted, not listed)", s(teammate), n - listed);
+            }
         }
         for m in &self.messages {
             let _ = writeln!(out, "message from {}: {}", s(&m.from), s(&m.body));
@@ -598,6 +613,7 @@ mod tests {
                 operation: "write".into(),
                 reason: "x.rs: not owned by the held task".into(),
             }],
+            denial_counts: BTreeMap::from([("ws-runner".into(), 1)]),
             synthesis: None,
             warnings: Vec::new(),
         }

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+use super::events::{EventBook, Kind as EventKind, Log};
 use super::plan::Plan;
 use super::report::{Denial, LeadMessage, RunReport, StopCause};
 use crate::backend::detect::Kind;
@@ -291,7 +292,7 @@ pub async fn run_native<L: Launcher>(
     let dir = SocketDir::create(&plan.team)?;
     let server = LinkServer::start(team.clone(), dir, HEARTBEAT_TIMEOUT).map_err(StartError::Listen)?;
     let setup = NativeSetup { exe, root, read: plan.read, workspace, plugins, cache_dir };
-    let backend = Native::new(team, server, launcher, setup);
+    let backend = Native::new(team, server, launcher, setup).with_team_limits(plan.teammates.iter().map(|t| &t.limits));
     run(plan, Arc::new(backend), events, options).await
 }
 
@@ -352,7 +353,7 @@ pub async fn run<B: TeammateBackend>(
     }
     tracing::info!(team = %plan.team, teammates = live.len(), tasks = plan.tasks.len(), backend = backend.name(), "team started");
 
-    let mut lead = Coordinator { team: team.clone(), messages: Vec::new(), denials: Vec::new() };
+    let mut lead = Coordinator { team: team.clone(), messages: Vec::new(), book: EventBook::default() };
     let mut stoppers = JoinSet::new();
     let mut shutting_down = false;
     let mut interrupts_open = true;
@@ -454,6 +455,8 @@ pub async fn run<B: TeammateBackend>(
         (observer.0)(&team);
     }
     let members = team.roster.snapshot();
+    lead.log_unlogged();
+    let (denials, denial_counts) = lead.book.into_denials();
     let mut report = RunReport::synthesize(super::report::Parts {
         team: plan.team.clone(),
         backend: backend.name().to_string(),
@@ -463,7 +466,8 @@ pub async fn run<B: TeammateBackend>(
         tasks: team.tasks.finish(),
         teammates: members,
         messages: lead.messages,
-        denials: lead.denials,
+        denials,
+        denial_counts,
         warnings: plan.warnings.clone(),
         interrupted,
         stopped_by,
@@ -482,6 +486,17 @@ pub async fn run<B: TeammateBackend>(
         }
     }
     Ok(report)
+}
+
+/// The line after the last logged event of `kind` from `teammate`.
+fn said_enough(teammate: &str, kind: EventKind) {
+    tracing::warn!(
+        teammate = %teammate,
+        "{} logged {} {}; later ones are counted, not logged (the report has the count)",
+        teammate,
+        super::events::LOGGED_PER_KIND,
+        kind.name()
+    );
 }
 
 /// Saves the roster and mailbox cursors whenever the coordinator marks them
@@ -533,16 +548,20 @@ fn save_team(state: &StateDir, team: &Team) {
     }
 }
 
-/// The coordinator's reactions to teammate messages.
+/// The coordinator's reactions to teammate messages. What a guest can
+/// repeat at will (refused operations, progress, idle, shutdown answers and
+/// requests) goes through the [`EventBook`]: counted always, logged only for
+/// the first few per teammate and kind, kept in the report only as samples.
 struct Coordinator {
     team: Arc<Team>,
     messages: Vec<LeadMessage>,
-    denials: Vec<Denial>,
+    book: EventBook,
 }
 
 impl Coordinator {
     fn on_message(&mut self, msg: TeammateMessage) {
         match msg {
+            // Once per task (the teammate must hold it).
             TeammateMessage::TaskCompleted { from, task_id, summary, findings } => {
                 tracing::info!(teammate = %from, task = %task_id, findings = findings.len(), "completed: {}", sanitize::line(&summary));
                 self.wake_idle();
@@ -552,14 +571,19 @@ impl Coordinator {
                 self.wake_idle();
             }
             TeammateMessage::IdleNotification { from, .. } => {
-                tracing::debug!(teammate = %from, "idle");
+                if self.log(&from, EventKind::Idle) {
+                    tracing::debug!(teammate = %from, "idle");
+                }
                 self.wake(&from);
             }
             TeammateMessage::Progress { from, done, total, .. } => {
-                tracing::debug!(teammate = %from, "progress {done}/{total}");
+                if self.log(&from, EventKind::Progress) {
+                    tracing::debug!(teammate = %from, "progress {done}/{total}");
+                }
             }
             TeammateMessage::ShutdownResponse { from, approve, reason, .. } => {
-                if approve {
+                if !self.log(&from, EventKind::ShutdownAnswer) {
+                } else if approve {
                     tracing::debug!(teammate = %from, "approved shutdown");
                 } else {
                     let why = reason.as_deref().map(sanitize::line).unwrap_or_default();
@@ -567,17 +591,47 @@ impl Coordinator {
                 }
             }
             TeammateMessage::ShutdownRequest { from, reason, .. } => {
-                tracing::info!(teammate = %from, "asks to shut down: {}", sanitize::line(&reason));
+                if self.log(&from, EventKind::ShutdownRequest) {
+                    tracing::info!(teammate = %from, "asks to shut down: {}", sanitize::line(&reason));
+                }
             }
             TeammateMessage::AccessDenied { from, task_id, operation, reason } => {
-                let (task, reason) = (task_id.as_deref().unwrap_or("-").to_string(), sanitize::line(&reason));
-                tracing::warn!(teammate = %from, task = %task, "{operation} denied: {reason}");
-                self.denials.push(Denial { teammate: from, task: task_id, operation, reason });
+                let task = task_id.as_deref().unwrap_or("-").to_string();
+                let line = format!("{operation} denied: {}", sanitize::line(&reason));
+                let log = self.book.denial(Denial { teammate: from.clone(), task: task_id, operation, reason });
+                if log != Log::Counted {
+                    tracing::warn!(teammate = %from, task = %task, "{line}");
+                }
+                if log == Log::LastLine {
+                    said_enough(&from, EventKind::Denial);
+                }
             }
+            // At most `inbox_len` per teammate over the run (the sandbox
+            // refuses more with `inbox-full`).
             TeammateMessage::Message { from, body, .. } => {
                 tracing::info!(teammate = %from, "to team-lead: {}", sanitize::line(&body));
                 self.messages.push(LeadMessage { from, body });
             }
+        }
+    }
+
+    /// Counts an event and says whether to log it.
+    fn log(&mut self, from: &str, kind: EventKind) -> bool {
+        match self.book.count(from, kind) {
+            Log::Line => true,
+            Log::LastLine => {
+                said_enough(from, kind);
+                true
+            }
+            Log::Counted => false,
+        }
+    }
+
+    /// Closing lines: how many events of each kind were only counted.
+    fn log_unlogged(&self) {
+        for (id, kinds) in self.book.unlogged() {
+            let counts: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {}", k.name())).collect();
+            tracing::info!(teammate = %id, "in all: {}", counts.join(", "));
         }
     }
 

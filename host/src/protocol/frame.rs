@@ -23,9 +23,16 @@ use crate::sandbox::{Limits, ReadScope};
 use crate::tasks::{TaskReport, TaskSpec};
 use crate::team::{ExitReason, Liveness};
 
-/// Hard cap of one frame's payload, in bytes. Larger than any report a
-/// team may allow by default (`report_kib` = 4 MiB) plus framing.
+/// Cap of one frame's payload, in bytes, during the hello and welcome, and
+/// the default of [`LaunchConfig::frame_bytes`]. After the welcome both ends
+/// of a connection use the cap the coordinator sized from the team's limits
+/// (`Limits::frame_bytes`: a report or message of the largest allowed size,
+/// every byte escaped to six in JSON, fits).
 pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
+
+fn default_frame_bytes() -> usize {
+    MAX_FRAME_BYTES
+}
 
 /// Why a frame could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +90,11 @@ pub struct LaunchConfig {
     /// The rest of the workspace policy (the read scope is `read`).
     #[serde(default)]
     pub workspace: WorkspaceRules,
+    /// The frame cap of this connection after the welcome, both ways: sized
+    /// by the coordinator so that the largest report, message, task or
+    /// roster the team's limits allow fits once escaped.
+    #[serde(default = "default_frame_bytes")]
+    pub frame_bytes: usize,
 }
 
 /// The workspace rules of a run, as a teammate process receives them.
@@ -356,11 +368,12 @@ pub fn decode<T: for<'de> Deserialize<'de>>(payload: &[u8]) -> Result<T, FrameEr
 }
 
 /// Appends one frame (length prefix and payload) of `msg` to `out`, so that
-/// several frames can go out in one write.
-pub fn encode_frame<T: Serialize>(msg: &T, out: &mut Vec<u8>) -> Result<(), FrameError> {
+/// several frames can go out in one write; a payload over `limit` bytes is
+/// refused (the peer would refuse it).
+pub fn encode_frame<T: Serialize>(msg: &T, out: &mut Vec<u8>, limit: usize) -> Result<(), FrameError> {
     let payload = encode(msg)?;
-    if payload.len() > MAX_FRAME_BYTES {
-        return Err(FrameError::TooLarge { limit: MAX_FRAME_BYTES, actual: payload.len() });
+    if payload.len() > limit || payload.len() > u32::MAX as usize {
+        return Err(FrameError::TooLarge { limit, actual: payload.len() });
     }
     out.reserve(4 + payload.len());
     out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
@@ -368,12 +381,12 @@ pub fn encode_frame<T: Serialize>(msg: &T, out: &mut Vec<u8>) -> Result<(), Fram
     Ok(())
 }
 
-/// Writes one frame.
+/// Writes one frame of at most [`MAX_FRAME_BYTES`] (the hello, the welcome).
 pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(w: &mut W, msg: &T) -> Result<(), FrameError> {
     // Length and payload in one write: the peer's reader wakes once per
     // frame, not once for the length and again for the payload.
     let mut frame = Vec::new();
-    encode_frame(msg, &mut frame)?;
+    encode_frame(msg, &mut frame, MAX_FRAME_BYTES)?;
     w.write_all(&frame).await?;
     w.flush().await?;
     Ok(())
@@ -466,6 +479,37 @@ mod tests {
     }
 
     #[test]
+    fn a_frame_over_the_connection_cap_is_refused_when_encoded() {
+        let big = ToCoordinator::Hello { agent_id: "\u{1}".repeat(1000), token: "t".into(), pid: 1 };
+        let mut out = Vec::new();
+        let err = encode_frame(&big, &mut out, 5000).unwrap_err();
+        assert!(matches!(err, FrameError::TooLarge { limit: 5000, actual } if actual > 6000), "{err}");
+        assert!(out.is_empty(), "nothing half-written");
+        encode_frame(&big, &mut out, 7000).unwrap();
+    }
+
+    #[test]
+    fn a_launch_config_without_a_frame_cap_gets_the_default() {
+        let mut v = serde_json::to_value(LaunchConfig {
+            team: "t".into(),
+            id: "w-1".into(),
+            group: "w".into(),
+            color: "blue".into(),
+            plugin: "/p.wasm".into(),
+            limits: Limits::default(),
+            root: "/r".into(),
+            read: ReadScope::Owned,
+            cache_dir: None,
+            heartbeat_ms: 250,
+            frame_bytes: 99,
+        })
+        .unwrap();
+        v.as_object_mut().unwrap().remove("frame_bytes");
+        let c: LaunchConfig = serde_json::from_value(v).unwrap();
+        assert_eq!(c.frame_bytes, MAX_FRAME_BYTES);
+    }
+
+    #[test]
     fn another_version_or_type_is_a_clear_error() {
         let err = decode::<ToCoordinator>(br#"{"v":2,"type":"heartbeat"}"#).unwrap_err();
         assert!(matches!(err, FrameError::UnsupportedVersion { ref found } if found == "2"), "{err}");
@@ -532,7 +576,7 @@ mod tests {
     fn frames(msgs: &[ToCoordinator]) -> Vec<u8> {
         let mut out = Vec::new();
         for m in msgs {
-            encode_frame(m, &mut out).unwrap();
+            encode_frame(m, &mut out, MAX_FRAME_BYTES).unwrap();
         }
         out
     }

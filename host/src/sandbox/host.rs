@@ -62,17 +62,26 @@ impl TeammateState {
     }
 
     /// Reports a refused file operation to the coordinator, whatever the
-    /// guest does with the error.
-    fn denied<T>(&self, operation: &str, result: &Result<T, FsError>) -> impl Future<Output = ()> + Send + 'static {
-        let msg = match result {
+    /// guest does with the error. Each one is charged to `events_per_sec`;
+    /// past it nothing more is reported and the guest traps at its next
+    /// epoch tick (see [`TeammateState::pending_hit`]).
+    fn denied<T>(&mut self, operation: &str, result: &Result<T, FsError>) -> impl Future<Output = ()> + Send + 'static {
+        let mut msg = match result {
             Err(FsError::Denied(why)) | Err(FsError::InvalidPath(why)) => Some(TeammateMessage::AccessDenied {
                 from: self.id.clone(),
                 task_id: self.held.as_ref().map(|h| h.id.clone()),
                 operation: operation.to_string(),
-                reason: why.clone(),
+                // The reason quotes the guest's path: kept to one log line's length.
+                reason: why.chars().take(crate::sanitize::MAX_LINE_CHARS).collect(),
             }),
             _ => None,
         };
+        if msg.is_some()
+            && let Err(hit) = self.events.denial()
+        {
+            self.pending_hit.get_or_insert(hit);
+            msg = None;
+        }
         let link = self.link.clone();
         async move {
             if let Some(msg) = msg {
@@ -151,6 +160,8 @@ impl mailbox::Host for TeammateState {
         self.epoch.pause();
         let got = self.link.recv(&self.id, wait).await;
         self.epoch.resume();
+        // The wait is not idle computing.
+        self.idle.resume(Instant::now());
         let got = got.map_err(wasmtime::Error::new)?;
         self.alive();
         Ok(match got {
@@ -168,6 +179,7 @@ impl mailbox::Host for TeammateState {
                 Some(mailbox::Incoming::Message(mailbox::Message { sender, body, summary }))
             }
             Some(Incoming::Shutdown { request_id, reason }) => {
+                self.events.shutdown_received(&request_id);
                 self.beat(Beat::State { state: Liveness::Stopping });
                 Some(mailbox::Incoming::Shutdown(mailbox::ShutdownRequest { request_id, reason }))
             }
@@ -209,8 +221,12 @@ impl mailbox::Host for TeammateState {
     }
 
     async fn idle(&mut self) -> wasmtime::Result<()> {
-        self.beat(Beat::Idle);
-        self.emit(TeammateMessage::IdleNotification { from: self.id.clone(), reason: None }).await;
+        // Once per stretch of idleness: a loop of `idle` calls is one event
+        // (and computing in that loop is charged to idle_cpu).
+        if self.events.idle() {
+            self.beat(Beat::Idle);
+            self.emit(TeammateMessage::IdleNotification { from: self.id.clone(), reason: None }).await;
+        }
         Ok(())
     }
 
@@ -220,6 +236,12 @@ impl mailbox::Host for TeammateState {
         approve: bool,
         reason: Option<String>,
     ) -> wasmtime::Result<()> {
+        // Only a request this teammate received is answered, once: forged
+        // or repeated answers never reach the coordinator.
+        if !self.events.shutdown_answer(&request_id) {
+            return Ok(());
+        }
+        let reason = reason.map(|r| r.chars().take(self.limits.message_bytes()).collect());
         self.beat(Beat::State { state: if approve { Liveness::Stopping } else { Liveness::Idle } });
         self.emit(TeammateMessage::ShutdownResponse { request_id, from: self.id.clone(), approve, reason }).await;
         Ok(())
@@ -240,6 +262,10 @@ impl task_list::Host for TeammateState {
             return Ok(None);
         };
         let spec = claimed.spec;
+        // Holding a task, the guest is bounded by its deadline; the idle
+        // sum starts over.
+        self.idle.claimed(Instant::now());
+        self.events.claimed();
         if self.held.as_ref().is_none_or(|h| h.id != spec.id) {
             let deadline_len = spec.deadline.unwrap_or(self.limits.task_deadline);
             self.held = Some(Held {
@@ -372,38 +398,17 @@ impl log::Host for TeammateState {
     }
 
     async fn progress(&mut self, done: u32, total: u32) -> wasmtime::Result<()> {
-        // The roster and the coordinator hear of it only when the whole
-        // percentage moves, at the start and at the end: at most about 100
-        // times per task, not once per file through the roster's lock, the
-        // event loop (and, for a teammate process, the socket).
+        // The roster and the coordinator hear of it when a task's progress
+        // starts or reaches a new whole percentage: at most about 100 times
+        // per task, not once per file through the roster's lock, the event
+        // loop (and, for a teammate process, the socket). Other changes are
+        // charged to events_per_sec (see `EventGate::progress`).
         self.alive();
-        if progress_worth_an_event(done, total) {
+        let task_id = self.held.as_ref().map(|h| h.id.clone());
+        if self.events.progress(task_id.as_deref(), done, total).map_err(wasmtime::Error::new)? {
             self.beat(Beat::Progress { done, total });
-            let task_id = self.held.as_ref().map(|h| h.id.clone());
             self.emit(TeammateMessage::Progress { from: self.id.clone(), task_id, done, total }).await;
         }
         Ok(())
-    }
-}
-
-/// Whether `done` of `total` starts or ends the work, or is the first value
-/// of a new whole percentage (guests count up by one).
-fn progress_worth_an_event(done: u32, total: u32) -> bool {
-    let percent = |d: u32| u64::from(d) * 100 / u64::from(total.max(1));
-    done == 0 || done >= total || percent(done) != percent(done - 1)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::progress_worth_an_event;
-
-    #[test]
-    fn progress_events_are_coalesced_to_whole_percentages() {
-        let events = (0..=20_000).filter(|&d| progress_worth_an_event(d, 20_000)).count();
-        // 0, each of the 100 percentage steps (the last is 20,000 itself).
-        assert_eq!(events, 101);
-        assert!(progress_worth_an_event(7, 7), "the end is always reported");
-        assert_eq!((0..=3).filter(|&d| progress_worth_an_event(d, 3)).count(), 4, "small totals: every step");
-        assert!(progress_worth_an_event(0, 0));
     }
 }

@@ -1,6 +1,8 @@
 //! Per-teammate resource limits: their defaults, how the team file overrides
 //! them, the `ResourceLimiter` that enforces the memory and table caps over a
-//! whole component instance, and the log-rate budget.
+//! whole component instance, the rate budgets (log lines, coordinator
+//! events), the idle-compute clock, and the socket frame size the limits
+//! need.
 
 use std::time::{Duration, Instant};
 
@@ -43,6 +45,17 @@ pub struct Limits {
     /// teammate is stopped; each line is already capped at
     /// [`crate::sanitize::MAX_LINE_CHARS`] characters.
     pub log_lines_per_sec: u32,
+    /// Coordinator events per second a teammate may cause beyond what its
+    /// tasks bound (refused file operations, progress that is not a new
+    /// percentage of the same total): a budget that refills at this rate and
+    /// holds at most this many (the burst). Past it the teammate is stopped.
+    pub events_per_sec: u32,
+    /// Time a teammate may spend computing while it holds no task, summed
+    /// from its start or its last successful claim (waiting in
+    /// `mailbox.recv` does not count). Past it the teammate is stopped, so a
+    /// guest that spins without claiming cannot keep a run alive.
+    #[serde(with = "humantime_serde")]
+    pub idle_cpu: Duration,
     /// Optional fuel: the number of wasm instructions' worth of work the
     /// teammate may do over its whole life, for deterministic CI budgets
     /// (the deadline is wall-clock, fuel is not). Unset by default: counting
@@ -66,6 +79,8 @@ impl Default for Limits {
             plugin_mib: 64,
             compile_timeout: Duration::from_secs(60),
             log_lines_per_sec: 1000,
+            events_per_sec: 1000,
+            idle_cpu: Duration::from_secs(5),
             fuel: None,
         }
     }
@@ -96,7 +111,27 @@ impl Limits {
     pub fn wasm_stack_bytes(&self) -> usize {
         self.wasm_stack_kib as usize * 1024
     }
+
+    /// The largest socket frame a teammate with these limits can cause:
+    /// a report (`report_kib`) or a message (`message_kib`) plus a task id,
+    /// recipient or reason of at most `message_kib`, every byte of which may
+    /// become 6 bytes of JSON (`\u0001`), plus [`FRAME_HEADROOM`] for the
+    /// frame's own fields. The socket backends size their frame cap from
+    /// this, so a report that fits `report_kib` in-process fits a frame.
+    pub fn frame_bytes(&self) -> usize {
+        self.report_bytes()
+            .saturating_add(self.message_bytes())
+            .saturating_mul(JSON_ESCAPE_FACTOR)
+            .saturating_add(FRAME_HEADROOM)
+    }
 }
+
+/// Bytes of JSON one byte of guest text may become at most (`\u0001`).
+pub const JSON_ESCAPE_FACTOR: usize = 6;
+
+/// Room in a frame for what is not guest text: tags, field names, ids the
+/// host bounds itself (task ids, teammate ids, request ids).
+pub const FRAME_HEADROOM: usize = 1 << 20;
 
 /// A limit a teammate ran into. Its `Display` names the limit and its value,
 /// and it travels inside the trap error so the report can say which limit
@@ -145,6 +180,15 @@ pub enum LimitHit {
     /// The teammate logged faster than `log_lines_per_sec`.
     #[error("log rate limit hit: more log lines than log_lines_per_sec = {0}")]
     LogRate(u32),
+    /// The teammate caused coordinator events faster than `events_per_sec`.
+    #[error("event rate limit hit: more refused file operations and progress changes than events_per_sec = {0}")]
+    EventRate(u32),
+    /// The teammate computed longer than `idle_cpu` while holding no task.
+    #[error(
+        "idle compute limit hit: computed for longer than idle_cpu = {} while holding no task",
+        humantime::format_duration(*.0)
+    )]
+    IdleCpu(Duration),
 }
 
 /// Which limit a [`LimitHit`] names, without its values: carried as data
@@ -167,6 +211,10 @@ pub enum LimitKind {
     Fuel,
     /// `log_lines_per_sec`.
     LogRate,
+    /// `events_per_sec`.
+    EventRate,
+    /// `idle_cpu`.
+    IdleCpu,
 }
 
 impl LimitHit {
@@ -180,32 +228,52 @@ impl LimitHit {
             Self::Stack(_) => LimitKind::Stack,
             Self::Fuel(_) => LimitKind::Fuel,
             Self::LogRate(_) => LimitKind::LogRate,
+            Self::EventRate(_) => LimitKind::EventRate,
+            Self::IdleCpu(_) => LimitKind::IdleCpu,
         }
     }
 }
 
-/// A token bucket for log lines: holds at most `log_lines_per_sec` lines and
-/// refills at that rate, so a burst up to the limit passes and a flood is
-/// stopped within a second.
+/// A token bucket: holds at most `per_sec` tokens and refills at that rate,
+/// so a burst up to the rate passes and a flood is stopped within a second.
+/// `hit` is the limit named when it runs dry.
 #[derive(Debug, Clone)]
-pub struct LogBudget {
+pub struct RateBudget {
     per_sec: u32,
     tokens: f64,
     last: Instant,
+    hit: fn(u32) -> LimitHit,
 }
 
-impl LogBudget {
-    /// A full budget of `per_sec` lines.
+/// The budget of log lines (`log_lines_per_sec`).
+pub type LogBudget = RateBudget;
+
+impl RateBudget {
+    /// A full budget of `per_sec` log lines.
     pub fn new(per_sec: u32) -> Self {
-        Self { per_sec, tokens: f64::from(per_sec), last: Instant::now() }
+        Self::log_lines(per_sec)
     }
 
-    /// Takes one line from the budget, or says the limit was hit.
+    /// A full budget of `per_sec` log lines (`log_lines_per_sec`).
+    pub fn log_lines(per_sec: u32) -> Self {
+        Self::with_hit(per_sec, LimitHit::LogRate)
+    }
+
+    /// A full budget of `per_sec` coordinator events (`events_per_sec`).
+    pub fn events(per_sec: u32) -> Self {
+        Self::with_hit(per_sec, LimitHit::EventRate)
+    }
+
+    fn with_hit(per_sec: u32, hit: fn(u32) -> LimitHit) -> Self {
+        Self { per_sec, tokens: f64::from(per_sec), last: Instant::now(), hit }
+    }
+
+    /// Takes one token from the budget, or says the limit was hit.
     pub fn take(&mut self) -> Result<(), LimitHit> {
         self.take_at(Instant::now())
     }
 
-    /// [`LogBudget::take`] at a given instant (for tests).
+    /// [`RateBudget::take`] at a given instant (for tests).
     pub fn take_at(&mut self, now: Instant) -> Result<(), LimitHit> {
         let rate = f64::from(self.per_sec);
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
@@ -215,8 +283,62 @@ impl LogBudget {
             self.tokens -= 1.0;
             Ok(())
         } else {
-            Err(LimitHit::LogRate(self.per_sec))
+            Err((self.hit)(self.per_sec))
         }
+    }
+}
+
+/// Time a teammate spends computing while it holds no task, against
+/// `idle_cpu`. The epoch callback calls [`IdleClock::tick`] about once per
+/// [`EPOCH_TICK`](super::EPOCH_TICK) while the guest runs; a wait in
+/// `mailbox.recv` ends with [`IdleClock::resume`] (the wait is not
+/// charged), and a successful claim with [`IdleClock::claimed`] (which
+/// starts the sum over). Time in other host calls is charged: the guest
+/// asked for it.
+#[derive(Debug, Clone)]
+pub struct IdleClock {
+    limit: Duration,
+    used: Duration,
+    /// From when the next tick charges.
+    mark: Instant,
+    /// The last tick saw a held task: the next one without a task starts
+    /// charging from itself (the release happened somewhere in between).
+    holding: bool,
+}
+
+impl IdleClock {
+    /// A clock that starts charging at `now` (instantiation runs guest code).
+    pub fn new(limit: Duration, now: Instant) -> Self {
+        Self { limit, used: Duration::ZERO, mark: now, holding: false }
+    }
+
+    /// Charges the guest's run since the last tick unless it holds a task,
+    /// and says whether it has now computed past `idle_cpu`.
+    pub fn tick(&mut self, now: Instant, holding: bool) -> Result<(), LimitHit> {
+        let since = now.saturating_duration_since(self.mark);
+        self.mark = now;
+        let was_holding = std::mem::replace(&mut self.holding, holding);
+        if holding || was_holding {
+            return Ok(());
+        }
+        self.used = self.used.saturating_add(since);
+        if self.used > self.limit { Err(LimitHit::IdleCpu(self.limit)) } else { Ok(()) }
+    }
+
+    /// The guest runs again at `now` after a wait that is not charged.
+    pub fn resume(&mut self, now: Instant) {
+        self.mark = now;
+    }
+
+    /// A claim succeeded at `now`: the idle sum starts over.
+    pub fn claimed(&mut self, now: Instant) {
+        self.used = Duration::ZERO;
+        self.mark = now;
+    }
+
+    /// Idle computing charged so far.
+    pub fn used(&self) -> Duration {
+        self.used
     }
 }
 
@@ -231,7 +353,7 @@ pub struct InstanceLimiter {
     instances: usize,
     memory_used: usize,
     table_used: u64,
-    log: LogBudget,
+    log: RateBudget,
 }
 
 impl InstanceLimiter {
@@ -244,7 +366,7 @@ impl InstanceLimiter {
             instances: limits.instances as usize,
             memory_used: 0,
             table_used: 0,
-            log: LogBudget::new(limits.log_lines_per_sec),
+            log: RateBudget::log_lines(limits.log_lines_per_sec),
         }
     }
 
@@ -318,7 +440,7 @@ mod tests {
     #[test]
     fn log_budget_allows_a_burst_then_refills_at_the_rate() {
         let start = Instant::now();
-        let mut b = LogBudget { per_sec: 10, tokens: 10.0, last: start };
+        let mut b = RateBudget { per_sec: 10, tokens: 10.0, last: start, hit: LimitHit::LogRate };
         for _ in 0..10 {
             b.take_at(start).unwrap();
         }
@@ -346,6 +468,8 @@ mod tests {
             (LimitHit::Stack(64), "wasm_stack_kib = 64"),
             (LimitHit::Fuel(1000), "fuel = 1000"),
             (LimitHit::LogRate(5), "log_lines_per_sec = 5"),
+            (LimitHit::EventRate(7), "events_per_sec = 7"),
+            (LimitHit::IdleCpu(Duration::from_millis(1500)), "idle_cpu = 1s 500ms"),
         ];
         for (hit, want) in cases {
             assert!(hit.to_string().contains(want), "{hit} does not name {want}");
@@ -356,12 +480,73 @@ mod tests {
     fn new_limits_have_safe_defaults_and_parse() {
         let d = Limits::default();
         assert_eq!((d.compile_timeout, d.log_lines_per_sec, d.fuel), (Duration::from_secs(60), 1000, None));
+        assert_eq!((d.events_per_sec, d.idle_cpu), (1000, Duration::from_secs(5)));
         let l: Limits = toml::from_str("fuel = 5000\ncompile_timeout = \"2s\"\nlog_lines_per_sec = 10").unwrap();
         assert_eq!((l.fuel, l.compile_timeout, l.log_lines_per_sec), (Some(5000), Duration::from_secs(2), 10));
+        let l: Limits = toml::from_str("events_per_sec = 20\nidle_cpu = \"1500ms\"").unwrap();
+        assert_eq!((l.events_per_sec, l.idle_cpu), (20, Duration::from_millis(1500)));
         // Unset fuel survives the table round trip the team file's merge does.
         let table = toml::Table::try_from(&d).unwrap();
         assert!(!table.contains_key("fuel"));
         assert_eq!(Limits::deserialize(table).unwrap(), d);
+    }
+
+    #[test]
+    fn the_idle_clock_charges_computing_without_a_task_only() {
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let mut c = IdleClock::new(Duration::from_millis(100), t0);
+        // 60 ms of computing without a task is charged, tick by tick.
+        for n in (10..=60).step_by(10) {
+            c.tick(ms(n), false).unwrap();
+        }
+        assert_eq!(c.used(), Duration::from_millis(60));
+        // A wait in recv (60 ms -> 500 ms) is not charged.
+        c.resume(ms(500));
+        c.tick(ms(510), false).unwrap();
+        assert_eq!(c.used(), Duration::from_millis(70));
+        // Computing while holding a task is not charged, nor the stretch in
+        // which the task was released.
+        c.tick(ms(600), true).unwrap();
+        c.tick(ms(5000), true).unwrap();
+        c.tick(ms(5010), false).unwrap();
+        assert_eq!(c.used(), Duration::from_millis(70));
+        // Past the limit, the tick names it.
+        c.tick(ms(5040), false).unwrap();
+        let hit = c.tick(ms(5050), false).unwrap_err();
+        assert_eq!(hit, LimitHit::IdleCpu(Duration::from_millis(100)));
+        assert_eq!(hit.kind(), LimitKind::IdleCpu);
+        assert!(hit.to_string().contains("idle_cpu = 100ms"), "{hit}");
+        // A claim starts the sum over.
+        c.claimed(ms(6000));
+        c.tick(ms(6050), false).unwrap();
+        assert_eq!(c.used(), Duration::from_millis(50));
+    }
+
+    #[test]
+    fn the_event_budget_names_events_per_sec() {
+        let start = Instant::now();
+        let mut b = RateBudget::events(3);
+        b.last = start;
+        for _ in 0..3 {
+            b.take_at(start).unwrap();
+        }
+        let hit = b.take_at(start).unwrap_err();
+        assert_eq!((hit.clone(), hit.kind()), (LimitHit::EventRate(3), LimitKind::EventRate));
+        assert!(hit.to_string().contains("events_per_sec = 3"), "{hit}");
+        b.take_at(start + Duration::from_millis(400)).unwrap();
+    }
+
+    #[test]
+    fn the_frame_size_covers_a_fully_escaped_report_and_message() {
+        let d = Limits::default();
+        // 4 MiB of report and 64 KiB of id or reason, each byte 6 in JSON.
+        assert_eq!(d.frame_bytes(), (4096 + 64) * 1024 * 6 + FRAME_HEADROOM);
+        let escaped = serde_json::to_vec(&"\u{1}".repeat(d.report_bytes())).unwrap();
+        assert!(escaped.len() > 16 << 20, "the old fixed 16 MiB cap was too small");
+        assert!(escaped.len() < d.frame_bytes());
+        let huge = Limits { report_kib: u32::MAX, message_kib: u32::MAX, ..d };
+        assert!(huge.frame_bytes() > 0, "no overflow");
     }
 
     #[test]

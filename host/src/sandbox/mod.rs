@@ -8,6 +8,7 @@
 //! directories, no network), and the swarm imports of [`host`].
 
 pub mod epoch;
+pub mod events;
 pub mod host;
 pub mod limits;
 pub mod planner;
@@ -23,7 +24,7 @@ use wasmtime::{Config, Engine, Store, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-pub use limits::{InstanceLimiter, LimitHit, LimitKind, Limits, LogBudget};
+pub use limits::{IdleClock, InstanceLimiter, LimitHit, LimitKind, Limits, LogBudget, RateBudget};
 pub use workspace::{ReadScope, Workspace};
 
 /// Generated bindings for the `teammate` world of `wit/`.
@@ -39,9 +40,16 @@ pub mod bindings {
 
 use bindings::{Teammate, TeammatePre};
 
+/// The `tracing` target of guests' own log lines. The team log files keep
+/// them in the teammate's file only, so a guest that logs at its full
+/// `log_lines_per_sec` for hours cannot fill the coordinator's log and push
+/// out the coordinator's own later lines.
+pub const GUEST_LOG_TARGET: &str = "swarm_host::guest";
+
 /// Handles one `log` line from a guest: sanitises it, remembers a panic
 /// report (the SDKs' panic hooks log one just before the guest traps) in
-/// `$last_panic`, and emits it through `tracing` with `$field = $who`.
+/// `$last_panic`, and emits it through `tracing` (target
+/// [`GUEST_LOG_TARGET`]) with `$field = $who`.
 macro_rules! guest_log {
     ($field:ident = $who:expr, $Level:ident, $level:expr, $message:expr, $last_panic:expr) => {{
         // `$Level` names the generated enum: each world's bindings have their own.
@@ -52,11 +60,11 @@ macro_rules! guest_log {
         }
         let who = $who;
         match level {
-            $Level::Trace => tracing::trace!($field = %who, "{line}"),
-            $Level::Debug => tracing::debug!($field = %who, "{line}"),
-            $Level::Info => tracing::info!($field = %who, "{line}"),
-            $Level::Warn => tracing::warn!($field = %who, "{line}"),
-            $Level::Error => tracing::error!($field = %who, "{line}"),
+            $Level::Trace => tracing::trace!(target: $crate::sandbox::GUEST_LOG_TARGET, $field = %who, "{line}"),
+            $Level::Debug => tracing::debug!(target: $crate::sandbox::GUEST_LOG_TARGET, $field = %who, "{line}"),
+            $Level::Info => tracing::info!(target: $crate::sandbox::GUEST_LOG_TARGET, $field = %who, "{line}"),
+            $Level::Warn => tracing::warn!(target: $crate::sandbox::GUEST_LOG_TARGET, $field = %who, "{line}"),
+            $Level::Error => tracing::error!(target: $crate::sandbox::GUEST_LOG_TARGET, $field = %who, "{line}"),
         }
     }};
 }
@@ -441,6 +449,15 @@ pub struct TeammateState {
     pub(crate) epoch: epoch::EpochUse,
     /// When the roster last heard that it called into the host.
     pub(crate) last_alive: Option<Instant>,
+    /// Computing without a held task, against `idle_cpu`.
+    pub(crate) idle: limits::IdleClock,
+    /// Which repeatable guest calls become coordinator events, against
+    /// `events_per_sec`.
+    pub(crate) events: events::EventGate,
+    /// A limit a host call hit that does not trap by itself (a refused file
+    /// operation over `events_per_sec`): the epoch callback traps with it
+    /// within one tick of guest code.
+    pub(crate) pending_hit: Option<LimitHit>,
 }
 
 impl WasiView for TeammateState {
@@ -507,6 +524,9 @@ impl Plugin {
             lead_sent: 0,
             epoch: epoch::EpochUse::new(self.gate.clone()),
             last_alive: None,
+            idle: limits::IdleClock::new(launch.limits.idle_cpu, Instant::now()),
+            events: events::EventGate::new(launch.limits.events_per_sec),
+            pending_hit: None,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -514,12 +534,21 @@ impl Plugin {
             store.set_fuel(fuel)?;
         }
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|ctx| {
-            if let Some(h) = &ctx.data().held
-                && Instant::now() >= h.deadline
+        store.epoch_deadline_callback(|mut ctx| {
+            let state = ctx.data_mut();
+            let now = Instant::now();
+            if let Some(hit) = state.pending_hit.take() {
+                return Err(wasmtime::Error::new(hit));
+            }
+            if let Some(h) = &state.held
+                && now >= h.deadline
             {
                 return Err(wasmtime::Error::new(LimitHit::Deadline { task: h.id.clone(), deadline: h.deadline_len }));
             }
+            // Every guest execution is bounded: with a task by its deadline,
+            // without one by idle_cpu.
+            let holding = state.held.is_some();
+            state.idle.tick(now, holding).map_err(wasmtime::Error::new)?;
             Ok(UpdateDeadline::Yield(1))
         });
         let bindings =

@@ -19,8 +19,18 @@
 //!   word), then fails with what the host answered.
 //! - `ansi`: logs, sends and fails with terminal escape sequences.
 //! - `logflood`: logs without end.
+//! - `denyflood`: reads the path in the description (a file it may not
+//!   read) without end, each read refused.
+//! - `progressflood`: reports progress without end, switching between two
+//!   totals so that no report repeats the last one.
+//! - `idleflood`: says `idle` without end.
+//! - `shutdownflood`: answers shutdown requests it never received, without
+//!   end, with a reason the coordinator would log.
+//! - `bigreport`: completes with a summary of as many bytes as the
+//!   description says, every one a control character (6 bytes once escaped
+//!   in JSON).
 
-use swarm_guest_sdk::bindings::swarm::teammate::task_list;
+use swarm_guest_sdk::bindings::swarm::teammate::{mailbox, task_list};
 use swarm_guest_sdk::prelude::*;
 
 /// The teammate.
@@ -79,6 +89,30 @@ impl Teammate for Rogue {
                     ctx.info(&format!("flood line {n}"));
                     n += 1;
                 }
+            }
+            "denyflood" => loop {
+                let _ = ctx.read(arg);
+            },
+            "progressflood" => {
+                let mut n = 0u32;
+                loop {
+                    ctx.progress(0, 1 + n % 2);
+                    n = n.wrapping_add(1);
+                }
+            }
+            "idleflood" => loop {
+                mailbox::idle();
+            },
+            "shutdownflood" => {
+                let mut n = 0u64;
+                loop {
+                    mailbox::respond_shutdown(&format!("shutdown-forged-{n}"), false, Some("rejected shutdown forged"));
+                    n += 1;
+                }
+            }
+            "bigreport" => {
+                let size: usize = arg.parse().map_err(|_| format!("bad size {arg:?}"))?;
+                Ok(Report::new("\u{1}".repeat(size)))
             }
             other => Err(format!("unknown attack {other:?}")),
         }
