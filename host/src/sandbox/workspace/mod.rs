@@ -23,7 +23,8 @@
 //!   symlinks; the new file is created exclusively (it never replaces
 //!   anything) and belongs to the held task for the rest of the attempt.
 //! - **Reads and listings**: `read = "owned"` (the default) reads only the
-//!   held task's files and refuses a file with more than one hard link;
+//!   held task's files (whatever their names: the team file gave them to
+//!   it) and refuses a file with more than one hard link;
 //!   `read = "root"` reads any regular file under the root except the
 //!   built-in deny list ([`DENY_LIST`]: `.git`, `.swarm` and common secret
 //!   files, at any depth) unless `read_allow` names it. The coordinator's

@@ -6,10 +6,13 @@
 //! 1. the coordinator's own files (the state directory with its `logs/`,
 //!    the compiled-plugin cache) are out of reach, whatever the scope or
 //!    `read_allow`;
-//! 2. a path with a component on the built-in deny list ([`DENY_LIST`]:
-//!    `.git`, `.swarm` and common secret files, at any depth, with
-//!    everything under them) is neither read nor listed unless a
-//!    `read_allow` glob matches it, and is never written or created;
+//! 2. under `read = "root"`, a path with a component on the built-in deny
+//!    list ([`DENY_LIST`]: `.git`, `.swarm` and common secret files, at any
+//!    depth, with everything under them) is neither read nor listed unless
+//!    a `read_allow` glob matches it; such a path is never created, and
+//!    nothing under `.git` or `.swarm` is written. (Under `read = "owned"`
+//!    a task reads the files its `owns` globs gave it, a secret-scanner's
+//!    `id_rsa` included; `.git` and `.swarm` are never owned.)
 //! 3. a path under an `exclude` glob is neither read, listed, written nor
 //!    created;
 //! 4. the read scope: `owned` reads only the held task's files, `root`
@@ -243,8 +246,8 @@ impl Policy {
                 .any(|p| !p.is_empty() && (p.starts_with(&under) || under.starts_with(p.as_str())))
     }
 
-    /// Refuses what no teammate may see: protected, deny-listed (unless
-    /// allowed), excluded. `is_dir` lets a deny-listed directory through if
+    /// Refuses what no teammate may see: protected, deny-listed under
+    /// `read = "root"` (unless allowed), excluded. `is_dir` lets a deny-listed directory through if
     /// `read_allow` reaches into it.
     fn check_hidden(&self, rel: &str, is_dir: bool) -> Result<(), FsError> {
         if self.protected(rel) {
@@ -254,7 +257,8 @@ impl Policy {
                 printable(rel)
             )));
         }
-        if let Some(entry) = Self::deny_entry(rel, deny_set(), DENY_LIST)
+        if self.scope == ReadScope::Root
+            && let Some(entry) = Self::deny_entry(rel, deny_set(), DENY_LIST)
             && !self.read_allow.is_match(rel)
             && !(is_dir && self.allow_reaches_under(rel))
         {
@@ -412,6 +416,16 @@ mod tests {
         for fine in ["src/a.rs", "environment.md", "keys/readme.md", "docs/git.md", "a.keys"] {
             assert_eq!(p.check_read(fine, &none()), Ok(()), "{fine}");
         }
+    }
+
+    #[test]
+    fn under_owned_a_task_reads_the_secret_files_it_owns_and_no_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = Policy::build(dir.path(), ReadScope::Owned, &PolicySpec::default()).unwrap();
+        let owned: BTreeSet<String> = ["conf/id_rsa".to_string()].into();
+        assert_eq!(p.check_read("conf/id_rsa", &owned), Ok(()));
+        assert!(p.check_read("conf/.env", &owned).is_err());
+        assert!(p.check_create("conf/server.key", Some("t")).is_err(), "secrets are never created");
     }
 
     #[test]
