@@ -533,7 +533,12 @@ fn fail_on_gates_findings_by_severity_and_the_report_says_which_policy_failed() 
 #[test]
 fn a_guest_built_against_the_0_1_0_wit_still_loads_runs_and_inspects() {
     for backend in ["in-process", "process"] {
-        let dir = fixture(&[], &one_task_team("legacy", swarm_tests::LEGACY, "subject = \"scan\"\n"));
+        // The legacy guest reports one finding on `legacy.txt`: the task owns
+        // it, so the finding names a file the task could read.
+        let dir = fixture(
+            &[("legacy.txt", "x\n")],
+            &one_task_team("legacy", swarm_tests::LEGACY, "subject = \"scan\"\nowns = [\"legacy.txt\"]\n"),
+        );
         let out = swarm_host(&dir, &["run", "--json", "--backend", backend, &team(dir.path())]);
         assert_eq!(out.status.code(), Some(0), "{backend}: {}", text(&out.stderr));
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -99,11 +99,17 @@ fn sigkill_at_random_points_then_resume_loses_nothing_and_repeats_nothing() {
     team_file(dir.path(), &mut rng);
 
     // Calibrate: how long does a whole run take here? Kills land within it.
-    let calib = dir.path().join("calibration");
-    let started = Instant::now();
-    let status = command(dir.path(), &calib, &["run", "team.toml"]).status().unwrap();
-    assert!(status.success(), "an uninterrupted run succeeds");
-    let span = started.elapsed().as_micros() as u64;
+    // The shortest of three runs: the first also fills the compiled-plugin
+    // cache, and a run slowed by other tests would push most kills past the
+    // end of the runs that follow.
+    let mut span = u64::MAX;
+    for n in 0..3 {
+        let calib = dir.path().join(format!("calibration-{n}"));
+        let started = Instant::now();
+        let status = command(dir.path(), &calib, &["run", "team.toml"]).status().unwrap();
+        assert!(status.success(), "an uninterrupted run succeeds");
+        span = span.min(started.elapsed().as_micros() as u64);
+    }
 
     let mut killed_mid_run = 0;
     for round in 0..rounds {

@@ -121,6 +121,7 @@ mod tests {
             teammates: Vec::new(),
             messages: Vec::new(),
             denials: Vec::new(),
+            denial_counts: Default::default(),
             warnings: Vec::new(),
             interrupted: None,
             stopped_by: None,

@@ -502,6 +502,7 @@ mod tests {
             cache_dir: None,
             heartbeat_ms: 250,
             frame_bytes: 99,
+            workspace: Default::default(),
         })
         .unwrap();
         v.as_object_mut().unwrap().remove("frame_bytes");
