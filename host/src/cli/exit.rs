@@ -35,7 +35,7 @@ Exit codes:
   2  usage, team file or plugin error: nothing ran
   3  internal error: swarm-host itself failed (e.g. it cannot write its state directory, or a teammate
      could not be started after others were)
-  4  a sandbox limit (memory, table, instances, stack, deadline, fuel, log rate) stopped a task that then failed
+  4  a sandbox limit (memory, table, instances, stack, deadline, idle_cpu, fuel, log rate, events_per_sec) stopped a task that then failed
   5  the run's timeout (--timeout or `timeout` in the team file) stopped it; `swarm-host resume` continues it
 When several apply, the first of 3, 5, 1 (stopped by a signal), 4, 1 wins. --fail-on never turns the 1 of
 failed tasks or findings, and 4, into 0.
