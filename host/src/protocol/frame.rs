@@ -437,7 +437,12 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                     self.start += 4 + len;
                     return decode(payload).map(Some);
                 }
-                want = want.max(4 + len - pending.len());
+                // Grow towards the announced length no faster than the bytes
+                // that really arrived (at most doubling the buffer per read):
+                // a peer that announces a frame at the limit and sends a few
+                // bytes holds a few bytes of ours, not the limit.
+                let missing = 4 + len - pending.len();
+                want = want.max(missing.min(pending.len()));
             }
             // Keep only the unparsed tail (and not the capacity a huge frame
             // left behind), then read more after it.
@@ -508,6 +513,23 @@ mod tests {
         v.as_object_mut().unwrap().remove("frame_bytes");
         let c: LaunchConfig = serde_json::from_value(v).unwrap();
         assert_eq!(c.frame_bytes, MAX_FRAME_BYTES);
+    }
+
+    #[tokio::test]
+    async fn an_announced_length_is_not_reserved_before_its_bytes_arrive() {
+        let (mut a, mut b) = tokio::io::duplex(64 * 1024);
+        let limit = 8 << 20;
+        a.write_all(&(limit as u32).to_be_bytes()).await.unwrap();
+        a.write_all(&[b'x'; 100]).await.unwrap();
+        drop(a);
+        let mut reader = FrameReader::new(&mut b, limit);
+        let err = reader.next::<ToCoordinator>().await.unwrap_err();
+        assert!(matches!(err, FrameError::Truncated), "{err}");
+        assert!(
+            reader.buf.capacity() <= 4 * READ_CHUNK,
+            "104 bytes arrived of an announced {limit}: the buffer holds {} bytes",
+            reader.buf.capacity()
+        );
     }
 
     #[test]
