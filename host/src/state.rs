@@ -69,6 +69,23 @@ pub enum StateError {
     },
 }
 
+impl StateError {
+    /// True if the file does not exist (as opposed to unreadable or corrupt).
+    pub fn is_missing(&self) -> bool {
+        matches!(self, Self::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+    }
+}
+
+/// A state file that may not have been written yet: `None` if it does not
+/// exist; an unreadable or corrupt one stays an error naming the file.
+pub fn if_present<T>(read: Result<T, StateError>) -> Result<Option<T>, StateError> {
+    match read {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.is_missing() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct Envelope<T> {
     v: u32,

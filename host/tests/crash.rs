@@ -192,3 +192,29 @@ fn a_start_failure_after_some_teammates_started_stops_them_and_exits_three() {
     assert!(state.read_run().unwrap().finished);
     assert_eq!(state.read_tasks().unwrap()[0].status, Status::Pending);
 }
+
+#[test]
+fn a_corrupt_state_file_stops_resume_and_status_naming_the_file() {
+    let mut rng = Rng(7);
+    let dir = tempfile::tempdir().unwrap();
+    team_file(dir.path(), &mut rng);
+    let base = dir.path().join("state");
+    assert!(command(dir.path(), &base, &["run", "team.toml"]).status().unwrap().success());
+    for file in ["mailbox.json", "run.json"] {
+        let path = base.join("crash").join(file);
+        let saved = std::fs::read(&path).unwrap();
+        std::fs::write(&path, b"{\"v\":1,\"kind\":").unwrap();
+        let out = command(dir.path(), &base, &["resume", "crash"]).stderr(Stdio::piped()).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "a corrupt {file} is refused: {stderr}");
+        assert!(stderr.contains(file) && stderr.contains("not valid JSON"), "the error names {file}: {stderr}");
+        std::fs::write(&path, saved).unwrap();
+    }
+    // `status` names a corrupt roster instead of showing an empty one.
+    let path = base.join("crash/roster.json");
+    std::fs::write(&path, b"[").unwrap();
+    let out = command(dir.path(), &base, &["status", "crash"]).stderr(Stdio::piped()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "a corrupt roster.json is refused: {stderr}");
+    assert!(stderr.contains("roster.json"), "the error names roster.json: {stderr}");
+}

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::{CliResult, EXIT_OK, config_error};
 use crate::coordinator::StopCause;
-use crate::state::StateDir;
+use crate::state::{StateDir, if_present};
 use crate::tasks::Status;
 
 /// `swarm-host status [team] [--json]`.
@@ -27,8 +27,10 @@ pub fn status(state_dir: &Path, team: Option<&str>, json: bool) -> CliResult {
     };
     let state = StateDir::open(state_dir, team).map_err(config_error)?;
     let tasks = state.read_tasks().map_err(config_error)?;
-    let roster = state.read_roster().unwrap_or_default();
-    let run = state.read_run().ok();
+    // Every file is written atomically: one that does not parse is corrupt,
+    // and is named rather than shown as an empty roster or an unknown run.
+    let roster = if_present(state.read_roster()).map_err(config_error)?.unwrap_or_default();
+    let run = if_present(state.read_run()).map_err(config_error)?;
     let unfinished = tasks.iter().any(|t| matches!(t.status, Status::Pending | Status::InProgress));
     let stopped_by = state.read_report().ok().and_then(|r| r.stopped_by);
     let phase = match (&run, stopped_by) {

@@ -155,8 +155,10 @@ impl Restored {
         } else {
             crate::tasks::TaskList::new(plan.tasks.clone()).snapshot()
         };
-        let mailbox = state.read_mailbox().unwrap_or_default();
-        let resumes = state.read_run().map(|r| r.resumes + 1).unwrap_or(1);
+        // A file that is not there yet is a fresh start for it; one that is
+        // there but does not parse is an error naming it, never dropped.
+        let mailbox = crate::state::if_present(state.read_mailbox())?.unwrap_or_default();
+        let resumes = crate::state::if_present(state.read_run())?.map_or(1, |r| r.resumes + 1);
         Ok(Self { tasks, mailbox, resumes })
     }
 }
