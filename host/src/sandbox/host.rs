@@ -294,15 +294,15 @@ impl task_list::Host for TeammateState {
         let findings = report
             .findings
             .into_iter()
-            .map(|f| Finding {
+            .map(|f| types::RatedFinding {
                 file: f.file,
                 line: f.line,
                 rule: f.rule,
                 message: f.message,
-                severity: Severity::Warning,
+                severity: types::Severity::Warning,
             })
             .collect();
-        self.complete_task(task_id, report.summary, findings).await
+        self.complete_rated(task_id, types::RatedReport { summary: report.summary, findings }).await
     }
 
     async fn complete_rated(
