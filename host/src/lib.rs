@@ -5,13 +5,21 @@
 //! [`backend`], routes their messages through the [`mailbox`] and the shared
 //! [`tasks`] list, and merges their results into one report. Teammates are
 //! WebAssembly components run in the [`sandbox`], reaching the host only
-//! through the imports of `wit/teammate.wit`; messages crossing a process
-//! boundary use the versioned wire formats of [`protocol`].
+//! through the imports of `wit/teammate.wit`, which call the team through a
+//! [`port`]; a teammate in another process reaches it over a Unix socket in
+//! the versioned frames of [`protocol`].
+//!
+//! Layers, bottom to top (`host/tests/layering.rs` fails on an import
+//! against them): [`model`] and [`sanitize`]; the core ([`tasks`],
+//! [`mailbox`], [`team`], [`port`]); [`sandbox`] and [`protocol`] side by
+//! side, neither naming the other; [`backend`]; [`coordinator`]; [`cli`].
 
 pub mod backend;
 pub mod cli;
 pub mod coordinator;
 pub mod mailbox;
+pub mod model;
+pub mod port;
 pub mod protocol;
 pub mod sandbox;
 pub mod sanitize;

@@ -19,8 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::protocol::Finding;
-use crate::sandbox::LimitKind;
+use crate::model::{Finding, LimitKind};
 
 /// A planned task.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,8 +10,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::mailbox::Mailbox;
-use crate::protocol::TeammateMessage;
-use crate::sandbox::LimitKind;
+use crate::model::{LimitKind, TeammateMessage};
 use crate::tasks::TaskList;
 
 /// A teammate's life cycle as the roster shows it.
@@ -256,11 +255,41 @@ impl Team {
     }
 }
 
+/// A roster update a teammate's host side asks for (in-process, or as a
+/// beat frame over the socket).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Beat {
+    /// Only "it is alive".
+    Alive,
+    /// Instantiated: `Spawning` becomes `Working`.
+    Started,
+    /// Sets the life-cycle state.
+    State {
+        /// The new state.
+        state: Liveness,
+    },
+    /// Idle, unless already stopping.
+    Idle,
+    /// Holding `task`, progress reset.
+    Working {
+        /// The task id.
+        task: String,
+    },
+    /// No task held any more.
+    TaskCleared,
+    /// Progress on the held task.
+    Progress {
+        /// Units done.
+        done: u32,
+        /// Units in all.
+        total: u32,
+    },
+}
+
 impl Roster {
     /// Applies a roster update a teammate's host side asked for (the same
     /// updates in-process and over the socket).
-    pub fn beat(&self, id: &str, beat: &crate::protocol::frame::Beat) {
-        use crate::protocol::frame::Beat;
+    pub fn beat(&self, id: &str, beat: &Beat) {
         self.update(id, |m| match beat {
             Beat::Alive => {}
             Beat::Started => {

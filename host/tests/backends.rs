@@ -20,14 +20,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use swarm_host::backend::layout::{Rect, Split};
-use swarm_host::backend::link::{TeamLink, connect};
+use swarm_host::backend::link::connect;
 use swarm_host::backend::native::{Launcher, Pane};
 use swarm_host::backend::server::{HEARTBEAT_TIMEOUT, LinkServer, SocketDir};
 use swarm_host::backend::{Headless, InProcess, Native, NativeSetup, TeammateBackend, Tmux};
 use swarm_host::coordinator::run::{RunOptions, run, team_of, workspace_spec};
 use swarm_host::coordinator::{Loaded, Plan};
 use swarm_host::mailbox::{Incoming, Mailbox, TEAM_LEAD};
-use swarm_host::protocol::TeammateMessage;
+use swarm_host::model::TeammateMessage;
+use swarm_host::port::SharedPort;
 use swarm_host::protocol::frame::{LaunchConfig, MAX_FRAME_BYTES};
 use swarm_host::sandbox::{Launch, Limits, ReadScope, Sandbox, Workspace};
 use swarm_host::tasks::{Status, TaskList};
@@ -373,9 +374,9 @@ fn config(id: &str, root: &Path) -> LaunchConfig {
         group: "g".into(),
         color: "blue".into(),
         plugin: swarm_tests::COUNTER.into(),
-        limits: Limits::default(),
+        limits: (&Limits::default()).into(),
         root: root.to_path_buf(),
-        read: ReadScope::Owned,
+        read: ReadScope::Owned.into(),
         cache_dir: None,
         heartbeat_ms: 250,
         workspace: Default::default(),
@@ -402,7 +403,7 @@ async fn only_an_expected_teammate_with_the_run_token_joins_the_team() {
 
     let joined = connect(&socket, "w-1", &token).await.unwrap();
     assert_eq!(joined.config, config("w-1", root.path()));
-    let link = TeamLink::Remote(joined.remote.clone());
+    let link: SharedPort = joined.remote.clone();
     assert_eq!(link.roster("w-1").await.unwrap(), vec!["w-1".to_string(), "w-2".to_string()]);
     assert!(link.claim("w-1", "g").await.unwrap().is_none());
 
@@ -481,8 +482,8 @@ async fn spawn_time_of_in_process_headless_and_tmux_teammates() {
 
 #[tokio::test]
 async fn a_connection_that_forges_a_sender_oversteps_the_frame_cap_or_piles_up_calls_ends_its_teammate() {
-    use swarm_host::protocol::TeammateMessage;
     use swarm_host::protocol::frame::{Call, FrameReader, ToCoordinator, ToTeammate, write_frame};
+    use swarm_host::protocol::wire::WireEvent;
     use swarm_host::team::ExitReason;
     use tokio::io::AsyncWriteExt;
 
@@ -511,7 +512,7 @@ async fn a_connection_that_forges_a_sender_oversteps_the_frame_cap_or_piles_up_c
     let (_k1, kill) = tokio::sync::watch::channel(None);
     let forged = server.expect(config("w-1", root.path()), kill);
     let mut s = joined("w-1").await;
-    let lie = TeammateMessage::IdleNotification { from: "w-2".into(), reason: None };
+    let lie = WireEvent::IdleNotification { from: "w-2".into(), reason: None };
     write_frame(&mut s, &ToCoordinator::Event { message: lie }).await.unwrap();
     let ExitReason::Killed { message: why, .. } = forged.exit.await.unwrap() else { panic!("not killed") };
     assert!(why.contains("a message from `w-2` on the connection of `w-1`"), "{why}");
@@ -833,7 +834,7 @@ async fn a_teammate_process_outbox_is_bounded_when_the_coordinator_stops_reading
     });
     let joined = connect(&socket, "w-1", "token").await.unwrap();
     let _held_open = coordinator.await.unwrap();
-    let link = TeamLink::Remote(joined.remote.clone());
+    let link: SharedPort = joined.remote.clone();
     let reason = "x".repeat(8 * 1024);
     let mut sent = 0;
     loop {

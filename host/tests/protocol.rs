@@ -1,214 +1,197 @@
-//! Protocol robustness: every message type round-trips, and hostile or
-//! malformed input in either encoding is rejected with an error that names
-//! what was wrong (never a panic, never a silent drop).
+//! Protocol robustness: every frame type round-trips through the real
+//! frame reader, and hostile or malformed frames are rejected with an error
+//! that names what was wrong (never a panic, never a silent drop).
 //!
 //! The unit tests in `host/src/protocol/` check the documented shapes; this
 //! file is the systematic table of bad input, and property tests over
-//! mutated wire text. The cargo-fuzz targets in `fuzz/` run the same
-//! parsers on inputs libFuzzer invents.
+//! mutated frames. The cargo-fuzz target `frame` in `fuzz/` runs the same
+//! reader and decoder on inputs libFuzzer invents.
 
 use proptest::prelude::*;
-use swarm_host::protocol::json::{MAX_JSON_BYTES, MAX_JSON_DEPTH, TYPES};
-use swarm_host::protocol::xml::MAX_XML_BYTES;
-use swarm_host::protocol::{Finding, ProtocolError, Severity, TeamLeadMessage, TeammateMessage};
+use swarm_host::protocol::frame::{
+    Call, FrameError, FrameReader, MAX_FRAME_BYTES, Reply, ToCoordinator, ToTeammate, decode, encode, encode_frame,
+};
+use swarm_host::protocol::wire::{
+    WireBeat, WireEvent, WireExitReason, WireFinding, WireIncoming, WireLimitKind, WireSendError, WireSeverity,
+    WireTaskReport, WireTaskSpec,
+};
 
-/// One sample of every teammate → coordinator message type.
-fn samples() -> Vec<TeammateMessage> {
-    let s = |x: &str| x.to_string();
+fn events(a: &str, b: &str) -> Vec<WireEvent> {
+    let from = || "lint-1".to_string();
     vec![
-        TeammateMessage::TaskCompleted {
-            from: s("a-1"),
-            task_id: s("t1"),
-            summary: s("3 markers"),
-            findings: vec![Finding {
-                file: s("src/a.rs"),
-                line: Some(2),
-                rule: s("todo"),
-                message: s("tidy"),
-                severity: Severity::Note,
+        WireEvent::TaskCompleted {
+            from: from(),
+            task_id: "t1".into(),
+            summary: a.into(),
+            findings: vec![WireFinding {
+                file: a.into(),
+                line: Some(3),
+                rule: b.into(),
+                message: b.into(),
+                severity: WireSeverity::Error,
             }],
         },
-        TeammateMessage::IdleNotification { from: s("a-1"), reason: Some(s("no tasks")) },
-        TeammateMessage::ShutdownRequest { request_id: s("r1"), from: s("a-1"), reason: s("done") },
-        TeammateMessage::ShutdownResponse { request_id: s("r1"), from: s("a-1"), approve: false, reason: None },
-        TeammateMessage::Progress { from: s("a-1"), task_id: Some(s("t1")), done: 1, total: 2 },
-        TeammateMessage::Error { from: s("a-1"), task_id: None, message: s("boom") },
-        TeammateMessage::AccessDenied { from: s("a-1"), task_id: None, operation: s("write"), reason: s("x") },
-        TeammateMessage::Message { from: s("a-1"), to: s("team-lead"), body: s("hi"), summary: None },
+        WireEvent::IdleNotification { from: from(), reason: Some(a.into()) },
+        WireEvent::ShutdownRequest { request_id: "r1".into(), from: from(), reason: a.into() },
+        WireEvent::ShutdownResponse { request_id: "r1".into(), from: from(), approve: false, reason: Some(b.into()) },
+        WireEvent::Progress { from: from(), task_id: None, done: 1, total: 2 },
+        WireEvent::Error { from: from(), task_id: Some("t1".into()), message: a.into() },
+        WireEvent::AccessDenied { from: from(), task_id: None, operation: "read".into(), reason: b.into() },
+        WireEvent::Message { from: from(), to: "*".into(), body: a.into(), summary: Some(b.into()) },
     ]
 }
 
-fn type_of(m: &TeammateMessage) -> String {
-    let v: serde_json::Value = serde_json::from_str(&m.encode()).unwrap();
-    v["type"].as_str().unwrap().to_string()
-}
-
-#[test]
-fn every_json_type_has_a_round_tripping_sample() {
-    let samples = samples();
-    for m in &samples {
-        assert_eq!(TeammateMessage::decode(&m.encode()).as_ref(), Ok(m));
-    }
-    let covered: Vec<String> = samples.iter().map(type_of).collect();
-    for t in TYPES {
-        assert!(covered.iter().any(|c| c == t), "message type `{t}` has no round-trip sample here");
-    }
-}
-
-#[test]
-fn malformed_xml_is_rejected_with_a_named_error() {
-    let ok = |body: &str| format!(r#"<team_lead v="1" teammate_id="a">{body}</team_lead>"#);
-    let billion_laughs = format!(
-        r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">{}]>{}"#,
-        (1..10).map(|i| format!(r#"<!ENTITY lol{i} "{}">"#, format!("&lol{};", i - 1).repeat(10))).collect::<String>(),
-        ok("&lol9;")
-    );
-    let cases: Vec<(&str, String, &str)> = vec![
-        ("doctype", format!("<!DOCTYPE team_lead>{}", ok("t")), "forbidden construct: DOCTYPE"),
-        ("billion laughs", billion_laughs, "forbidden construct: DOCTYPE"),
-        (
-            "external entity",
-            format!(r#"<!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>{}"#, ok("&xxe;")),
-            "forbidden construct: DOCTYPE",
-        ),
-        ("undeclared entity", ok("&xxe;"), "forbidden construct: entity reference &xxe;"),
-        (
-            "processing instruction",
-            format!("<?php evil() ?>{}", ok("t")),
-            "forbidden construct: processing instruction",
-        ),
-        ("comment", ok("<!-- hidden -->t"), "forbidden construct: comment"),
-        ("nested element", ok("<cmd>rm</cmd>"), "forbidden construct: element <cmd>"),
-        ("deep nesting", ok(&"<a>".repeat(50_000)), "forbidden construct: element <a>"),
-        ("unclosed root", r#"<team_lead v="1" teammate_id="a">open"#.into(), "malformed message: unclosed <team_lead>"),
-        ("unclosed tag", r#"<team_lead v="1" teammate_id="a"#.into(), "malformed message"),
-        ("second root", format!("{}{}", ok("t"), ok("u")), "forbidden construct: element <team_lead>"),
-        ("trailing text", format!("{}trailing", ok("t")), "forbidden construct: content outside <team_lead>"),
-        ("empty", String::new(), "malformed message: empty input"),
-        ("self-closing", r#"<team_lead v="1" teammate_id="a"/>"#.into(), "malformed message: <team_lead/> has no text"),
-        ("wrong root", r#"<boss v="1" teammate_id="a">t</boss>"#.into(), "unknown message type `boss`"),
-        ("no version", r#"<team_lead teammate_id="a">t</team_lead>"#.into(), "missing field `v`"),
-        ("wrong version", r#"<team_lead v="2" teammate_id="a">t</team_lead>"#.into(), "unsupported protocol version 2"),
-        ("no addressee", r#"<team_lead v="1">t</team_lead>"#.into(), "missing field `teammate_id`"),
-        (
-            "unknown attribute",
-            r#"<team_lead v="1" teammate_id="a" admin="yes">t</team_lead>"#.into(),
-            "invalid field `admin`: unknown attribute",
-        ),
-        (
-            "huge attribute",
-            format!(r#"<team_lead v="1" teammate_id="{}">t</team_lead>"#, "a".repeat(MAX_XML_BYTES)),
-            "over the 262144-byte limit",
-        ),
-        ("huge text", ok(&"t".repeat(MAX_XML_BYTES)), "over the 262144-byte limit"),
-        ("NUL reference", ok("&#0;"), "malformed message: invalid character reference"),
-        ("escape reference", ok("&#27;"), "malformed message: invalid character reference"),
-        ("bad reference", ok("&#xZZ;"), "malformed message"),
+/// One sample of every frame a teammate process sends.
+fn to_coordinator(a: &str, b: &str) -> Vec<ToCoordinator> {
+    let calls = [
+        Call::Recv { timeout_ms: 5 },
+        Call::Send { to: "w-2".into(), body: a.into(), summary: None },
+        Call::Broadcast { body: a.into(), summary: Some(b.into()) },
+        Call::Roster,
+        Call::Claim,
+        Call::Complete { task_id: "t1".into(), report: WireTaskReport { summary: a.into(), findings: vec![] } },
+        Call::Fail { task_id: "t1".into(), reason: b.into() },
     ];
-    let err = TeamLeadMessage::decode(r#"<team_lead v="1" teammate_id="a">t</lead>"#).expect_err("mismatched end");
-    assert!(matches!(err, ProtocolError::Malformed(_) | ProtocolError::Forbidden(_)), "mismatched end: {err}");
-    for (name, input, want) in &cases {
-        let err = TeamLeadMessage::decode(input).expect_err(name);
-        assert!(err.to_string().contains(want), "{name}: {err} does not contain {want:?}");
-    }
-}
-
-#[test]
-fn malformed_json_is_rejected_with_a_named_error() {
-    let cases: Vec<(&str, String, ProtocolError)> = vec![
-        ("excess depth (arrays)", "[".repeat(MAX_JSON_DEPTH + 1), ProtocolError::TooDeep { limit: MAX_JSON_DEPTH }),
-        (
-            "excess depth (inside a valid message)",
-            format!(
-                r#"{{"v":1,"type":"error","from":"a","message":"m","x":{}1{}}}"#,
-                "[".repeat(MAX_JSON_DEPTH),
-                "]".repeat(MAX_JSON_DEPTH)
-            ),
-            ProtocolError::TooDeep { limit: MAX_JSON_DEPTH },
-        ),
-        ("unknown type", r#"{"v":1,"type":"rm_rf","from":"a"}"#.into(), ProtocolError::UnknownType("rm_rf".into())),
-        ("wrong version", r#"{"v":2,"type":"error","from":"a","message":"m"}"#.into(), unsupported("2")),
-        ("version as string", r#"{"v":"1","type":"error","from":"a","message":"m"}"#.into(), unsupported("\"1\"")),
-        ("version as float", r#"{"v":1.5,"type":"error","from":"a","message":"m"}"#.into(), unsupported("1.5")),
-        ("negative version", r#"{"v":-1,"type":"error","from":"a","message":"m"}"#.into(), unsupported("-1")),
-        ("no version", r#"{"type":"error","from":"a","message":"m"}"#.into(), ProtocolError::MissingField("v")),
-        ("no type", r#"{"v":1,"from":"a"}"#.into(), ProtocolError::MissingField("type")),
-    ];
-    for (name, input, want) in &cases {
-        assert_eq!(&TeammateMessage::decode(input).expect_err(name), want, "{name}");
-    }
-    let huge = format!(r#"{{"v":1,"type":"error","from":"a","message":"{}"}}"#, "x".repeat(MAX_JSON_BYTES));
-    let err = TeammateMessage::decode(&huge).expect_err("huge string");
-    assert!(err.to_string().contains("over the 1048576-byte limit"), "{err}");
-    let named: Vec<(&str, &str, &str)> = vec![
-        ("not an object", "[1,2]", "malformed message: expected a JSON object"),
-        ("truncated", r#"{"v":1,"type":"err"#, "malformed message"),
-        ("trailing garbage", r#"{"v":1,"type":"error","from":"a","message":"m"} {}"#, "malformed message"),
-        ("type not a string", r#"{"v":1,"type":7,"from":"a"}"#, "invalid field `type`"),
-        ("unknown field", r#"{"v":1,"type":"error","from":"a","message":"m","admin":true}"#, "admin"),
-        ("missing field", r#"{"v":1,"type":"progress","from":"a","done":1}"#, "total"),
-        (
-            "wrong field type",
-            r#"{"v":1,"type":"progress","from":"a","done":"1","total":2}"#,
-            "invalid field `progress`",
-        ),
-        ("overflowing number", r#"{"v":1,"type":"progress","from":"a","done":4294967296,"total":1}"#, "progress"),
-        ("lone surrogate", r#"{"v":1,"type":"error","from":"a","message":"\ud800"}"#, "malformed message"),
-        ("NUL outside a string", "{\"v\":1,\0}", "malformed message"),
-    ];
-    for (name, input, want) in &named {
-        let err = TeammateMessage::decode(input).expect_err(name);
-        assert!(err.to_string().contains(want), "{name}: {err} does not contain {want:?}");
-    }
-}
-
-fn unsupported(found: &str) -> ProtocolError {
-    ProtocolError::UnsupportedVersion { found: found.into() }
-}
-
-fn any_message() -> impl Strategy<Value = TeammateMessage> {
-    (0..samples().len(), ".{0,40}", ".{0,40}").prop_map(|(i, a, b)| match samples().swap_remove(i) {
-        TeammateMessage::TaskCompleted { from, task_id, .. } => TeammateMessage::TaskCompleted {
-            from,
-            task_id,
-            summary: a.clone(),
-            findings: vec![Finding { file: a, line: None, rule: b.clone(), message: b, severity: Severity::Error }],
+    let mut frames = vec![
+        ToCoordinator::Hello { agent_id: "lint-1".into(), token: b.into(), pid: 7 },
+        ToCoordinator::Beat { beat: WireBeat::Progress { done: 1, total: 2 } },
+        ToCoordinator::Heartbeat,
+        ToCoordinator::Exit {
+            reason: WireExitReason::Killed { message: a.into(), limit: Some(WireLimitKind::Memory) },
         },
-        TeammateMessage::Message { from, to, .. } => TeammateMessage::Message { from, to, body: a, summary: Some(b) },
-        TeammateMessage::Error { from, task_id, .. } => TeammateMessage::Error { from, task_id, message: a + &b },
-        other => other,
+    ];
+    frames.extend(calls.into_iter().enumerate().map(|(i, call)| ToCoordinator::Request { id: i as u64, call }));
+    frames.extend(events(a, b).into_iter().map(|message| ToCoordinator::Event { message }));
+    frames
+}
+
+/// One sample of every frame the coordinator sends (but the welcome, whose
+/// launch configuration the unit tests cover).
+fn to_teammate(a: &str) -> Vec<ToTeammate> {
+    let spec = WireTaskSpec {
+        id: "t1".into(),
+        subject: a.into(),
+        description: a.into(),
+        owned_files: vec!["a.rs".into()],
+        owner: None,
+        blocked_by: vec![],
+        deadline_ms: Some(1000),
+        max_attempts: 2,
+        creates: vec![],
+    };
+    let replies = [
+        Reply::Incoming { entry: Some(WireIncoming::Message { sender: "w".into(), body: a.into(), summary: None }) },
+        Reply::Incoming { entry: Some(WireIncoming::TasksAvailable) },
+        Reply::Sent { error: Some(WireSendError::InboxFull { recipient: "w".into(), limit: 3 }) },
+        Reply::Roster { ids: vec![a.into()] },
+        Reply::Claimed { task: Some((spec, 1)) },
+        Reply::Done { error: Some(a.into()) },
+    ];
+    let mut frames = vec![ToTeammate::Refused { reason: a.into() }];
+    frames.extend(replies.into_iter().enumerate().map(|(i, reply)| ToTeammate::Response { id: i as u64, reply }));
+    frames
+}
+
+/// Every frame read back by a [`FrameReader`] from one stream of all of them.
+fn read_all<T: for<'de> serde::Deserialize<'de>>(bytes: &[u8]) -> Vec<Result<T, String>> {
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    rt.block_on(async {
+        let mut reader = FrameReader::new(bytes, MAX_FRAME_BYTES);
+        let mut got = Vec::new();
+        loop {
+            match reader.next::<T>().await {
+                Ok(Some(frame)) => got.push(Ok(frame)),
+                Ok(None) => break,
+                Err(e) => {
+                    got.push(Err(e.to_string()));
+                    break;
+                }
+            }
+        }
+        got
     })
 }
 
-proptest! {
-    /// Cutting, splicing or flipping a byte of a valid JSON message gives a
-    /// message or an error, never a panic; whatever decodes re-encodes to
-    /// something that decodes to the same message.
-    #[test]
-    fn mutated_json_never_panics(m in any_message(), at in any::<prop::sample::Index>(), byte in any::<u8>(), cut in any::<bool>()) {
-        let mut wire = m.encode().into_bytes();
-        let i = at.index(wire.len());
-        if cut { wire.truncate(i) } else { wire[i] = byte }
-        if let Ok(text) = std::str::from_utf8(&wire)
-            && let Ok(decoded) = TeammateMessage::decode(text)
-        {
-            prop_assert_eq!(TeammateMessage::decode(&decoded.encode()), Ok(decoded));
-        }
+#[test]
+fn every_frame_type_round_trips_through_the_reader() {
+    let sent = to_coordinator("a <b> & \"c\" \u{1}", "ünï");
+    let mut bytes = Vec::new();
+    for f in &sent {
+        encode_frame(f, &mut bytes, MAX_FRAME_BYTES).unwrap();
     }
+    let got: Vec<ToCoordinator> = read_all(&bytes).into_iter().map(Result::unwrap).collect();
+    assert_eq!(got, sent);
+    let sent = to_teammate("x");
+    let mut bytes = Vec::new();
+    for f in &sent {
+        encode_frame(f, &mut bytes, MAX_FRAME_BYTES).unwrap();
+    }
+    let got: Vec<ToTeammate> = read_all(&bytes).into_iter().map(Result::unwrap).collect();
+    assert_eq!(got, sent);
+}
 
-    /// The same for XML.
+#[test]
+fn malformed_frames_are_rejected_with_a_named_error() {
+    let version_cases = [
+        ("wrong version", r#"{"v":2,"type":"heartbeat"}"#, "2"),
+        ("version as string", r#"{"v":"1","type":"heartbeat"}"#, "\"1\""),
+        ("version as float", r#"{"v":1.5,"type":"heartbeat"}"#, "1.5"),
+        ("negative version", r#"{"v":-1,"type":"heartbeat"}"#, "-1"),
+        ("no version", r#"{"type":"heartbeat"}"#, "none"),
+    ];
+    for (name, input, want) in version_cases {
+        let err = decode::<ToCoordinator>(input.as_bytes()).expect_err(name);
+        assert!(matches!(&err, FrameError::UnsupportedVersion { found } if found == want), "{name}: {err}");
+    }
+    let event = |rest: &str| format!(r#"{{"v":1,"type":"event","message":{{"type":"error","from":"a"{rest}}}}}"#);
+    let progress = |done: &str| {
+        format!(r#"{{"v":1,"type":"event","message":{{"type":"progress","from":"a","done":{done},"total":2}}}}"#)
+    };
+    let named: Vec<(&str, String, &str)> = vec![
+        ("unknown type", r#"{"v":1,"type":"rm_rf"}"#.into(), "rm_rf"),
+        ("no type", r#"{"v":1,"pid":3}"#.into(), "missing field `type`"),
+        ("not an object", "[1,2]".into(), "expected a JSON object"),
+        ("truncated", r#"{"v":1,"type":"heart"#.into(), "EOF"),
+        ("trailing garbage", r#"{"v":1,"type":"heartbeat"} {}"#.into(), "trailing characters"),
+        ("type not a string", r#"{"v":1,"type":7}"#.into(), "malformed frame"),
+        ("unknown event type", event(r#","message":"m","kind":"x""#).replace("\"error\"", "\"rm_rf\""), "rm_rf"),
+        ("unknown field in an event", event(r#","message":"m","admin":true"#), "unknown field `admin`"),
+        ("missing field in an event", event(""), "missing field `message`"),
+        ("wrong field type", progress("\"1\""), "invalid type: string"),
+        ("overflowing number", progress("4294967296"), "invalid value"),
+        ("lone surrogate", event(r#","message":"\ud800""#), "hex escape"),
+        ("NUL outside a string", "{\"v\":1,\0}".into(), "malformed frame"),
+        (
+            "deep nesting",
+            format!(r#"{{"v":1,"type":"hello","agent_id":{}1{}}}"#, "[".repeat(200), "]".repeat(200)),
+            "recursion limit",
+        ),
+    ];
+    for (name, input, want) in &named {
+        let err = decode::<ToCoordinator>(input.as_bytes()).expect_err(name);
+        assert!(err.to_string().contains(want), "{name}: `{err}` does not contain {want:?}");
+    }
+    // A length prefix over the cap is refused before its payload is read.
+    let mut huge = (MAX_FRAME_BYTES as u32 + 1).to_be_bytes().to_vec();
+    huge.extend_from_slice(b"{}");
+    let got = read_all::<ToCoordinator>(&huge);
+    assert!(matches!(&got[..], [Err(e)] if e.contains("over the 16777216-byte frame limit")), "{got:?}");
+}
+
+proptest! {
+    /// Cutting or flipping a byte of a stream of valid frames gives frames
+    /// or an error, never a panic; whatever decodes re-encodes to a frame
+    /// that decodes to the same value.
     #[test]
-    fn mutated_xml_never_panics(text in ".{0,40}", id in "[a-z0-9-]{1,12}", at in any::<prop::sample::Index>(), byte in any::<u8>(), cut in any::<bool>()) {
-        let m = TeamLeadMessage { teammate_id: id, color: Some("blue".into()), summary: None, text };
-        let Ok(wire) = m.encode() else { return Ok(()) };
-        let mut wire = wire.into_bytes();
-        let i = at.index(wire.len());
-        if cut { wire.truncate(i) } else { wire[i] = byte }
-        if let Ok(text) = std::str::from_utf8(&wire)
-            && let Ok(decoded) = TeamLeadMessage::decode(text)
-            && let Ok(again) = decoded.encode()
-        {
-            prop_assert_eq!(TeamLeadMessage::decode(&again), Ok(decoded));
+    fn mutated_frames_never_panic(a in ".{0,40}", b in ".{0,40}", at in any::<prop::sample::Index>(), byte in any::<u8>(), cut in any::<bool>()) {
+        let mut bytes = Vec::new();
+        for f in to_coordinator(&a, &b) {
+            encode_frame(&f, &mut bytes, MAX_FRAME_BYTES).unwrap();
+        }
+        let i = at.index(bytes.len());
+        if cut { bytes.truncate(i) } else { bytes[i] = byte }
+        for frame in read_all::<ToCoordinator>(&bytes).into_iter().flatten() {
+            prop_assert_eq!(decode::<ToCoordinator>(&encode(&frame).unwrap()).unwrap(), frame);
         }
     }
 }

@@ -1,8 +1,9 @@
-//! How a teammate's host side reaches its team: [`TeamLink::Local`] calls the
-//! [`Team`] directly (in-process backend), [`TeamLink::Remote`] sends the same
-//! calls over the Unix socket (native teammate processes). Either way the
-//! call is answered by [`serve_call`] against the coordinator's real team,
-//! so deadlines, ownership checks and limits are the same code.
+//! How a native teammate process's host side reaches its team across the
+//! Unix socket: [`Remote`] implements the [`TeamPort`] the sandbox calls,
+//! sending each call as a request frame; the coordinator answers it with
+//! [`serve_call`], which runs the same team code as an in-process teammate
+//! (`Team`'s own port), so deadlines, ownership checks and limits are the
+//! same code.
 //!
 //! The teammate process's outbox is bounded: at most [`OUTBOX_EVENTS`]
 //! one-way events wait to be written (a guest that emits faster waits for
@@ -21,233 +22,151 @@ use tokio::net::UnixStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 
 use crate::mailbox::{Incoming, SendError};
-use crate::protocol::TeammateMessage;
+use crate::model::TeammateMessage;
+use crate::port::{PortError, PortFuture, TeamPort};
 use crate::protocol::frame::{
-    Beat, Call, FrameReader, LaunchConfig, MAX_FRAME_BYTES, Reply, ToCoordinator, ToTeammate, WireIncoming,
-    WireSendError, encode_frame, write_frame,
+    Call, FrameReader, LaunchConfig, MAX_FRAME_BYTES, Reply, ToCoordinator, ToTeammate, encode_frame, write_frame,
 };
 use crate::tasks::{Claimed, TaskReport};
-use crate::team::{Event, Team};
+use crate::team::{Beat, ExitReason, Team};
 
 /// Events a teammate process may have waiting to be written to the socket.
 pub const OUTBOX_EVENTS: usize = 64;
 
-/// Longest task id, recipient or other id a guest may name: longer is no
-/// id of this team (ids come from the plan), and is refused before it
-/// reaches a frame.
-pub const MAX_ID_BYTES: usize = 4096;
-
-/// Why a call over the link failed (only the remote link fails): the guest
-/// traps with this, as it would on any host failure.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LinkError {
-    /// The connection to the coordinator is gone.
-    #[error("connection to the coordinator lost: {0}")]
-    Lost(String),
-    /// The coordinator answered with something else than the call's reply.
-    #[error("protocol error: the coordinator answered `{call}` with {reply}")]
-    Protocol {
-        /// The call.
-        call: &'static str,
-        /// What came back.
-        reply: String,
-    },
-}
-
-/// A teammate's way to its team. Cheap to clone.
-#[derive(Debug, Clone)]
-pub enum TeamLink {
-    /// The team lives in this process.
-    Local(Arc<Team>),
-    /// The team lives in the coordinator, across the socket.
-    Remote(Arc<Remote>),
-}
-
 /// Answers one call of teammate `id` (of `group`) against the real team.
-/// The coordinator runs this for in-process and socket teammates alike.
+/// The coordinator runs this for every socket teammate; the calls are
+/// `Team`'s own, which in-process teammates make directly.
 pub async fn serve_call(team: &Team, id: &str, group: &str, call: Call) -> Reply {
     match call {
         Call::Recv { timeout_ms } => {
             let got = team.mailbox.recv(id, Duration::from_millis(timeout_ms)).await;
-            Reply::Incoming { entry: got.map(to_wire) }
+            Reply::Incoming { entry: got.map(Into::into) }
         }
         Call::Send { to, body, summary } => {
-            let msg = Incoming::Message { sender: id.to_string(), body, summary };
-            Reply::Sent { error: team.mailbox.send(&to, msg).err().map(send_error_to_wire) }
+            Reply::Sent { error: team.send_from(id, &to, body, summary).err().map(Into::into) }
         }
         Call::Broadcast { body, summary } => {
-            let msg = Incoming::Message { sender: id.to_string(), body, summary };
-            Reply::Sent { error: team.mailbox.broadcast(id, &msg).err().map(send_error_to_wire) }
+            Reply::Sent { error: team.broadcast_from(id, body, summary).err().map(Into::into) }
         }
         Call::Roster => Reply::Roster { ids: team.mailbox.roster().to_vec() },
-        Call::Claim => Reply::Claimed { task: team.tasks.claim(id, group).map(|c| (c.spec, c.attempt)) },
+        Call::Claim => Reply::Claimed { task: team.tasks.claim(id, group).map(|c| (c.spec.into(), c.attempt)) },
         Call::Complete { task_id, report } => {
-            Reply::Done { error: team.tasks.complete(id, &task_id, report).err().map(|e| e.to_string()) }
+            Reply::Done { error: team.complete_for(id, &task_id, report.into()).err() }
         }
-        Call::Fail { task_id, reason } => {
-            Reply::Done { error: team.tasks.fail(id, &task_id, &reason).err().map(|e| e.to_string()) }
-        }
+        Call::Fail { task_id, reason } => Reply::Done { error: team.fail_for(id, &task_id, &reason).err() },
     }
 }
 
-fn to_wire(i: Incoming) -> WireIncoming {
-    match i {
-        Incoming::Message { sender, body, summary } => WireIncoming::Message { sender, body, summary },
-        Incoming::Shutdown { request_id, reason } => WireIncoming::Shutdown { request_id, reason },
-        Incoming::TasksAvailable => WireIncoming::TasksAvailable,
-    }
+fn unexpected(call: &'static str, reply: &Reply) -> PortError {
+    PortError::Protocol { call, reply: format!("{reply:?}") }
 }
 
-fn from_wire(i: WireIncoming) -> Incoming {
-    match i {
-        WireIncoming::Message { sender, body, summary } => Incoming::Message { sender, body, summary },
-        WireIncoming::Shutdown { request_id, reason } => Incoming::Shutdown { request_id, reason },
-        WireIncoming::TasksAvailable => Incoming::TasksAvailable,
-    }
-}
-
-fn send_error_to_wire(e: SendError) -> WireSendError {
-    match e {
-        SendError::UnknownRecipient(recipient) => WireSendError::UnknownRecipient { recipient },
-        SendError::InboxFull { recipient, limit } => WireSendError::InboxFull { recipient, limit },
-    }
-}
-
-fn send_error_from_wire(e: WireSendError) -> SendError {
-    match e {
-        WireSendError::UnknownRecipient { recipient } => SendError::UnknownRecipient(recipient),
-        WireSendError::InboxFull { recipient, limit } => SendError::InboxFull { recipient, limit },
-    }
-}
-
-/// The first 64 characters of a guest-chosen id, for an error message.
-fn truncated(id: &str) -> String {
-    id.chars().take(64).collect()
-}
-
-fn not_held(task_id: &str, id: &str) -> String {
-    format!("task `{}…` is not held by `{id}` (no task id is over {MAX_ID_BYTES} bytes)", truncated(task_id))
-}
-
-fn unexpected(call: &'static str, reply: &Reply) -> LinkError {
-    LinkError::Protocol { call, reply: format!("{reply:?}") }
-}
-
-impl TeamLink {
-    async fn call(&self, id: &str, group: &str, call: Call) -> Result<Reply, LinkError> {
-        match self {
-            Self::Local(team) => Ok(serve_call(team, id, group, call).await),
-            Self::Remote(remote) => remote.call(call).await,
-        }
+impl TeamPort for Remote {
+    fn recv<'a>(&'a self, _id: &'a str, wait: Duration) -> PortFuture<'a, Result<Option<Incoming>, PortError>> {
+        Box::pin(async move {
+            let call = Call::Recv { timeout_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX) };
+            match self.call(call).await? {
+                Reply::Incoming { entry } => Ok(entry.map(Into::into)),
+                other => Err(unexpected("recv", &other)),
+            }
+        })
     }
 
-    /// Waits up to `wait` for the next inbox entry of `id`.
-    pub async fn recv(&self, id: &str, wait: Duration) -> Result<Option<Incoming>, LinkError> {
-        let call = Call::Recv { timeout_ms: wait.as_millis().min(u128::from(u64::MAX)) as u64 };
-        match self.call(id, "", call).await? {
-            Reply::Incoming { entry } => Ok(entry.map(from_wire)),
-            other => Err(unexpected("recv", &other)),
-        }
-    }
-
-    /// Sends a text message from `id` to teammate `to`.
-    pub async fn send(
-        &self,
-        id: &str,
+    fn send<'a>(
+        &'a self,
+        _id: &'a str,
         to: String,
         body: String,
         summary: Option<String>,
-    ) -> Result<Result<(), SendError>, LinkError> {
-        if to.len() > MAX_ID_BYTES {
-            return Ok(Err(SendError::UnknownRecipient(format!("{}…", truncated(&to)))));
-        }
-        match self.call(id, "", Call::Send { to, body, summary }).await? {
-            Reply::Sent { error } => Ok(error.map_or(Ok(()), |e| Err(send_error_from_wire(e)))),
-            other => Err(unexpected("send", &other)),
-        }
+    ) -> PortFuture<'a, Result<Result<(), SendError>, PortError>> {
+        Box::pin(async move {
+            match self.call(Call::Send { to, body, summary }).await? {
+                Reply::Sent { error } => Ok(error.map_or(Ok(()), |e| Err(e.into()))),
+                other => Err(unexpected("send", &other)),
+            }
+        })
     }
 
-    /// Sends a text message from `id` to every other teammate.
-    pub async fn broadcast(
-        &self,
-        id: &str,
+    fn broadcast<'a>(
+        &'a self,
+        _id: &'a str,
         body: String,
         summary: Option<String>,
-    ) -> Result<Result<(), SendError>, LinkError> {
-        match self.call(id, "", Call::Broadcast { body, summary }).await? {
-            Reply::Sent { error } => Ok(error.map_or(Ok(()), |e| Err(send_error_from_wire(e)))),
-            other => Err(unexpected("broadcast", &other)),
-        }
+    ) -> PortFuture<'a, Result<Result<(), SendError>, PortError>> {
+        Box::pin(async move {
+            match self.call(Call::Broadcast { body, summary }).await? {
+                Reply::Sent { error } => Ok(error.map_or(Ok(()), |e| Err(e.into()))),
+                other => Err(unexpected("broadcast", &other)),
+            }
+        })
     }
 
-    /// The roster's ids.
-    pub async fn roster(&self, id: &str) -> Result<Vec<String>, LinkError> {
-        match self.call(id, "", Call::Roster).await? {
-            Reply::Roster { ids } => Ok(ids),
-            other => Err(unexpected("roster", &other)),
-        }
+    fn roster<'a>(&'a self, _id: &'a str) -> PortFuture<'a, Result<Vec<String>, PortError>> {
+        Box::pin(async move {
+            match self.call(Call::Roster).await? {
+                Reply::Roster { ids } => Ok(ids),
+                other => Err(unexpected("roster", &other)),
+            }
+        })
     }
 
-    /// Claims the next task `id` of `group` may run.
-    pub async fn claim(&self, id: &str, group: &str) -> Result<Option<Claimed>, LinkError> {
-        match self.call(id, group, Call::Claim).await? {
-            Reply::Claimed { task } => Ok(task.map(|(spec, attempt)| Claimed { spec, attempt })),
-            other => Err(unexpected("claim", &other)),
-        }
+    fn claim<'a>(&'a self, _id: &'a str, _group: &'a str) -> PortFuture<'a, Result<Option<Claimed>, PortError>> {
+        Box::pin(async move {
+            match self.call(Call::Claim).await? {
+                Reply::Claimed { task } => Ok(task.map(|(spec, attempt)| Claimed { spec: spec.into(), attempt })),
+                other => Err(unexpected("claim", &other)),
+            }
+        })
     }
 
-    /// Completes `task_id`; the inner error says why it was refused.
-    pub async fn complete(
-        &self,
-        id: &str,
+    fn complete<'a>(
+        &'a self,
+        _id: &'a str,
         task_id: String,
         report: TaskReport,
-    ) -> Result<Result<(), String>, LinkError> {
-        if task_id.len() > MAX_ID_BYTES {
-            return Ok(Err(not_held(&task_id, id)));
-        }
-        match self.call(id, "", Call::Complete { task_id, report }).await? {
-            Reply::Done { error } => Ok(error.map_or(Ok(()), Err)),
-            other => Err(unexpected("complete", &other)),
-        }
-    }
-
-    /// Fails `task_id`; the inner error says why it was refused.
-    pub async fn fail(&self, id: &str, task_id: String, reason: String) -> Result<Result<(), String>, LinkError> {
-        if task_id.len() > MAX_ID_BYTES {
-            return Ok(Err(not_held(&task_id, id)));
-        }
-        match self.call(id, "", Call::Fail { task_id, reason }).await? {
-            Reply::Done { error } => Ok(error.map_or(Ok(()), Err)),
-            other => Err(unexpected("fail", &other)),
-        }
-    }
-
-    /// Tells the coordinator `msg`. The future owns what it needs (not
-    /// `&self`), so host futures stay `Send`.
-    pub fn emit(&self, msg: TeammateMessage) -> impl Future<Output = ()> + Send + 'static {
-        let link = self.clone();
-        async move {
-            match link {
-                // The coordinator outlives its teammates; a closed channel
-                // means the run is being torn down and nobody is left to tell.
-                Self::Local(team) => {
-                    let _ = team.events.send(Event::Message(msg)).await;
-                }
-                Self::Remote(remote) => remote.event(msg).await,
+    ) -> PortFuture<'a, Result<Result<(), String>, PortError>> {
+        Box::pin(async move {
+            match self.call(Call::Complete { task_id, report: report.into() }).await? {
+                Reply::Done { error } => Ok(error.map_or(Ok(()), Err)),
+                other => Err(unexpected("complete", &other)),
             }
-        }
+        })
     }
 
-    /// Updates the roster row of `id` (and records that it is alive).
-    pub fn beat(&self, id: &str, beat: Beat) {
-        match self {
-            Self::Local(team) => team.roster.beat(id, &beat),
-            // The coordinator records every request and heartbeat as a sign
-            // of life; a frame that says only that would be one more frame
-            // (and wake-up) per call.
-            Self::Remote(_) if beat == Beat::Alive => {}
-            Self::Remote(remote) => remote.notify(ToCoordinator::Beat { beat }),
+    fn fail<'a>(
+        &'a self,
+        _id: &'a str,
+        task_id: String,
+        reason: String,
+    ) -> PortFuture<'a, Result<Result<(), String>, PortError>> {
+        Box::pin(async move {
+            match self.call(Call::Fail { task_id, reason }).await? {
+                Reply::Done { error } => Ok(error.map_or(Ok(()), Err)),
+                other => Err(unexpected("fail", &other)),
+            }
+        })
+    }
+
+    fn emit(&self, msg: TeammateMessage) -> PortFuture<'static, ()> {
+        // The future owns what it needs: the outbox and its room. The
+        // outbox is looked at once there is room, so an event never follows
+        // the exit frame.
+        let out = self.out.clone();
+        let room = self.room.clone();
+        Box::pin(async move {
+            // The semaphore is never closed.
+            let Ok(room) = room.acquire_owned().await else { return };
+            let frame = ToCoordinator::Event { message: msg.into() };
+            queue(&out, Outgoing { frame, room: Some(room) });
+        })
+    }
+
+    fn beat(&self, _id: &str, beat: Beat) {
+        // The coordinator records every request and heartbeat as a sign of
+        // life; a frame that says only that would be one more frame (and
+        // wake-up) per call.
+        if beat != Beat::Alive {
+            self.notify(ToCoordinator::Beat { beat: beat.into() });
         }
     }
 }
@@ -260,6 +179,14 @@ struct Outgoing {
     room: Option<OwnedSemaphorePermit>,
 }
 
+/// The frames to the writer task; `None` once the exit frame is queued.
+type Outbox = Arc<Mutex<Option<mpsc::UnboundedSender<Outgoing>>>>;
+
+fn queue(out: &Outbox, outgoing: Outgoing) -> bool {
+    let out = out.lock().unwrap_or_else(|e| e.into_inner());
+    out.as_ref().is_some_and(|o| o.send(outgoing).is_ok())
+}
+
 /// The teammate-process end of the socket: sends requests and notices,
 /// matches responses to requests by id.
 #[derive(Debug)]
@@ -270,7 +197,7 @@ pub struct Remote {
     /// request waits for its answer, beats come from host calls that then
     /// wait on one of those, and at most one heartbeat is queued.
     /// `None` once the exit frame is queued, so the writer drains and ends.
-    out: Mutex<Option<mpsc::UnboundedSender<Outgoing>>>,
+    out: Outbox,
     room: Arc<Semaphore>,
     pending: Mutex<HashMap<u64, oneshot::Sender<Reply>>>,
     next: AtomicU64,
@@ -278,14 +205,14 @@ pub struct Remote {
 }
 
 impl Remote {
-    async fn call(&self, call: Call) -> Result<Reply, LinkError> {
+    async fn call(&self, call: Call) -> Result<Reply, PortError> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.pending.lock().unwrap_or_else(|e| e.into_inner()).insert(id, tx);
         if !self.send(ToCoordinator::Request { id, call }) {
-            return Err(LinkError::Lost(self.lost_reason()));
+            return Err(PortError::Lost(self.lost_reason()));
         }
-        rx.await.map_err(|_| LinkError::Lost(self.lost_reason()))
+        rx.await.map_err(|_| PortError::Lost(self.lost_reason()))
     }
 
     fn send(&self, frame: ToCoordinator) -> bool {
@@ -293,15 +220,7 @@ impl Remote {
     }
 
     fn queue(&self, outgoing: Outgoing) -> bool {
-        let out = self.out.lock().unwrap_or_else(|e| e.into_inner());
-        out.as_ref().is_some_and(|o| o.send(outgoing).is_ok())
-    }
-
-    /// Queues an event once the outbox has room for it.
-    async fn event(&self, message: TeammateMessage) {
-        // The semaphore is never closed.
-        let Ok(room) = self.room.clone().acquire_owned().await else { return };
-        self.queue(Outgoing { frame: ToCoordinator::Event { message }, room: Some(room) });
+        queue(&self.out, outgoing)
     }
 
     /// Events queued and not yet written.
@@ -330,8 +249,8 @@ impl Remote {
     }
 
     /// Sends the last frame and waits (briefly) for it to be written.
-    pub async fn exit(&self, reason: crate::team::ExitReason, writer: tokio::task::JoinHandle<()>) {
-        self.notify(ToCoordinator::Exit { reason });
+    pub async fn exit(&self, reason: ExitReason, writer: tokio::task::JoinHandle<()>) {
+        self.notify(ToCoordinator::Exit { reason: reason.into() });
         self.out.lock().unwrap_or_else(|e| e.into_inner()).take();
         let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
     }
@@ -375,7 +294,7 @@ pub async fn connect(socket: &std::path::Path, agent_id: &str, token: &str) -> a
     let (lost_tx, lost) = watch::channel(None);
     let lost_tx = Arc::new(lost_tx);
     let remote = Arc::new(Remote {
-        out: Mutex::new(Some(out.clone())),
+        out: Arc::new(Mutex::new(Some(out.clone()))),
         room: Arc::new(Semaphore::new(OUTBOX_EVENTS)),
         pending: Mutex::new(HashMap::new()),
         next: AtomicU64::new(1),

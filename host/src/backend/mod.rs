@@ -12,6 +12,7 @@ pub mod native;
 pub mod process;
 pub mod server;
 pub mod tmux;
+pub mod wire;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -15,7 +15,8 @@ use tokio::sync::{Notify, watch};
 
 use super::TeammateBackend;
 use super::server::{HEARTBEAT_INTERVAL, LinkServer};
-use crate::protocol::frame::{LaunchConfig, WorkspaceRules};
+use crate::protocol::frame::LaunchConfig;
+use crate::protocol::wire::WorkspaceRules;
 use crate::sandbox::limits::FRAME_HEADROOM;
 use crate::sandbox::workspace::PolicySpec;
 use crate::sandbox::{Launch, Limits, ReadScope};
@@ -216,9 +217,9 @@ impl<L: Launcher> TeammateBackend for Native<L> {
             group: launch.group.clone(),
             color: launch.color.clone(),
             plugin,
-            limits: launch.limits.clone(),
+            limits: (&launch.limits).into(),
             root: self.setup.root.clone(),
-            read: self.setup.read,
+            read: self.setup.read.into(),
             cache_dir: self.setup.cache_dir.clone(),
             heartbeat_ms: HEARTBEAT_INTERVAL.as_millis() as u64,
             workspace: rules_of(&self.setup.workspace),

@@ -32,10 +32,11 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{oneshot, watch};
 
 use super::link::serve_call;
+use crate::model::TeammateMessage;
 use crate::protocol::frame::{
-    Beat, Call, FrameError, FrameReader, LaunchConfig, ToCoordinator, ToTeammate, encode_frame, write_frame,
+    Call, FrameError, FrameReader, LaunchConfig, ToCoordinator, ToTeammate, encode_frame, write_frame,
 };
-use crate::team::{Event, ExitReason, Team};
+use crate::team::{Beat, Event, ExitReason, Team};
 
 /// How often a teammate process sends a heartbeat.
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(250);
@@ -349,7 +350,7 @@ impl LinkServer {
                             self.team.roster.beat(id, &Beat::Alive);
                             calls.push(answer(&self.team, id, group, request, call));
                         }
-                        ToCoordinator::Beat { beat } => self.team.roster.beat(id, &beat),
+                        ToCoordinator::Beat { beat } => self.team.roster.beat(id, &beat.into()),
                         ToCoordinator::Heartbeat => self.team.roster.beat(id, &Beat::Alive),
                         ToCoordinator::Event { message } => {
                             if message.from() != id {
@@ -357,9 +358,10 @@ impl LinkServer {
                                     "protocol error: a message from `{}` on the connection of `{id}`",
                                     crate::sanitize::line(message.from())));
                             }
+                            let message: TeammateMessage = message.into();
                             let _ = self.team.events.send(Event::Message(message)).await;
                         }
-                        ToCoordinator::Exit { reason } => return reason,
+                        ToCoordinator::Exit { reason } => return reason.into(),
                         ToCoordinator::Hello { .. } => return killed("protocol error: a second hello".into()),
                     }
                     // Handing the event over may have waited on a busy

@@ -3,7 +3,7 @@
 //!
 //! Every code is decided from typed data in the report: how the run stopped
 //! ([`StopCause`]), the state errors it met, the failure policy's
-//! [`Verdict`], and the [`LimitKind`](crate::sandbox::LimitKind) each
+//! [`Verdict`], and the [`LimitKind`](crate::model::LimitKind) each
 //! failed task or attempt carries. No error text is searched: a guest that
 //! writes "deadline hit" in its own error gets 1, not 4.
 
@@ -78,8 +78,8 @@ pub fn of_report(report: &RunReport) -> u8 {
 mod tests {
     use super::*;
     use crate::coordinator::report::{Parts, RunReport};
-    use crate::protocol::{Finding, Severity};
-    use crate::sandbox::LimitKind;
+    use crate::model::LimitKind;
+    use crate::model::{Finding, Severity};
     use crate::tasks::{Status, TaskList, TaskReport, TaskSpec};
 
     fn spec(id: &str) -> TaskSpec {

@@ -12,11 +12,12 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 
-use crate::backend::link::{Connected, TeamLink, connect};
-use crate::protocol::frame::{Beat, LaunchConfig};
+use crate::backend::link::{Connected, connect};
+use crate::port::SharedPort;
+use crate::protocol::frame::LaunchConfig;
 use crate::sandbox::workspace::{Policy, PolicySpec};
 use crate::sandbox::{Launch, Sandbox, Workspace};
-use crate::team::ExitReason;
+use crate::team::{Beat, ExitReason};
 
 /// Largest token file accepted, in bytes.
 const MAX_TOKEN_BYTES: u64 = 1024;
@@ -80,7 +81,7 @@ async fn serve(args: &TeammateArgs) -> anyhow::Result<ExitReason> {
             args.team, config.team
         ))
     } else {
-        let link = TeamLink::Remote(remote.clone());
+        let link: SharedPort = remote.clone();
         tokio::select! {
             reason = run_teammate(&config, link) => reason,
             why = remote.lost() => ExitReason::killed(format!("connection to the coordinator lost: {why}")),
@@ -91,15 +92,16 @@ async fn serve(args: &TeammateArgs) -> anyhow::Result<ExitReason> {
 }
 
 /// Loads the plugin, opens the workspace and runs the teammate to its end.
-async fn run_teammate(config: &LaunchConfig, link: TeamLink) -> ExitReason {
+async fn run_teammate(config: &LaunchConfig, link: SharedPort) -> ExitReason {
     let spawn_failed = |e: String| ExitReason::spawn_failed(crate::sanitize::line(&e));
     let sandbox = match &config.cache_dir {
         Some(dir) => Sandbox::with_cache(dir.clone()),
         None => Sandbox::new(),
     };
-    let (path, limits) = (config.plugin.clone(), config.limits.clone());
+    let limits = crate::sandbox::Limits::from(&config.limits);
+    let (path, load_limits) = (config.plugin.clone(), limits.clone());
     // Compiling blocks; heartbeats keep flowing from the other workers.
-    let plugin = match tokio::task::spawn_blocking(move || sandbox.load(&path, &limits)).await {
+    let plugin = match tokio::task::spawn_blocking(move || sandbox.load(&path, &load_limits)).await {
         Ok(Ok(p)) => p,
         Ok(Err(e)) => return spawn_failed(e.to_string()),
         Err(e) => return spawn_failed(format!("plugin loader panicked: {e}")),
@@ -115,17 +117,12 @@ async fn run_teammate(config: &LaunchConfig, link: TeamLink) -> ExitReason {
         creates: rules.creates.clone(),
         protected: rules.protected.clone(),
     };
-    let policy = match Policy::build(&config.root, config.read, &spec) {
+    let policy = match Policy::build(&config.root, config.read.into(), &spec) {
         Ok(p) => Arc::new(p),
         Err(e) => return spawn_failed(format!("workspace policy: {e}")),
     };
-    let workspace = Arc::new(Workspace::with_policy(root, policy, config.limits.file_bytes()));
-    let launch = Launch {
-        id: config.id.clone(),
-        group: config.group.clone(),
-        color: config.color.clone(),
-        limits: config.limits.clone(),
-    };
+    let workspace = Arc::new(Workspace::with_policy(root, policy, limits.file_bytes()));
+    let launch = Launch { id: config.id.clone(), group: config.group.clone(), color: config.color.clone(), limits };
     let instance = match plugin.instantiate_linked(&launch, link.clone(), &config.team, workspace).await {
         Ok(i) => i,
         Err(e) => {

@@ -171,7 +171,7 @@ pub struct ConfigError {
     pub message: String,
     /// The sandbox limit that stopped a planner plugin, when one did (the
     /// exit code is then 4, decided from this, not from the message).
-    pub limit: Option<crate::sandbox::LimitKind>,
+    pub limit: Option<crate::model::LimitKind>,
 }
 
 /// A loaded team file with what is needed to locate errors in it.

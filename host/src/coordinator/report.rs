@@ -9,8 +9,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::verdict::Verdict;
-use crate::protocol::{Finding, Severity};
-use crate::sandbox::LimitKind;
+use crate::model::LimitKind;
+use crate::model::{Finding, Severity};
 use crate::sanitize;
 use crate::tasks::{Attempt, Status, TaskState};
 use crate::team::Member;

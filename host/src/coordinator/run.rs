@@ -26,7 +26,7 @@ use crate::backend::native::Launcher;
 use crate::backend::server::{HEARTBEAT_TIMEOUT, LinkServer, SocketDir, SocketError};
 use crate::backend::{Headless, InProcess, Iterm, Native, NativeSetup, TeammateBackend, Tmux};
 use crate::mailbox::{Incoming, Mailbox};
-use crate::protocol::TeammateMessage;
+use crate::model::TeammateMessage;
 use crate::sandbox::workspace::{Policy, PolicyError, PolicySpec};
 use crate::sandbox::{Launch, LoadError, Sandbox, Workspace};
 use crate::sanitize;

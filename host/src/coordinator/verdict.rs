@@ -17,7 +17,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::report::RunReport;
-use crate::protocol::Severity;
+use crate::model::Severity;
 use crate::tasks::Status;
 
 /// What in a report fails the run.

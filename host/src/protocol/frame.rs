@@ -10,7 +10,7 @@
 //! per-run token; the coordinator answers [`ToTeammate::Welcome`] (with the
 //! launch configuration) or [`ToTeammate::Refused`]. Then the teammate sends
 //! requests (each with an id, answered by one [`ToTeammate::Response`] with
-//! the same id), one-way notices (roster beats, v1 [`TeammateMessage`]s),
+//! the same id), one-way notices (roster beats, v1 [`WireEvent`]s),
 //! heartbeats, and finally [`ToCoordinator::Exit`].
 
 use std::path::PathBuf;
@@ -18,15 +18,16 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::{TeammateMessage, VERSION};
-use crate::sandbox::{Limits, ReadScope};
-use crate::tasks::{TaskReport, TaskSpec};
-use crate::team::{ExitReason, Liveness};
+use super::VERSION;
+use super::wire::{
+    WireBeat, WireEvent, WireExitReason, WireIncoming, WireLimits, WireReadScope, WireSendError, WireTaskReport,
+    WireTaskSpec, WorkspaceRules,
+};
 
 /// Cap of one frame's payload, in bytes, during the hello and welcome, and
 /// the default of [`LaunchConfig::frame_bytes`]. After the welcome both ends
 /// of a connection use the cap the coordinator sized from the team's limits
-/// (`Limits::frame_bytes`: a report or message of the largest allowed size,
+/// (the sandbox's `Limits::frame_bytes`: a report or message of the largest allowed size,
 /// every byte escaped to six in JSON, fits).
 pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
 
@@ -77,12 +78,12 @@ pub struct LaunchConfig {
     /// The plugin to run, an absolute path.
     pub plugin: PathBuf,
     /// The teammate's limits.
-    pub limits: Limits,
+    pub limits: WireLimits,
     /// Workspace root, an absolute path; the teammate process opens it
     /// itself as a capability directory.
     pub root: PathBuf,
     /// What the teammate may read.
-    pub read: ReadScope,
+    pub read: WireReadScope,
     /// Compiled-plugin cache, if any.
     pub cache_dir: Option<PathBuf>,
     /// How often the teammate must send a heartbeat, in milliseconds.
@@ -95,98 +96,6 @@ pub struct LaunchConfig {
     /// roster the team's limits allow fits once escaped.
     #[serde(default = "default_frame_bytes")]
     pub frame_bytes: usize,
-}
-
-/// The workspace rules of a run, as a teammate process receives them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WorkspaceRules {
-    /// Globs of deny-listed paths that may be read all the same.
-    #[serde(default)]
-    pub read_allow: Vec<String>,
-    /// Globs never read, written or created.
-    #[serde(default)]
-    pub exclude: Vec<String>,
-    /// Every task's `owns` patterns, by task id: who may create new files.
-    #[serde(default)]
-    pub creates: std::collections::BTreeMap<String, Vec<String>>,
-    /// The coordinator's own directories (state, logs, compiled-plugin
-    /// cache), absolute: out of every teammate's reach.
-    #[serde(default)]
-    pub protected: Vec<PathBuf>,
-}
-
-/// A roster update the teammate's host side asks for (the remote form of
-/// `Roster::update` closures).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "beat", rename_all = "snake_case")]
-pub enum Beat {
-    /// Only "it is alive".
-    Alive,
-    /// Instantiated: `Spawning` becomes `Working`.
-    Started,
-    /// Sets the life-cycle state.
-    State {
-        /// The new state.
-        state: Liveness,
-    },
-    /// Idle, unless already stopping.
-    Idle,
-    /// Holding `task`, progress reset.
-    Working {
-        /// The task id.
-        task: String,
-    },
-    /// No task held any more.
-    TaskCleared,
-    /// Progress on the held task.
-    Progress {
-        /// Units done.
-        done: u32,
-        /// Units in all.
-        total: u32,
-    },
-}
-
-/// A mailbox entry on the wire (mirrors `mailbox::Incoming`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum WireIncoming {
-    /// A text message.
-    Message {
-        /// Sender id.
-        sender: String,
-        /// The text.
-        body: String,
-        /// Optional summary.
-        summary: Option<String>,
-    },
-    /// A shutdown request.
-    Shutdown {
-        /// Echoed in the response.
-        request_id: String,
-        /// Why.
-        reason: String,
-    },
-    /// Claimable tasks exist again.
-    TasksAvailable,
-}
-
-/// Why a send was refused, on the wire (mirrors `mailbox::SendError`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum WireSendError {
-    /// No such teammate.
-    UnknownRecipient {
-        /// The name used.
-        recipient: String,
-    },
-    /// The recipient's inbox is full.
-    InboxFull {
-        /// The recipient.
-        recipient: String,
-        /// Its bound.
-        limit: usize,
-    },
 }
 
 /// A request from the teammate's host side to the team.
@@ -223,7 +132,7 @@ pub enum Call {
         /// The task.
         task_id: String,
         /// Its report.
-        report: TaskReport,
+        report: WireTaskReport,
     },
     /// Fail a held task.
     Fail {
@@ -256,7 +165,7 @@ pub enum Reply {
     /// Answer to `claim`.
     Claimed {
         /// The task and attempt number, or none.
-        task: Option<(TaskSpec, u32)>,
+        task: Option<(WireTaskSpec, u32)>,
     },
     /// Answer to `complete` and `fail`.
     Done {
@@ -288,19 +197,19 @@ pub enum ToCoordinator {
     /// A roster update (no answer).
     Beat {
         /// Which.
-        beat: Beat,
+        beat: WireBeat,
     },
     /// A v1 teammate → coordinator message (no answer).
     Event {
         /// The message; its `from` must be the connection's teammate.
-        message: TeammateMessage,
+        message: WireEvent,
     },
     /// "Still here".
     Heartbeat,
     /// Last frame: how the teammate ended.
     Exit {
         /// How.
-        reason: ExitReason,
+        reason: WireExitReason,
     },
 }
 
@@ -461,6 +370,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::wire::WireLimitKind;
     use super::*;
 
     #[tokio::test]
@@ -501,9 +411,25 @@ mod tests {
             group: "w".into(),
             color: "blue".into(),
             plugin: "/p.wasm".into(),
-            limits: Limits::default(),
+            limits: WireLimits {
+                memory_mib: 1,
+                table_elements: 2,
+                instances: 3,
+                wasm_stack_kib: 4,
+                task_deadline_ms: 5,
+                message_kib: 6,
+                report_kib: 7,
+                inbox_len: 8,
+                file_mib: 9,
+                plugin_mib: 10,
+                compile_timeout_ms: 11,
+                log_lines_per_sec: 12,
+                events_per_sec: 13,
+                idle_cpu_ms: 14,
+                fuel: None,
+            },
             root: "/r".into(),
-            read: ReadScope::Owned,
+            read: WireReadScope::Owned,
             cache_dir: None,
             heartbeat_ms: 250,
             frame_bytes: 99,
@@ -557,30 +483,34 @@ mod tests {
     }
 
     #[test]
-    fn an_exit_frame_carries_its_limit_and_an_old_one_has_none() {
+    fn an_exit_frame_carries_its_limit_and_one_without_has_none() {
         let with = ToCoordinator::Exit {
-            reason: ExitReason::Killed { message: "x".into(), limit: Some(crate::sandbox::LimitKind::LogRate) },
+            reason: WireExitReason::Killed { message: "x".into(), limit: Some(WireLimitKind::LogRate) },
         };
         let text = String::from_utf8(encode(&with).unwrap()).unwrap();
         assert!(text.contains(r#""limit":"log_rate""#), "{text}");
-        // A frame without the field (an older teammate process) still
-        // decodes: no limit.
-        let old = br#"{"v":1,"type":"exit","reason":{"kind":"trapped","detail":{"message":"boom"}}}"#;
-        let ToCoordinator::Exit { reason } = decode::<ToCoordinator>(old).unwrap() else { panic!("not an exit") };
-        assert_eq!(reason, ExitReason::trapped("boom"));
-        assert_eq!(reason.limit(), None);
+        let without = br#"{"v":1,"type":"exit","reason":{"kind":"trapped","message":"boom"}}"#;
+        let ToCoordinator::Exit { reason } = decode::<ToCoordinator>(without).unwrap() else { panic!("not an exit") };
+        assert_eq!(reason, WireExitReason::Trapped { message: "boom".into(), limit: None });
+    }
+
+    #[test]
+    fn a_field_v1_does_not_know_is_refused_naming_it() {
+        let extra = br#"{"v":1,"type":"beat","beat":{"beat":"progress","done":1,"total":2,"eta":3}}"#;
+        let err = decode::<ToCoordinator>(extra).unwrap_err();
+        assert!(err.to_string().contains("eta"), "{err}");
     }
 
     #[test]
     fn requests_and_replies_round_trip() {
         let frames = [
             ToCoordinator::Request { id: 3, call: Call::Recv { timeout_ms: 50 } },
-            ToCoordinator::Beat { beat: Beat::Working { task: "t1".into() } },
-            ToCoordinator::Exit { reason: ExitReason::trapped("out of fuel") },
+            ToCoordinator::Beat { beat: WireBeat::Working { task: "t1".into() } },
+            ToCoordinator::Exit { reason: WireExitReason::Trapped { message: "out of fuel".into(), limit: None } },
             ToCoordinator::Exit {
-                reason: ExitReason::Trapped {
+                reason: WireExitReason::Trapped {
                     message: "deadline hit: task t ran past task_deadline = 1s".into(),
-                    limit: Some(crate::sandbox::LimitKind::Deadline),
+                    limit: Some(WireLimitKind::Deadline),
                 },
             },
         ];
@@ -609,7 +539,7 @@ mod tests {
         let msgs = [
             ToCoordinator::Heartbeat,
             ToCoordinator::Request { id: 1, call: Call::Claim },
-            ToCoordinator::Beat { beat: Beat::Progress { done: 3, total: 9 } },
+            ToCoordinator::Beat { beat: WireBeat::Progress { done: 3, total: 9 } },
         ];
         let bytes = frames(&msgs);
         // Every split point of the stream into two writes reads the same frames.

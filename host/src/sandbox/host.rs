@@ -1,7 +1,7 @@
 //! The swarm imports (`mailbox`, `task-list`, `workspace`, `log`) as the host
 //! implements them for one teammate, whether its team is in this process or
-//! across the socket (the store's [`TeamLink`](crate::backend::link::TeamLink)
-//! hides which).
+//! across the socket (the store's [`TeamPort`](crate::port::TeamPort) hides
+//! which).
 //!
 //! Each import checks first (size caps, roster, ownership, deadline) and
 //! returns `wasmtime::Result<Result<T, E>>`: the outer error traps the guest
@@ -16,10 +16,23 @@ use super::bindings::swarm::teammate::{log, mailbox, task_list, types, workspace
 use super::workspace::{FsError, Holder, Written};
 use super::{Held, LimitHit, TeammateState};
 use crate::mailbox::{Incoming, SendError, TEAM_LEAD};
-use crate::protocol::frame::Beat;
-use crate::protocol::{Finding, Severity, TeammateMessage};
+use crate::model::{Finding, Severity, TeammateMessage};
 use crate::tasks::TaskReport;
-use crate::team::Liveness;
+use crate::team::{Beat, Liveness};
+
+/// Longest task id or recipient a guest may name: longer is no id of this
+/// team (ids come from the plan), and is refused here, before it reaches
+/// the team or a socket frame.
+pub const MAX_ID_BYTES: usize = 4096;
+
+/// The first 64 characters of a guest-chosen id, for an error message.
+fn truncated(id: &str) -> String {
+    id.chars().take(64).collect()
+}
+
+fn not_held(task_id: &str, id: &str) -> String {
+    format!("task `{}…` is not held by `{id}` (no task id is over {MAX_ID_BYTES} bytes)", truncated(task_id))
+}
 
 /// How often a busy teammate's calls into the host reach the roster.
 const ALIVE_EVERY: Duration = Duration::from_millis(100);
@@ -122,6 +135,9 @@ impl TeammateState {
         }
         let findings = kept;
         let done = TaskReport { summary: summary.clone(), findings: findings.clone() };
+        if task_id.len() > MAX_ID_BYTES {
+            return Ok(Err(task_list::TaskError::NotHeld(not_held(&task_id, &self.id))));
+        }
         if let Err(e) = self.link.complete(&self.id, task_id.clone(), done).await.map_err(wasmtime::Error::new)? {
             return Ok(Err(task_list::TaskError::NotHeld(e)));
         }
@@ -204,6 +220,9 @@ impl mailbox::Host for TeammateState {
             self.lead_sent += 1;
             self.emit(TeammateMessage::Message { from: self.id.clone(), to, body, summary }).await;
             return Ok(Ok(()));
+        }
+        if to.len() > MAX_ID_BYTES {
+            return Ok(Err(send_error(SendError::UnknownRecipient(format!("{}…", truncated(&to))))));
         }
         Ok(self.link.send(&self.id, to, body, summary).await.map_err(wasmtime::Error::new)?.map_err(send_error))
     }
@@ -330,6 +349,9 @@ impl task_list::Host for TeammateState {
 
     async fn fail(&mut self, task_id: String, reason: String) -> wasmtime::Result<Result<(), task_list::TaskError>> {
         let reason: String = reason.chars().take(self.limits.message_bytes()).collect();
+        if task_id.len() > MAX_ID_BYTES {
+            return Ok(Err(task_list::TaskError::NotHeld(not_held(&task_id, &self.id))));
+        }
         if let Err(e) = self.link.fail(&self.id, task_id.clone(), reason.clone()).await.map_err(wasmtime::Error::new)? {
             return Ok(Err(task_list::TaskError::NotHeld(e)));
         }

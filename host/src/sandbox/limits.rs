@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::LimitKind;
+
 /// Limits applied to one teammate. Every field has a safe default; a team
 /// file overrides any subset, team-wide or per teammate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -189,32 +191,6 @@ pub enum LimitHit {
         humantime::format_duration(*.0)
     )]
     IdleCpu(Duration),
-}
-
-/// Which limit a [`LimitHit`] names, without its values: carried as data
-/// on attempts, exits and reports, so the exit code is decided from what
-/// the host itself raised and never from text a guest could write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LimitKind {
-    /// `memory_mib`.
-    Memory,
-    /// `table_elements`.
-    Table,
-    /// `task_deadline` (or a task's own `deadline`).
-    Deadline,
-    /// `instances`.
-    Instances,
-    /// `wasm_stack_kib`.
-    Stack,
-    /// `fuel`.
-    Fuel,
-    /// `log_lines_per_sec`.
-    LogRate,
-    /// `events_per_sec`.
-    EventRate,
-    /// `idle_cpu`.
-    IdleCpu,
 }
 
 impl LimitHit {

@@ -24,7 +24,7 @@ use wasmtime::{Config, Engine, Store, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-pub use limits::{IdleClock, InstanceLimiter, LimitHit, LimitKind, Limits, LogBudget, RateBudget};
+pub use limits::{IdleClock, InstanceLimiter, LimitHit, Limits, LogBudget, RateBudget};
 pub use workspace::{ReadScope, Workspace};
 
 /// Generated bindings for the `teammate` world of `wit/`.
@@ -39,6 +39,8 @@ pub mod bindings {
 }
 
 use bindings::{Teammate, TeammatePre};
+
+use crate::model::LimitKind;
 
 /// The `tracing` target of guests' own log lines. The team log files keep
 /// them in the teammate's file only, so a guest that logs at its full
@@ -430,7 +432,7 @@ pub struct TeammateState {
     /// Its group (team file teammate name).
     pub group: String,
     /// How its imports reach the team (in this process or over the socket).
-    pub link: crate::backend::link::TeamLink,
+    pub link: crate::port::SharedPort,
     /// Its file access.
     pub workspace: Arc<Workspace>,
     /// Its limits.
@@ -496,7 +498,7 @@ impl Plugin {
         workspace: Arc<Workspace>,
     ) -> wasmtime::Result<Instance> {
         let name = team.name.clone();
-        self.instantiate_linked(launch, crate::backend::link::TeamLink::Local(team), &name, workspace).await
+        self.instantiate_linked(launch, team, &name, workspace).await
     }
 
     /// Creates a store for one teammate of team `team_name`, reached through
@@ -504,7 +506,7 @@ impl Plugin {
     pub async fn instantiate_linked(
         &self,
         launch: &Launch,
-        link: crate::backend::link::TeamLink,
+        link: crate::port::SharedPort,
         team_name: &str,
         workspace: Arc<Workspace>,
     ) -> wasmtime::Result<Instance> {

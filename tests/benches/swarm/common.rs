@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use swarm_host::mailbox::{Incoming, Mailbox, TEAM_LEAD};
-use swarm_host::protocol::TeammateMessage;
+use swarm_host::model::TeammateMessage;
 use swarm_host::sandbox::{Launch, Limits, Plugin, ReadScope, Workspace};
 use swarm_host::tasks::{TaskList, TaskSpec};
 use swarm_host::team::{Event, ExitReason, Roster, Team};

@@ -10,7 +10,7 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use swarm_host::protocol::TeammateMessage;
+use swarm_host::model::TeammateMessage;
 use swarm_host::sandbox::{Limits, Sandbox};
 use swarm_host::team::Event;
 

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use swarm_host::mailbox::{Incoming, TEAM_LEAD};
-use swarm_host::protocol::TeammateMessage;
+use swarm_host::model::TeammateMessage;
 use swarm_host::sandbox::{Limits, Sandbox};
 use swarm_host::team::Event;
 

@@ -1,0 +1,183 @@
+//! The port a teammate's host side reaches its team through: what the
+//! guest's `mailbox` and `task-list` imports call, whether the team is in
+//! this process ([`Team`] implements [`TeamPort`]) or in a coordinator
+//! across a socket (the backend's remote link implements it too). The
+//! sandbox knows only this trait, never a backend or a wire format.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::mailbox::{Incoming, SendError};
+use crate::model::TeammateMessage;
+use crate::tasks::{Claimed, TaskReport};
+use crate::team::{Beat, Event, Team};
+
+/// A boxed future that owns what it needs.
+pub type PortFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Why a call through the port failed (only a remote team fails this way):
+/// the guest traps with it, as it would on any host failure.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PortError {
+    /// The connection to the coordinator is gone.
+    #[error("connection to the coordinator lost: {0}")]
+    Lost(String),
+    /// The coordinator answered with something else than the call's reply.
+    #[error("protocol error: the coordinator answered `{call}` with {reply}")]
+    Protocol {
+        /// The call.
+        call: &'static str,
+        /// What came back.
+        reply: String,
+    },
+}
+
+/// A teammate's way to its team. `id` is always the calling teammate's own
+/// id (the sandbox passes its store's id: a guest cannot forge it).
+pub trait TeamPort: Send + Sync + std::fmt::Debug {
+    /// Waits up to `wait` for the next inbox entry of `id`.
+    fn recv<'a>(&'a self, id: &'a str, wait: Duration) -> PortFuture<'a, Result<Option<Incoming>, PortError>>;
+
+    /// Sends a text message from `id` to teammate `to`.
+    fn send<'a>(
+        &'a self,
+        id: &'a str,
+        to: String,
+        body: String,
+        summary: Option<String>,
+    ) -> PortFuture<'a, Result<Result<(), SendError>, PortError>>;
+
+    /// Sends a text message from `id` to every other teammate.
+    fn broadcast<'a>(
+        &'a self,
+        id: &'a str,
+        body: String,
+        summary: Option<String>,
+    ) -> PortFuture<'a, Result<Result<(), SendError>, PortError>>;
+
+    /// The roster's ids.
+    fn roster<'a>(&'a self, id: &'a str) -> PortFuture<'a, Result<Vec<String>, PortError>>;
+
+    /// Claims the next task `id` of `group` may run.
+    fn claim<'a>(&'a self, id: &'a str, group: &'a str) -> PortFuture<'a, Result<Option<Claimed>, PortError>>;
+
+    /// Completes `task_id`; the inner error says why it was refused.
+    fn complete<'a>(
+        &'a self,
+        id: &'a str,
+        task_id: String,
+        report: TaskReport,
+    ) -> PortFuture<'a, Result<Result<(), String>, PortError>>;
+
+    /// Fails `task_id`; the inner error says why it was refused.
+    fn fail<'a>(
+        &'a self,
+        id: &'a str,
+        task_id: String,
+        reason: String,
+    ) -> PortFuture<'a, Result<Result<(), String>, PortError>>;
+
+    /// Tells the coordinator `msg`. The future owns what it needs, so host
+    /// futures stay `Send` and need not borrow the store.
+    fn emit(&self, msg: TeammateMessage) -> PortFuture<'static, ()>;
+
+    /// Updates the roster row of `id` (and records that it is alive).
+    fn beat(&self, id: &str, beat: Beat);
+}
+
+/// What the team does for a call of teammate `id`, in this process: the
+/// in-process port below and the coordinator's answer to a socket call
+/// (`backend::link::serve_call`) both run this, so in-process and native
+/// teammates get the same checks.
+impl Team {
+    /// `id` sends `body` to `to`.
+    pub fn send_from(&self, id: &str, to: &str, body: String, summary: Option<String>) -> Result<(), SendError> {
+        self.mailbox.send(to, Incoming::Message { sender: id.to_string(), body, summary })
+    }
+
+    /// `id` sends `body` to every other teammate.
+    pub fn broadcast_from(&self, id: &str, body: String, summary: Option<String>) -> Result<(), SendError> {
+        self.mailbox.broadcast(id, &Incoming::Message { sender: id.to_string(), body, summary })
+    }
+
+    /// `id` completes `task_id`; the error says why it was refused.
+    pub fn complete_for(&self, id: &str, task_id: &str, report: TaskReport) -> Result<(), String> {
+        self.tasks.complete(id, task_id, report).map_err(|e| e.to_string())
+    }
+
+    /// `id` fails `task_id`; the error says why it was refused.
+    pub fn fail_for(&self, id: &str, task_id: &str, reason: &str) -> Result<(), String> {
+        self.tasks.fail(id, task_id, reason).map(drop).map_err(|e| e.to_string())
+    }
+}
+
+/// The team in this process: every call goes straight to its mailbox, task
+/// list and roster.
+impl TeamPort for Team {
+    fn recv<'a>(&'a self, id: &'a str, wait: Duration) -> PortFuture<'a, Result<Option<Incoming>, PortError>> {
+        Box::pin(async move { Ok(self.mailbox.recv(id, wait).await) })
+    }
+
+    fn send<'a>(
+        &'a self,
+        id: &'a str,
+        to: String,
+        body: String,
+        summary: Option<String>,
+    ) -> PortFuture<'a, Result<Result<(), SendError>, PortError>> {
+        Box::pin(std::future::ready(Ok(self.send_from(id, &to, body, summary))))
+    }
+
+    fn broadcast<'a>(
+        &'a self,
+        id: &'a str,
+        body: String,
+        summary: Option<String>,
+    ) -> PortFuture<'a, Result<Result<(), SendError>, PortError>> {
+        Box::pin(std::future::ready(Ok(self.broadcast_from(id, body, summary))))
+    }
+
+    fn roster<'a>(&'a self, _id: &'a str) -> PortFuture<'a, Result<Vec<String>, PortError>> {
+        Box::pin(std::future::ready(Ok(self.mailbox.roster().to_vec())))
+    }
+
+    fn claim<'a>(&'a self, id: &'a str, group: &'a str) -> PortFuture<'a, Result<Option<Claimed>, PortError>> {
+        Box::pin(std::future::ready(Ok(self.tasks.claim(id, group))))
+    }
+
+    fn complete<'a>(
+        &'a self,
+        id: &'a str,
+        task_id: String,
+        report: TaskReport,
+    ) -> PortFuture<'a, Result<Result<(), String>, PortError>> {
+        Box::pin(std::future::ready(Ok(self.complete_for(id, &task_id, report))))
+    }
+
+    fn fail<'a>(
+        &'a self,
+        id: &'a str,
+        task_id: String,
+        reason: String,
+    ) -> PortFuture<'a, Result<Result<(), String>, PortError>> {
+        Box::pin(std::future::ready(Ok(self.fail_for(id, &task_id, &reason))))
+    }
+
+    fn emit(&self, msg: TeammateMessage) -> PortFuture<'static, ()> {
+        let events = self.events.clone();
+        Box::pin(async move {
+            // The coordinator outlives its teammates; a closed channel means
+            // the run is being torn down and nobody is left to tell.
+            let _ = events.send(Event::Message(msg)).await;
+        })
+    }
+
+    fn beat(&self, id: &str, beat: Beat) {
+        self.roster.beat(id, &beat);
+    }
+}
+
+/// A shared port, as a teammate's store holds it.
+pub type SharedPort = Arc<dyn TeamPort>;
