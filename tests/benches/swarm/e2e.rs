@@ -123,7 +123,10 @@ pub fn run() -> Vec<Line> {
             row,
             "`swarm-host run`, 2 teammates against 1: speedup, median of the rounds' ratios",
             format!("{cli_speedup:.2}× (rounds: {cli_lo:.2}–{cli_hi:.2}×)"),
-            format!("the machine's ceiling is {machine:.2}×: the team reaches {:.0}% of it", 100.0 * cli_speedup / machine),
+            format!(
+                "the machine's ceiling is {machine:.2}×: the team reaches {:.0}% of it",
+                100.0 * cli_speedup / machine
+            ),
         )
         .target("≥ 1.8× on 2 cores", cli_speedup >= 1.8),
         Line::new(
