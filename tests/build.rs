@@ -94,8 +94,9 @@ const GUESTS: &[Guest] = &[
     Guest {
         package: "cruncher",
         constant: "CRUNCHER",
-        doc: "`tests/guests/cruncher` (bench only): a task described `rounds:<n>` runs the CPU-bound \
-              `crunch_kernel::crunch(n)` and completes with `checksum <hash>`.",
+        doc: "`tests/guests/cruncher` (bench only): a task described `rounds:<n>`, `scan:<mib>` or \
+              `map:<n>` runs `crunch_kernel::crunch(n)`, `scan(mib)` or `map(n)` and completes with \
+              `checksum <hash>`.",
     },
     Guest {
         package: "planner",

@@ -138,7 +138,13 @@ async fn execute_logged(
     };
     // Decided once per run.
     let kind = Env::current().resolve(kind).map_err(config_error)?;
-    let sandbox = args.cache.sandbox();
+    let sandbox = match kind {
+        // Large in-process teams run on the pooling allocator (the rule and
+        // its reasons: `sandbox::pooling_slots`); teammate processes each
+        // hold one teammate and keep the on-demand allocator.
+        Kind::InProcess => args.cache.sandbox().for_in_process_team(plan.teammates.iter().map(|t| &t.limits)),
+        _ => args.cache.sandbox(),
+    };
     let observer = std::io::stderr().is_terminal().then(|| {
         let view = logging::view(plan.tasks.len());
         Observer(Arc::new(move |team| view.update(team)))

@@ -231,6 +231,42 @@ fn new_engine_with(
 /// address space each memory slot reserves (not RAM).
 const POOLED_MEMORY_BYTES: usize = 1 << 30;
 
+/// In-process teams of at least this many teammates run on the pooling
+/// allocator (see [`pooling_slots`]).
+///
+/// The on-demand allocator maps about 7 regions per teammate, so near
+/// 9,300 teammates a process reaches the kernel's default
+/// `vm.max_map_count` (65,530) and the next instantiation fails; the pool
+/// maps memories, tables and stacks once each (about 6 mappings per
+/// teammate, 10,000 fit). Below this count the on-demand allocator is kept:
+/// it uses less than half of the default map budget, and it has none of the
+/// pool's fixed shapes (a 1 GiB memory cap, a few memories and tables per
+/// component), which a plugin might not fit.
+pub const POOLING_FROM_TEAMMATES: usize = 4_096;
+
+/// Pool slots beyond the team's size.
+const POOL_SPARE_SLOTS: u32 = 16;
+
+/// The rule `swarm-host run` applies to an in-process team whose teammates
+/// have `teammates` limits (one entry per teammate): the pooling allocator
+/// with one slot per teammate (and [`POOL_SPARE_SLOTS`] spare) once the
+/// team has [`POOLING_FROM_TEAMMATES`] teammates, unless a teammate may grow
+/// its memory beyond what a pooled memory holds (1 GiB); `None` (allocate
+/// on demand) otherwise.
+pub fn pooling_slots<'a>(teammates: impl IntoIterator<Item = &'a Limits>) -> Option<u32> {
+    let mut n = 0usize;
+    for limits in teammates {
+        if limits.memory_bytes() > POOLED_MEMORY_BYTES {
+            return None;
+        }
+        n += 1;
+    }
+    if n < POOLING_FROM_TEAMMATES {
+        return None;
+    }
+    u32::try_from(n).ok()?.checked_add(POOL_SPARE_SLOTS)
+}
+
 /// Pool sizes for `slots` teammates. A Rust teammate component holds a few
 /// core instances (the program plus adapter shims), one memory and a few
 /// tables; the pool leaves room for twice that. Each memory slot reserves
@@ -277,6 +313,21 @@ impl Sandbox {
     pub fn with_pooling(mut self, slots: u32) -> Self {
         self.pooling = Some(slots);
         self
+    }
+
+    /// The allocator `swarm-host run` uses for an in-process team whose
+    /// teammates have `teammates` limits (one entry per teammate): pooling
+    /// sized to the team when [`pooling_slots`] says so, else on demand.
+    pub fn for_in_process_team<'a>(self, teammates: impl IntoIterator<Item = &'a Limits>) -> Self {
+        match pooling_slots(teammates) {
+            Some(slots) => self.with_pooling(slots),
+            None => self,
+        }
+    }
+
+    /// Teammate slots of the pooling allocator, or `None` on demand.
+    pub fn pooling(&self) -> Option<u32> {
+        self.pooling
     }
 
     /// The compiled-plugin cache directory, if any (kept out of every
@@ -620,4 +671,36 @@ fn describe_trap(e: &wasmtime::Error, state: &TeammateState) -> (String, Option<
         (None, None) => crate::sanitize::line(&format!("{e:#}")),
     };
     (message, None)
+}
+
+#[cfg(test)]
+mod pooling_tests {
+    use super::*;
+
+    fn team(n: usize, memory_mib: u64) -> Vec<Limits> {
+        vec![Limits { memory_mib, ..Limits::default() }; n]
+    }
+
+    #[test]
+    fn small_teams_allocate_on_demand() {
+        assert_eq!(pooling_slots(&team(0, 128)), None);
+        assert_eq!(pooling_slots(&team(POOLING_FROM_TEAMMATES - 1, 128)), None);
+    }
+
+    #[test]
+    fn large_teams_pool_one_slot_per_teammate_and_a_few_spare() {
+        let n = POOLING_FROM_TEAMMATES;
+        assert_eq!(pooling_slots(&team(n, 128)), Some(n as u32 + POOL_SPARE_SLOTS));
+        assert_eq!(pooling_slots(&team(10_000, 1024)), Some(10_000 + POOL_SPARE_SLOTS));
+        let sandbox = Sandbox::new().for_in_process_team(&team(10_000, 128));
+        assert_eq!(sandbox.pooling(), Some(10_000 + POOL_SPARE_SLOTS));
+        assert_eq!(Sandbox::new().for_in_process_team(&team(10, 128)).pooling(), None);
+    }
+
+    #[test]
+    fn a_teammate_whose_memory_a_pool_slot_cannot_hold_keeps_the_team_on_demand() {
+        let mut limits = team(10_000, 128);
+        limits[42].memory_mib = 1025;
+        assert_eq!(pooling_slots(&limits), None);
+    }
 }
