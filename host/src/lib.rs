@@ -15,6 +15,5 @@ pub mod mailbox;
 pub mod protocol;
 pub mod sandbox;
 pub mod sanitize;
-pub mod state;
 pub mod tasks;
 pub mod team;

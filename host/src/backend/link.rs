@@ -71,21 +71,31 @@ pub async fn serve_call(team: &Team, id: &str, group: &str, call: Call) -> Reply
             let got = team.mailbox.recv(id, Duration::from_millis(timeout_ms)).await;
             Reply::Incoming { entry: got.map(to_wire) }
         }
+        // A message sent, a completion or a failure is answered once the
+        // state journal has it on disk (no lock is held while waiting).
         Call::Send { to, body, summary } => {
             let msg = Incoming::Message { sender: id.to_string(), body, summary };
-            Reply::Sent { error: team.mailbox.send(&to, msg).err().map(send_error_to_wire) }
+            let error = team.mailbox.send(&to, msg).err().map(send_error_to_wire);
+            team.mailbox.flushed().await;
+            Reply::Sent { error }
         }
         Call::Broadcast { body, summary } => {
             let msg = Incoming::Message { sender: id.to_string(), body, summary };
-            Reply::Sent { error: team.mailbox.broadcast(id, &msg).err().map(send_error_to_wire) }
+            let error = team.mailbox.broadcast(id, &msg).err().map(send_error_to_wire);
+            team.mailbox.flushed().await;
+            Reply::Sent { error }
         }
         Call::Roster => Reply::Roster { ids: team.mailbox.roster().to_vec() },
         Call::Claim => Reply::Claimed { task: team.tasks.claim(id, group).map(|c| (c.spec, c.attempt)) },
         Call::Complete { task_id, report } => {
-            Reply::Done { error: team.tasks.complete(id, &task_id, report).err().map(|e| e.to_string()) }
+            let error = team.tasks.complete(id, &task_id, report).err().map(|e| e.to_string());
+            team.tasks.flushed().await;
+            Reply::Done { error }
         }
         Call::Fail { task_id, reason } => {
-            Reply::Done { error: team.tasks.fail(id, &task_id, &reason).err().map(|e| e.to_string()) }
+            let error = team.tasks.fail(id, &task_id, &reason).err().map(|e| e.to_string());
+            team.tasks.flushed().await;
+            Reply::Done { error }
         }
     }
 }
