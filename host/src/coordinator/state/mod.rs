@@ -300,6 +300,11 @@ impl StateDir {
     /// each plugin's sha256.
     pub fn start_fresh(&self, plan: &Plan) -> Result<(), StateError> {
         for name in [JOURNAL_FILE, "tasks.json", "mailbox.json", "report.json"] {
+            // Only files: anything else in their place makes the first
+            // save fail, which the run reports.
+            if !std::fs::symlink_metadata(self.dir.join(name)).is_ok_and(|m| m.is_file()) {
+                continue;
+            }
             match std::fs::remove_file(self.dir.join(name)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
