@@ -23,6 +23,5 @@ pub mod port;
 pub mod protocol;
 pub mod sandbox;
 pub mod sanitize;
-pub mod state;
 pub mod tasks;
 pub mod team;

@@ -6,12 +6,23 @@
 //! bounded per inbox (a full inbox is an error to the sender, never silent
 //! growth); control messages (shutdown requests, "tasks available") bypass
 //! the bound so the team lead can always reach a teammate.
+//!
+//! Persistence is not this module's business: every text message queued or
+//! delivered is handed, as a [`MailChange`], to the journal installed with
+//! [`Mailbox::with_journal`], under the inbox's lock so that changes arrive
+//! in order (that callback must not block); a sender that must know its
+//! message is durable awaits [`Mailbox::flushed`]. [`Mailbox::snapshot`]
+//! and [`Mailbox::restore`] trade the same plain data ([`MailboxState`]).
+//! Control messages are not persisted: a resumed run derives them again.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 /// The id the coordinator uses as a sender and recipient.
@@ -56,6 +67,77 @@ pub enum SendError {
     },
 }
 
+/// One inbox's cursors and undelivered text messages.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxState {
+    /// Messages ever queued.
+    pub queued: u64,
+    /// Messages ever delivered (taken by `recv`).
+    pub delivered: u64,
+    /// Text messages waiting, oldest first: (sender, body, summary).
+    pub pending: Vec<(String, String, Option<String>)>,
+}
+
+/// Every inbox, by teammate id.
+pub type MailboxState = BTreeMap<String, InboxState>;
+
+/// One change to the text messages of an inbox, with the inbox's cursor
+/// after it. [`MailChange::apply`] replays it onto a [`MailboxState`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "mail", rename_all = "snake_case")]
+pub enum MailChange {
+    /// A text message was queued for `to`.
+    Queued {
+        /// The recipient.
+        to: String,
+        /// The sender.
+        sender: String,
+        /// The text.
+        body: String,
+        /// Its summary.
+        summary: Option<String>,
+        /// The inbox's `queued` cursor after it.
+        queued: u64,
+    },
+    /// The oldest text message of `to` was delivered.
+    Delivered {
+        /// The recipient.
+        to: String,
+        /// The inbox's `delivered` cursor after it.
+        delivered: u64,
+    },
+}
+
+impl MailChange {
+    /// Replays the change onto `state`. A delivery from an inbox with no
+    /// text message waiting is an error saying so.
+    pub fn apply(self, state: &mut MailboxState) -> Result<(), String> {
+        match self {
+            Self::Queued { to, sender, body, summary, queued } => {
+                let inbox = state.entry(to).or_default();
+                inbox.pending.push((sender, body, summary));
+                inbox.queued = queued;
+            }
+            Self::Delivered { to, delivered } => {
+                let inbox = state.entry(to.clone()).or_default();
+                if inbox.pending.is_empty() {
+                    return Err(format!("a delivery to `{to}`, whose inbox has no message waiting"));
+                }
+                inbox.pending.remove(0);
+                inbox.delivered = delivered;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Receives every [`MailChange`], under the inbox's lock; must not block.
+pub type MailSaveFn = Box<dyn Fn(MailChange) + Send + Sync>;
+
+/// Resolves once every change handed to the [`MailSaveFn`] so far is
+/// durable.
+pub type MailFlushFn = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
 /// Mutex rather than a lock-free queue: inbox operations are short, never
 /// held across an await, and we need "check bound + push" to be atomic.
 #[derive(Debug, Default)]
@@ -69,13 +151,20 @@ struct Inbox {
 }
 
 /// All inboxes of one team. The roster is fixed when the team is planned.
-#[derive(Debug)]
 pub struct Mailbox {
     inboxes: HashMap<String, Inbox>,
     order: Vec<String>,
     /// Times any `recv` returned (a message or a timeout): every return
     /// resumes a suspended teammate, so this counts wake-ups.
     recv_returns: AtomicU64,
+    save: Option<MailSaveFn>,
+    flush: Option<MailFlushFn>,
+}
+
+impl std::fmt::Debug for Mailbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mailbox").field("inboxes", &self.order).finish_non_exhaustive()
+    }
 }
 
 impl Mailbox {
@@ -87,7 +176,29 @@ impl Mailbox {
             order.push(id.to_string());
             inboxes.insert(id.to_string(), Inbox { limit, ..Inbox::default() });
         }
-        Self { inboxes, order, recv_returns: AtomicU64::new(0) }
+        Self { inboxes, order, recv_returns: AtomicU64::new(0), save: None, flush: None }
+    }
+
+    /// Hands every text message queued or delivered from now on to `save`,
+    /// and lets [`Mailbox::flushed`] wait on `flush`.
+    pub fn with_journal(mut self, save: MailSaveFn, flush: MailFlushFn) -> Self {
+        self.save = Some(save);
+        self.flush = Some(flush);
+        self
+    }
+
+    /// Resolves once every message queued or delivered so far is durable
+    /// (at once without a journal).
+    pub async fn flushed(&self) {
+        if let Some(flush) = &self.flush {
+            flush().await;
+        }
+    }
+
+    fn saved(&self, change: impl FnOnce() -> MailChange) {
+        if let Some(save) = &self.save {
+            save(change());
+        }
     }
 
     /// How many times `recv` has returned, over all inboxes: the wake-ups
@@ -116,10 +227,25 @@ impl Mailbox {
                     return Err(SendError::InboxFull { recipient: to.to_string(), limit: inbox.limit });
                 }
                 Incoming::TasksAvailable if q.contains(&Incoming::TasksAvailable) => return Ok(()),
-                _ => q.push_back(msg),
+                Incoming::Message { sender, body, summary } => {
+                    let queued = inbox.queued.fetch_add(1, Ordering::Relaxed) + 1;
+                    // Under the inbox's lock: the journal sees this inbox's
+                    // changes in the order they happen.
+                    self.saved(|| MailChange::Queued {
+                        to: to.to_string(),
+                        sender: sender.clone(),
+                        body: body.clone(),
+                        summary: summary.clone(),
+                        queued,
+                    });
+                    q.push_back(Incoming::Message { sender, body, summary });
+                }
+                _ => {
+                    inbox.queued.fetch_add(1, Ordering::Relaxed);
+                    q.push_back(msg);
+                }
             }
         }
-        inbox.queued.fetch_add(1, Ordering::Relaxed);
         inbox.notify.notify_one();
         Ok(())
     }
@@ -140,12 +266,12 @@ impl Mailbox {
     /// `None` on timeout (or for an id not on the roster).
     pub async fn recv(&self, id: &str, timeout: Duration) -> Option<Incoming> {
         let inbox = self.inboxes.get(id)?;
-        let got = self.wait_next(inbox, timeout).await;
+        let got = self.wait_next(id, inbox, timeout).await;
         self.recv_returns.fetch_add(1, Ordering::Relaxed);
         got
     }
 
-    async fn wait_next(&self, inbox: &Inbox, timeout: Duration) -> Option<Incoming> {
+    async fn wait_next(&self, id: &str, inbox: &Inbox, timeout: Duration) -> Option<Incoming> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             // Register interest before checking the queue so a send between
@@ -153,9 +279,15 @@ impl Mailbox {
             let notified = inbox.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if let Some(msg) = inbox.queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front() {
-                inbox.delivered.fetch_add(1, Ordering::Relaxed);
-                return Some(msg);
+            {
+                let mut q = inbox.queue.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(msg) = q.pop_front() {
+                    let delivered = inbox.delivered.fetch_add(1, Ordering::Relaxed) + 1;
+                    if matches!(msg, Incoming::Message { .. }) {
+                        self.saved(|| MailChange::Delivered { to: id.to_string(), delivered });
+                    }
+                    return Some(msg);
+                }
             }
             if timeout.is_zero() || tokio::time::timeout_at(deadline, notified).await.is_err() {
                 return None;
@@ -165,13 +297,13 @@ impl Mailbox {
 
     /// Cursors and undelivered text messages of every inbox, for the state
     /// directory.
-    pub fn snapshot(&self) -> crate::state::MailboxState {
+    pub fn snapshot(&self) -> MailboxState {
         self.inboxes
             .iter()
             .map(|(id, inbox)| {
                 let q = inbox.queue.lock().unwrap_or_else(|e| e.into_inner());
-                let pending = crate::state::pending_texts(q.iter());
-                let state = crate::state::InboxState {
+                let pending = pending_texts(q.iter());
+                let state = InboxState {
                     queued: inbox.queued.load(Ordering::Relaxed),
                     delivered: inbox.delivered.load(Ordering::Relaxed),
                     pending,
@@ -182,8 +314,9 @@ impl Mailbox {
     }
 
     /// Re-queues the undelivered text messages of a saved snapshot (on
-    /// resume), ignoring inboxes no longer on the roster.
-    pub fn restore(&self, saved: &crate::state::MailboxState) {
+    /// resume, before a journal is installed), ignoring inboxes no longer
+    /// on the roster.
+    pub fn restore(&self, saved: &MailboxState) {
         for (id, state) in saved {
             for (sender, body, summary) in &state.pending {
                 let msg = Incoming::Message { sender: sender.clone(), body: body.clone(), summary: summary.clone() };
@@ -196,6 +329,18 @@ impl Mailbox {
     pub fn pending(&self, id: &str) -> usize {
         self.inboxes.get(id).map_or(0, |i| i.queue.lock().unwrap_or_else(|e| e.into_inner()).len())
     }
+}
+
+/// The persisted form of undelivered inbox entries: text messages only
+/// (control messages are derived again on resume).
+fn pending_texts<'a>(items: impl IntoIterator<Item = &'a Incoming>) -> Vec<(String, String, Option<String>)> {
+    items
+        .into_iter()
+        .filter_map(|m| match m {
+            Incoming::Message { sender, body, summary } => Some((sender.clone(), body.clone(), summary.clone())),
+            _ => None,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -245,6 +390,27 @@ mod tests {
         let mb = Mailbox::new([("a", 4), ("b", 4), ("c", 4)]);
         mb.broadcast("a", &text("all")).unwrap();
         assert_eq!((mb.pending("a"), mb.pending("b"), mb.pending("c")), (0, 1, 1));
+    }
+
+    #[tokio::test]
+    async fn replaying_the_changes_of_texts_gives_the_snapshot() {
+        let replica = Arc::new(Mutex::new(MailboxState::new()));
+        let r = replica.clone();
+        let mb = Mailbox::new([("a", 4), ("b", 4)])
+            .with_journal(Box::new(move |c| c.apply(&mut r.lock().unwrap()).unwrap()), Arc::new(|| Box::pin(async {})));
+        mb.send("a", text("1")).unwrap();
+        mb.send("a", Incoming::TasksAvailable).unwrap();
+        mb.send("a", text("2")).unwrap();
+        mb.broadcast("b", &text("3")).unwrap();
+        assert_eq!(mb.recv("a", Duration::ZERO).await, Some(text("1")));
+        assert_eq!(mb.recv("a", Duration::ZERO).await, Some(Incoming::TasksAvailable));
+        let snap = mb.snapshot();
+        assert_eq!(snap["a"].pending, [("a".to_string(), "2".to_string(), None), ("a".into(), "3".into(), None)]);
+        let replayed = replica.lock().unwrap().clone();
+        assert_eq!(replayed["a"].pending, snap["a"].pending);
+        assert_eq!((replayed["a"].queued, replayed["a"].delivered), (4, 1), "the cursors after the last text");
+        let e = MailChange::Delivered { to: "b".into(), delivered: 1 }.apply(&mut MailboxState::new()).unwrap_err();
+        assert_eq!(e, "a delivery to `b`, whose inbox has no message waiting");
     }
 
     #[tokio::test]

@@ -90,26 +90,36 @@ pub trait TeamPort: Send + Sync + std::fmt::Debug {
 /// What the team does for a call of teammate `id`, in this process: the
 /// in-process port below and the coordinator's answer to a socket call
 /// (`backend::link::serve_call`) both run this, so in-process and native
-/// teammates get the same checks.
+/// teammates get the same checks. A message sent, a completion or a
+/// failure is answered once the state journal has it on disk (no lock is
+/// held while waiting; without a journal there is nothing to wait for).
 impl Team {
     /// `id` sends `body` to `to`.
-    pub fn send_from(&self, id: &str, to: &str, body: String, summary: Option<String>) -> Result<(), SendError> {
-        self.mailbox.send(to, Incoming::Message { sender: id.to_string(), body, summary })
+    pub async fn send_from(&self, id: &str, to: &str, body: String, summary: Option<String>) -> Result<(), SendError> {
+        let sent = self.mailbox.send(to, Incoming::Message { sender: id.to_string(), body, summary });
+        self.mailbox.flushed().await;
+        sent
     }
 
     /// `id` sends `body` to every other teammate.
-    pub fn broadcast_from(&self, id: &str, body: String, summary: Option<String>) -> Result<(), SendError> {
-        self.mailbox.broadcast(id, &Incoming::Message { sender: id.to_string(), body, summary })
+    pub async fn broadcast_from(&self, id: &str, body: String, summary: Option<String>) -> Result<(), SendError> {
+        let sent = self.mailbox.broadcast(id, &Incoming::Message { sender: id.to_string(), body, summary });
+        self.mailbox.flushed().await;
+        sent
     }
 
     /// `id` completes `task_id`; the error says why it was refused.
-    pub fn complete_for(&self, id: &str, task_id: &str, report: TaskReport) -> Result<(), String> {
-        self.tasks.complete(id, task_id, report).map_err(|e| e.to_string())
+    pub async fn complete_for(&self, id: &str, task_id: &str, report: TaskReport) -> Result<(), String> {
+        let done = self.tasks.complete(id, task_id, report).map_err(|e| e.to_string());
+        self.tasks.flushed().await;
+        done
     }
 
     /// `id` fails `task_id`; the error says why it was refused.
-    pub fn fail_for(&self, id: &str, task_id: &str, reason: &str) -> Result<(), String> {
-        self.tasks.fail(id, task_id, reason).map(drop).map_err(|e| e.to_string())
+    pub async fn fail_for(&self, id: &str, task_id: &str, reason: &str) -> Result<(), String> {
+        let done = self.tasks.fail(id, task_id, reason).map(drop).map_err(|e| e.to_string());
+        self.tasks.flushed().await;
+        done
     }
 }
 
@@ -127,7 +137,7 @@ impl TeamPort for Team {
         body: String,
         summary: Option<String>,
     ) -> PortFuture<'a, Result<Result<(), SendError>, PortError>> {
-        Box::pin(std::future::ready(Ok(self.send_from(id, &to, body, summary))))
+        Box::pin(async move { Ok(self.send_from(id, &to, body, summary).await) })
     }
 
     fn broadcast<'a>(
@@ -136,7 +146,7 @@ impl TeamPort for Team {
         body: String,
         summary: Option<String>,
     ) -> PortFuture<'a, Result<Result<(), SendError>, PortError>> {
-        Box::pin(std::future::ready(Ok(self.broadcast_from(id, body, summary))))
+        Box::pin(async move { Ok(self.broadcast_from(id, body, summary).await) })
     }
 
     fn roster<'a>(&'a self, _id: &'a str) -> PortFuture<'a, Result<Vec<String>, PortError>> {
@@ -153,7 +163,7 @@ impl TeamPort for Team {
         task_id: String,
         report: TaskReport,
     ) -> PortFuture<'a, Result<Result<(), String>, PortError>> {
-        Box::pin(std::future::ready(Ok(self.complete_for(id, &task_id, report))))
+        Box::pin(async move { Ok(self.complete_for(id, &task_id, report).await) })
     }
 
     fn fail<'a>(
@@ -162,7 +172,7 @@ impl TeamPort for Team {
         task_id: String,
         reason: String,
     ) -> PortFuture<'a, Result<Result<(), String>, PortError>> {
-        Box::pin(std::future::ready(Ok(self.fail_for(id, &task_id, &reason))))
+        Box::pin(async move { Ok(self.fail_for(id, &task_id, &reason).await) })
     }
 
     fn emit(&self, msg: TeammateMessage) -> PortFuture<'static, ()> {

@@ -9,12 +9,25 @@
 //! They stay short for the largest plan (10,000 tasks, long `blocked_by`
 //! chains, wide fan-ins): beside the tasks the list keeps, per task, how
 //! many of its dependencies are not completed yet and which tasks depend on
-//! it. A claim is then one pass over the tasks with a constant check each,
-//! a completion touches only its dependents, and a failure cascades along
-//! dependents once.
+//! it, the *ready* tasks (pending, nothing to wait for) in plan order per
+//! owner, which task each teammate holds, and how many tasks are still
+//! open. A claim is then a few ordered-set lookups (O(log n)),
+//! [`TaskList::has_claimable_for`] and [`TaskList::all_done`] are O(1),
+//! [`TaskList::who_can_claim`] is O(1) per member, a completion touches
+//! only its dependents, and a failure cascades along its dependents once.
+//!
+//! Persistence is not this module's business: after every change the list
+//! hands the changed tasks ([`TaskChange`], one per task touched, never the
+//! whole list) to the journal installed with [`TaskList::with_journal`],
+//! under the lock so that changes arrive in order. That callback must not
+//! block (the coordinator's sends them to its writer thread); a caller that
+//! must know a change is durable awaits [`TaskList::flushed`] after the
+//! lock is released.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::Mutex;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -151,14 +164,77 @@ pub enum AfterFailure {
     Failed,
 }
 
-/// Called with the whole list after every change, under the list's lock so
-/// that saves happen in change order (used for crash-safe state).
-pub type SaveFn = Box<dyn Fn(&[TaskState]) + Send + Sync>;
+/// What one change did to one task: everything but its spec (which never
+/// changes), with its position in the list. A journal keeps these and
+/// replays them onto the last full snapshot with [`TaskChange::apply`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskChange {
+    /// Position of the task in the list (plan order).
+    pub index: usize,
+    /// Its id, checked on replay.
+    pub id: String,
+    /// New status.
+    pub status: Status,
+    /// New holder.
+    pub holder: Option<String>,
+    /// Every attempt, oldest first.
+    pub attempts: Vec<Attempt>,
+    /// The report, once completed.
+    pub report: Option<TaskReport>,
+    /// Why it failed for good.
+    pub failure: Option<String>,
+    /// The limit that failed it for good.
+    #[serde(default)]
+    pub failure_limit: Option<LimitKind>,
+}
+
+impl TaskChange {
+    fn of(index: usize, t: &TaskState) -> Self {
+        Self {
+            index,
+            id: t.spec.id.clone(),
+            status: t.status,
+            holder: t.holder.clone(),
+            attempts: t.attempts.clone(),
+            report: t.report.clone(),
+            failure: t.failure.clone(),
+            failure_limit: t.failure_limit,
+        }
+    }
+
+    /// Replays the change onto `tasks`. An error (a position past the end,
+    /// another task's id there) says what does not match.
+    pub fn apply(self, tasks: &mut [TaskState]) -> Result<(), String> {
+        let len = tasks.len();
+        let t = tasks
+            .get_mut(self.index)
+            .ok_or_else(|| format!("task #{} `{}` is past the end of a list of {len}", self.index, self.id))?;
+        if t.spec.id != self.id {
+            return Err(format!("task #{} is `{}`, the record names `{}`", self.index, t.spec.id, self.id));
+        }
+        t.status = self.status;
+        t.holder = self.holder;
+        t.attempts = self.attempts;
+        t.report = self.report;
+        t.failure = self.failure;
+        t.failure_limit = self.failure_limit;
+        Ok(())
+    }
+}
+
+/// Receives the changed tasks after every change, under the list's lock so
+/// that changes arrive in order. It must not block or do I/O: hand the
+/// changes to a writer (a channel send) and return.
+pub type SaveFn = Box<dyn Fn(Vec<TaskChange>) + Send + Sync>;
+
+/// Resolves once every change handed to the [`SaveFn`] so far is durable.
+pub type FlushFn = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 /// The list itself.
 pub struct TaskList {
     inner: Mutex<Inner>,
     save: Option<SaveFn>,
+    flush: Option<FlushFn>,
 }
 
 impl std::fmt::Debug for TaskList {
@@ -174,6 +250,43 @@ struct Inner {
     seq: u64,
     /// The dependency graph of `tasks`, by position.
     deps: Deps,
+    /// Pending tasks with no dependency left to wait for, by position.
+    ready: Ready,
+    /// Teammate id → position of the task it holds.
+    holders: HashMap<String, usize>,
+    /// Tasks neither completed nor failed.
+    open: usize,
+}
+
+/// The ready tasks, in plan order, by who may claim them.
+#[derive(Debug, Default)]
+struct Ready {
+    /// Tasks without an owner.
+    anyone: BTreeSet<usize>,
+    /// Tasks with an owner (a group or an instance id), by owner; every
+    /// owner of the list has an entry, possibly empty.
+    owned: HashMap<String, BTreeSet<usize>>,
+}
+
+impl Ready {
+    fn set(&mut self, owner: &Option<String>) -> &mut BTreeSet<usize> {
+        match owner {
+            None => &mut self.anyone,
+            Some(o) => {
+                // No allocation once the owner has an entry.
+                if !self.owned.contains_key(o) {
+                    self.owned.insert(o.clone(), BTreeSet::new());
+                }
+                self.owned.get_mut(o).expect("inserted above")
+            }
+        }
+    }
+
+    /// The first ready task `id` of `group` may claim.
+    fn first_for(&self, id: &str, group: &str) -> Option<usize> {
+        let first = |name: &str| self.owned.get(name).and_then(|s| s.first().copied());
+        [self.anyone.first().copied(), first(id), first(group)].into_iter().flatten().min()
+    }
 }
 
 /// The `blocked_by` graph of a task list, by position in the list.
@@ -217,36 +330,84 @@ impl std::ops::Deref for Inner {
     }
 }
 
-impl std::ops::DerefMut for Inner {
-    fn deref_mut(&mut self) -> &mut Vec<TaskState> {
-        &mut self.tasks
-    }
-}
-
 impl Inner {
+    /// Builds the indices of `tasks`.
+    fn of(tasks: Vec<TaskState>, seq: u64) -> Self {
+        let deps = Deps::of(&tasks);
+        let mut inner = Self { tasks, seq, deps, ready: Ready::default(), holders: HashMap::new(), open: 0 };
+        for i in 0..inner.tasks.len() {
+            let t = &inner.tasks[i];
+            if matches!(t.status, Status::Pending | Status::InProgress) {
+                inner.open += 1;
+            }
+            if let (Status::InProgress, Some(h)) = (t.status, &t.holder) {
+                inner.holders.insert(h.clone(), i);
+            }
+            if inner.is_ready(i) {
+                inner.ready.set(&inner.tasks[i].spec.owner).insert(i);
+            }
+        }
+        inner
+    }
+
     fn tick(&mut self) -> u64 {
         self.seq += 1;
         self.seq
     }
 
-    /// Can `id` of `group` claim the task at `i` now?
-    fn claimable(&self, i: usize, id: &str, group: &str) -> bool {
-        let t = &self.tasks[i];
-        t.status == Status::Pending && self.deps.waiting[i] == 0 && admits(&t.spec.owner, id, group)
+    fn is_ready(&self, i: usize) -> bool {
+        self.tasks[i].status == Status::Pending && self.deps.waiting[i] == 0
+    }
+
+    /// Moves the task at `i` to `status`, keeping the indices (ready tasks,
+    /// holders, open count) in step.
+    fn set_status(&mut self, i: usize, status: Status) {
+        let was_open = matches!(self.tasks[i].status, Status::Pending | Status::InProgress);
+        if self.is_ready(i) {
+            self.ready.set(&self.tasks[i].spec.owner).remove(&i);
+        }
+        if let Some(h) = self.tasks[i].holder.take() {
+            self.holders.remove(&h);
+        }
+        self.tasks[i].status = status;
+        let open = matches!(status, Status::Pending | Status::InProgress);
+        match (was_open, open) {
+            (true, false) => self.open -= 1,
+            (false, true) => self.open += 1,
+            _ => {}
+        }
+        if self.is_ready(i) {
+            self.ready.set(&self.tasks[i].spec.owner).insert(i);
+        }
+    }
+
+    /// Hands the task at `i` to `teammate`.
+    fn hold(&mut self, i: usize, teammate: &str) {
+        self.set_status(i, Status::InProgress);
+        self.tasks[i].holder = Some(teammate.to_string());
+        self.holders.insert(teammate.to_string(), i);
     }
 
     /// Records that the task at `i` completed: its dependents wait for one
-    /// entry less.
+    /// entry less, and those left waiting for nothing are ready.
     fn completed(&mut self, i: usize) {
-        for &j in &self.deps.dependents[i] {
+        for k in 0..self.deps.dependents[i].len() {
+            let j = self.deps.dependents[i][k];
             self.deps.waiting[j] -= 1;
+            if self.is_ready(j) {
+                self.ready.set(&self.tasks[j].spec.owner).insert(j);
+            }
         }
     }
-}
 
-/// Does `owner` admit the teammate `id` of group `group`?
-fn admits(owner: &Option<String>, id: &str, group: &str) -> bool {
-    owner.as_deref().is_none_or(|o| o == id || o == group)
+    /// The position of `task` if `teammate` holds it.
+    fn held_at(&self, teammate: &str, task: &str) -> Result<usize, TaskError> {
+        self.holders
+            .get(teammate)
+            .copied()
+            .filter(|&i| self.tasks[i].spec.id == task)
+            .ok_or_else(|| TaskError::NotHeld { task: task.to_string(), teammate: teammate.to_string() })
+    }
 }
 
 impl TaskList {
@@ -265,13 +426,14 @@ impl TaskList {
                 started: None,
             })
             .collect::<Vec<_>>();
-        let deps = Deps::of(&tasks);
-        Self { inner: Mutex::new(Inner { tasks, seq: 0, deps }), save: None }
+        Self { inner: Mutex::new(Inner::of(tasks, 0)), save: None, flush: None }
     }
 
     /// Rebuilds a list from saved state after the coordinator stopped:
     /// completed and failed tasks stay as they are; tasks that were in
-    /// progress go back to pending, their attempt marked interrupted.
+    /// progress go back to pending, their attempt marked interrupted. The
+    /// result depends on `tasks` only, so restoring the same saved state
+    /// twice gives the same list.
     pub fn restore(mut tasks: Vec<TaskState>) -> Self {
         let mut seq = tasks
             .iter()
@@ -289,21 +451,32 @@ impl TaskList {
                 a.interrupted = true;
             }
         }
-        let deps = Deps::of(&tasks);
-        Self { inner: Mutex::new(Inner { tasks, seq, deps }), save: None }
+        Self { inner: Mutex::new(Inner::of(tasks, seq)), save: None, flush: None }
     }
 
-    /// Calls `save` with the whole list after every change from now on,
-    /// and once right away.
-    pub fn with_save(mut self, save: SaveFn) -> Self {
-        save(&self.lock().tasks);
+    /// Hands every change from now on to `save` (the changed tasks only),
+    /// and lets [`TaskList::flushed`] wait on `flush`.
+    pub fn with_journal(mut self, save: SaveFn, flush: FlushFn) -> Self {
         self.save = Some(save);
+        self.flush = Some(flush);
         self
     }
 
-    fn saved(&self, inner: &Inner) {
+    /// Resolves once every change made so far is durable (at once without
+    /// a journal). Await it after the call that made the change: the list
+    /// is not locked meanwhile.
+    pub async fn flushed(&self) {
+        if let Some(flush) = &self.flush {
+            flush().await;
+        }
+    }
+
+    fn saved(&self, inner: &Inner, changed: impl IntoIterator<Item = usize>) {
         if let Some(save) = &self.save {
-            save(&inner.tasks);
+            let changes: Vec<TaskChange> = changed.into_iter().map(|i| TaskChange::of(i, &inner.tasks[i])).collect();
+            if !changes.is_empty() {
+                save(changes);
+            }
         }
     }
 
@@ -311,18 +484,19 @@ impl TaskList {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Claims the next unblocked pending task `id` may run. A teammate holds
-    /// at most one task: if it already holds one, that one is returned again.
+    /// Claims the next unblocked pending task `id` may run, the first in
+    /// plan order. A teammate holds at most one task: if it already holds
+    /// one, that one is returned again.
     pub fn claim(&self, id: &str, group: &str) -> Option<Claimed> {
         let mut tasks = self.lock();
-        if let Some(held) = tasks.iter().find(|t| t.holder.as_deref() == Some(id)) {
+        if let Some(&held) = tasks.holders.get(id) {
+            let held = &tasks.tasks[held];
             return Some(Claimed { spec: held.spec.clone(), attempt: held.attempts.len() as u32 });
         }
-        let idx = (0..tasks.len()).find(|&i| tasks.claimable(i, id, group))?;
+        let idx = tasks.ready.first_for(id, group)?;
         let claimed_seq = tasks.tick();
-        let t = &mut tasks[idx];
-        t.status = Status::InProgress;
-        t.holder = Some(id.to_string());
+        tasks.hold(idx, id);
+        let t = &mut tasks.tasks[idx];
         t.started = Some(Instant::now());
         t.attempts.push(Attempt {
             teammate: id.to_string(),
@@ -334,72 +508,44 @@ impl TaskList {
             limit: None,
         });
         let claimed = Claimed { spec: t.spec.clone(), attempt: t.attempts.len() as u32 };
-        self.saved(&tasks);
+        self.saved(&tasks, [idx]);
         Some(claimed)
     }
 
     /// True if some pending task is claimable right now by `id` of `group`.
     pub fn has_claimable_for(&self, id: &str, group: &str) -> bool {
-        let tasks = self.lock();
-        (0..tasks.len()).any(|i| tasks.claimable(i, id, group))
+        self.lock().ready.first_for(id, group).is_some()
     }
 
     /// Those of `members` (pairs of id and group) that could claim a task
-    /// right now, in their order: one pass over the tasks, then one lookup
-    /// per member, however many members and tasks there are.
+    /// right now, in their order: a constant-time lookup per member,
+    /// however many tasks there are.
     pub fn who_can_claim<'a>(&self, members: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<&'a str> {
         let tasks = self.lock();
-        let mut anyone = false;
-        let mut owners: HashSet<&str> = HashSet::new();
-        for i in (0..tasks.len()).filter(|&i| tasks.tasks[i].status == Status::Pending && tasks.deps.waiting[i] == 0) {
-            match &tasks.tasks[i].spec.owner {
-                None => anyone = true,
-                Some(o) => {
-                    owners.insert(o.as_str());
-                }
-            }
-        }
-        members
-            .into_iter()
-            .filter(|(id, group)| anyone || owners.contains(id) || owners.contains(group))
-            .map(|(id, _)| id)
-            .collect()
+        members.into_iter().filter(|(id, group)| tasks.ready.first_for(id, group).is_some()).map(|(id, _)| id).collect()
     }
 
     /// The task `id` holds, if any.
     pub fn held_by(&self, id: &str) -> Option<TaskSpec> {
-        self.lock().iter().find(|t| t.holder.as_deref() == Some(id)).map(|t| t.spec.clone())
-    }
-
-    fn held_mut<'a>(tasks: &'a mut [TaskState], teammate: &str, task: &str) -> Result<&'a mut TaskState, TaskError> {
-        let i = Self::held_at(tasks, teammate, task)?;
-        Ok(&mut tasks[i])
-    }
-
-    /// The position of `task` if `teammate` holds it.
-    fn held_at(tasks: &[TaskState], teammate: &str, task: &str) -> Result<usize, TaskError> {
-        tasks
-            .iter()
-            .position(|t| t.spec.id == task && t.holder.as_deref() == Some(teammate))
-            .ok_or_else(|| TaskError::NotHeld { task: task.to_string(), teammate: teammate.to_string() })
+        let tasks = self.lock();
+        tasks.holders.get(id).map(|&i| tasks.tasks[i].spec.clone())
     }
 
     /// Completes a held task.
     pub fn complete(&self, teammate: &str, task: &str, report: TaskReport) -> Result<(), TaskError> {
         let mut tasks = self.lock();
+        let i = tasks.held_at(teammate, task)?;
         let seq = tasks.tick();
-        let i = Self::held_at(&tasks, teammate, task)?;
+        tasks.set_status(i, Status::Completed);
         tasks.completed(i);
-        let t = &mut tasks[i];
-        t.status = Status::Completed;
-        t.holder = None;
+        let t = &mut tasks.tasks[i];
         t.report = Some(report);
         let elapsed = t.started.take().map(|s| s.elapsed());
         if let Some(a) = t.attempts.last_mut() {
             a.duration = elapsed;
             a.ended_seq = Some(seq);
         }
-        self.saved(&tasks);
+        self.saved(&tasks, [i]);
         Ok(())
     }
 
@@ -419,30 +565,31 @@ impl TaskList {
         limit: Option<LimitKind>,
     ) -> Result<AfterFailure, TaskError> {
         let mut tasks = self.lock();
+        let i = tasks.held_at(teammate, task)?;
         let seq = tasks.tick();
-        let t = Self::held_mut(&mut tasks, teammate, task)?;
+        let t = &mut tasks.tasks[i];
         Self::end_attempt(t, seq, reason, false);
         if let Some(a) = t.attempts.last_mut() {
             a.limit = limit;
         }
         let counted = t.attempts.iter().filter(|a| !a.interrupted).count();
         if (counted as u32) < t.spec.max_attempts {
-            t.status = Status::Pending;
-            self.saved(&tasks);
+            tasks.set_status(i, Status::Pending);
+            self.saved(&tasks, [i]);
             return Ok(AfterFailure::Requeued);
         }
-        t.status = Status::Failed;
+        tasks.set_status(i, Status::Failed);
+        let t = &mut tasks.tasks[i];
         t.failure = Some(reason.to_string());
         t.failure_limit = limit;
-        Self::cascade(&mut tasks);
-        self.saved(&tasks);
+        let failed = Self::cascade(&mut tasks, vec![i]);
+        self.saved(&tasks, std::iter::once(i).chain(failed));
         Ok(AfterFailure::Failed)
     }
 
-    /// Ends the running attempt of `t` without success: no holder any more,
-    /// the attempt's error, duration and position recorded.
+    /// Ends the running attempt of `t` without success: the attempt's
+    /// error, duration and position recorded.
     fn end_attempt(t: &mut TaskState, seq: u64, reason: &str, interrupted: bool) {
-        t.holder = None;
         let elapsed = t.started.take().map(|s| s.elapsed());
         if let Some(a) = t.attempts.last_mut() {
             a.error = Some(reason.to_string());
@@ -466,12 +613,12 @@ impl TaskList {
     /// count against `max_attempts`. Returns the task id.
     pub fn interrupt(&self, teammate: &str, reason: &str) -> Option<String> {
         let mut tasks = self.lock();
+        let i = *tasks.holders.get(teammate)?;
         let seq = tasks.tick();
-        let t = tasks.iter_mut().find(|t| t.holder.as_deref() == Some(teammate))?;
-        Self::end_attempt(t, seq, reason, true);
-        t.status = Status::Pending;
-        let id = t.spec.id.clone();
-        self.saved(&tasks);
+        Self::end_attempt(&mut tasks.tasks[i], seq, reason, true);
+        tasks.set_status(i, Status::Pending);
+        let id = tasks.tasks[i].spec.id.clone();
+        self.saved(&tasks, [i]);
         Some(id)
     }
 
@@ -479,62 +626,69 @@ impl TaskList {
     /// owned by no teammate in `live` (pairs of id and group). `last_gone`
     /// says which teammate's end left them orphaned and how it ended, so the
     /// failure names the cause (a limit hit at spawn, a trap, ...); `limit`
-    /// is the sandbox limit that ended it, if one did.
+    /// is the sandbox limit that ended it, if one did. One pass over the
+    /// tasks: it runs when a teammate is gone, not per claim.
     pub fn fail_unrunnable(&self, live: &[(String, String)], last_gone: &str, limit: Option<LimitKind>) -> Vec<String> {
         let mut tasks = self.lock();
-        let mut failed = Self::cascade(&mut tasks);
+        let roots: Vec<usize> = (0..tasks.len()).filter(|&i| tasks.tasks[i].status == Status::Failed).collect();
+        let mut failed = Self::cascade(&mut tasks, roots);
         // Ids and groups of the live teammates: one lookup per task.
         let names: HashSet<&str> = live.iter().flat_map(|(id, group)| [id.as_str(), group.as_str()]).collect();
-        for t in tasks.iter_mut().filter(|t| t.status == Status::Pending) {
-            let runnable = match &t.spec.owner {
-                None => !live.is_empty(),
-                Some(o) => names.contains(o.as_str()),
-            };
-            if !runnable {
-                t.status = Status::Failed;
-                t.failure = Some(match &t.spec.owner {
-                    Some(o) => format!("no live teammate can run it (owner `{o}`; last gone: {last_gone})"),
-                    None => format!("no live teammate left to run it (last gone: {last_gone})"),
-                });
-                t.failure_limit = limit;
-                failed.push(t.spec.id.clone());
-            }
+        let orphans: Vec<usize> = (0..tasks.len())
+            .filter(|&i| {
+                let t = &tasks.tasks[i];
+                t.status == Status::Pending
+                    && match &t.spec.owner {
+                        None => live.is_empty(),
+                        Some(o) => !names.contains(o.as_str()),
+                    }
+            })
+            .collect();
+        drop(names);
+        for &i in &orphans {
+            tasks.set_status(i, Status::Failed);
+            let t = &mut tasks.tasks[i];
+            t.failure = Some(match &t.spec.owner {
+                Some(o) => format!("no live teammate can run it (owner `{o}`; last gone: {last_gone})"),
+                None => format!("no live teammate left to run it (last gone: {last_gone})"),
+            });
+            t.failure_limit = limit;
         }
-        failed.extend(Self::cascade(&mut tasks));
-        if !failed.is_empty() {
-            self.saved(&tasks);
-        }
-        failed
+        failed.extend(orphans.iter().copied());
+        failed.extend(Self::cascade(&mut tasks, orphans));
+        self.saved(&tasks, failed.iter().copied());
+        failed.into_iter().map(|i| tasks.tasks[i].spec.id.clone()).collect()
     }
 
-    /// Marks pending tasks whose dependencies failed as failed, transitively,
-    /// each naming its first failed dependency; returns their ids in plan
-    /// order. Walks along dependents from every failed task once.
-    fn cascade(inner: &mut Inner) -> Vec<String> {
-        let Inner { tasks, deps, .. } = inner;
-        let mut work: Vec<usize> = (0..tasks.len()).filter(|&i| tasks[i].status == Status::Failed).collect();
+    /// Marks pending tasks whose dependencies failed as failed, transitively
+    /// from the failed tasks `roots`, each naming its first failed
+    /// dependency; returns their positions in plan order. Walks along
+    /// dependents once.
+    fn cascade(inner: &mut Inner, roots: Vec<usize>) -> Vec<usize> {
+        let mut work = roots;
         let mut failed = Vec::new();
         while let Some(i) = work.pop() {
-            for &j in &deps.dependents[i] {
-                if tasks[j].status != Status::Pending {
+            for k in 0..inner.deps.dependents[i].len() {
+                let j = inner.deps.dependents[i][k];
+                if inner.tasks[j].status != Status::Pending {
                     continue;
                 }
+                let (tasks, deps) = (&inner.tasks, &inner.deps);
                 let dead = |d: &&String| deps.by_id.get(d.as_str()).is_some_and(|&k| tasks[k].status == Status::Failed);
                 let first = tasks[j].spec.blocked_by.iter().find(dead).cloned().unwrap_or_default();
-                let t = &mut tasks[j];
-                t.status = Status::Failed;
-                t.failure = Some(format!("blocked by failed task `{first}`"));
+                inner.set_status(j, Status::Failed);
+                inner.tasks[j].failure = Some(format!("blocked by failed task `{first}`"));
                 failed.push(j);
                 work.push(j);
             }
         }
         failed.sort_unstable();
-        failed.into_iter().map(|i| tasks[i].spec.id.clone()).collect()
+        failed
     }
 
     /// True when every task is completed or failed.
     pub fn all_done(&self) -> bool {
-        self.lock().iter().all(|t| matches!(t.status, Status::Completed | Status::Failed))
+        self.lock().open == 0
     }
 
     /// A copy of every task's state, in plan order.
@@ -546,8 +700,9 @@ impl TaskList {
     /// copying their findings; the list is left empty.
     pub fn finish(&self) -> Vec<TaskState> {
         let mut inner = self.lock();
-        inner.deps = Deps::default();
-        std::mem::take(&mut inner.tasks)
+        let tasks = std::mem::take(&mut inner.tasks);
+        *inner = Inner::of(Vec::new(), inner.seq);
+        tasks
     }
 }
 
@@ -625,16 +780,96 @@ mod tests {
         assert!(restored.claim("w8", "w").is_none());
     }
 
+    /// Shared with a test's journal callback.
+    type Shared<T> = Arc<Mutex<T>>;
+
+    /// A list whose changes are replayed onto a copy of its first state,
+    /// with that copy and the number of calls of its journal.
+    fn journaled(specs: Vec<TaskSpec>) -> (TaskList, Shared<Vec<TaskState>>, Shared<usize>) {
+        let list = TaskList::new(specs);
+        let replica = Arc::new(Mutex::new(list.snapshot()));
+        let calls = Arc::new(Mutex::new(0));
+        let (r, c) = (replica.clone(), calls.clone());
+        let save: SaveFn = Box::new(move |changes| {
+            *c.lock().unwrap() += 1;
+            for change in changes {
+                change.apply(&mut r.lock().unwrap()).unwrap();
+            }
+        });
+        let flush: FlushFn = Arc::new(|| Box::pin(async {}));
+        (list.with_journal(save, flush), replica, calls)
+    }
+
+    fn same(a: &[TaskState], b: &[TaskState]) {
+        let json = |t: &[TaskState]| serde_json::to_value(t).unwrap();
+        assert_eq!(json(a), json(b));
+    }
+
     #[test]
-    fn every_change_is_saved() {
-        let saves = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counter = saves.clone();
-        let list = TaskList::new(vec![spec("a", &[], None)]).with_save(Box::new(move |_| {
-            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        }));
+    fn every_change_is_handed_on_and_replaying_the_changes_gives_the_list() {
+        let (list, replica, calls) = journaled(vec![
+            spec("a", &[], None),
+            spec("b", &["a"], None),
+            spec("c", &["b"], None),
+            TaskSpec { max_attempts: 1, ..spec("d", &[], None) },
+            spec("e", &["d"], None),
+            spec("f", &[], Some("gone")),
+        ]);
         list.claim("w1", "w").unwrap();
         list.complete("w1", "a", report()).unwrap();
-        assert_eq!(saves.load(std::sync::atomic::Ordering::SeqCst), 3, "initial, claim, complete");
+        list.claim("w1", "w").unwrap();
+        list.fail("w1", "b", "boom").unwrap();
+        list.claim("w2", "w").unwrap();
+        list.interrupt("w2", "stop").unwrap();
+        list.claim("w3", "w").unwrap();
+        assert_eq!(list.claim("w4", "w").unwrap().spec.id, "d");
+        list.fail("w4", "d", "boom").unwrap();
+        list.fail_unrunnable(&[("w3".into(), "w".into())], "gone-1 exited", None);
+        assert_eq!(*calls.lock().unwrap(), 10, "one call per change");
+        same(&list.snapshot(), &replica.lock().unwrap());
+        let failed: Vec<_> =
+            list.snapshot().into_iter().filter(|t| t.status == Status::Failed).map(|t| t.spec.id).collect();
+        assert_eq!(failed, ["d", "e", "f"]);
+    }
+
+    #[test]
+    fn a_change_for_another_list_is_refused() {
+        let mut tasks = TaskList::new(vec![spec("a", &[], None)]).snapshot();
+        let list = TaskList::new(vec![spec("b", &[], None)]);
+        let (journal, _, _) = journaled(vec![spec("b", &[], None)]);
+        journal.claim("w", "w").unwrap();
+        let change = TaskChange::of(0, &journal.snapshot()[0]);
+        let e = change.clone().apply(&mut tasks).unwrap_err();
+        assert_eq!(e, "task #0 is `a`, the record names `b`");
+        let e = TaskChange { index: 3, ..change }.apply(&mut list.snapshot()).unwrap_err();
+        assert_eq!(e, "task #3 `b` is past the end of a list of 1");
+    }
+
+    #[test]
+    fn claims_follow_plan_order_across_owners() {
+        let list = TaskList::new(vec![
+            spec("a", &[], Some("w-1")),
+            spec("b", &[], None),
+            spec("c", &[], Some("w")),
+            spec("d", &[], Some("x")),
+        ]);
+        assert!(list.has_claimable_for("y-1", "y"), "b is open to anyone");
+        assert!(list.has_claimable_for("x-1", "x"));
+        let order: Vec<String> = std::iter::from_fn(|| {
+            let c = list.claim("w-1", "w")?;
+            list.complete("w-1", &c.spec.id, report()).unwrap();
+            Some(c.spec.id)
+        })
+        .collect();
+        assert_eq!(order, ["a", "b", "c"]);
+        assert!(!list.all_done(), "d is left for x");
+        assert!(!list.has_claimable_for("y-1", "y"), "d is for x only");
+        assert_eq!(list.who_can_claim([("y-1", "y"), ("x-1", "x"), ("w-1", "w")]), ["x-1"]);
+        assert_eq!(list.held_by("w-1"), None);
+        let d = list.claim("x-1", "x").unwrap();
+        assert_eq!(list.held_by("x-1"), Some(d.spec.clone()));
+        list.complete("x-1", "d", report()).unwrap();
+        assert!(list.all_done());
     }
 
     #[test]

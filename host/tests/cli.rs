@@ -568,7 +568,7 @@ fn slow_team() -> String {
 
 /// The saved task statuses of team `cli` under `dir/state`, in plan order.
 fn saved_statuses(dir: &tempfile::TempDir) -> Vec<String> {
-    let state = swarm_host::state::StateDir::open(&dir.path().join("state"), "cli").unwrap();
+    let state = swarm_host::coordinator::state::StateDir::open(&dir.path().join("state"), "cli").unwrap();
     let tasks = state.read_tasks().unwrap();
     tasks.iter().map(|t| serde_json::to_value(t.status).unwrap().as_str().unwrap().to_string()).collect()
 }
@@ -661,7 +661,8 @@ fn sigterm_stops_the_run_gracefully_with_a_report_and_a_second_one_kills() {
     assert!(stdout.contains("run interrupted: terminated by SIGTERM"), "{stdout}");
     assert!(stdout.contains("Summary: 1 completed, 1 failed"), "{stdout}");
     assert_eq!(saved_statuses(&dir), ["completed", "pending"], "resumable");
-    let run = swarm_host::state::StateDir::open(&dir.path().join("state"), "cli").unwrap().read_run().unwrap();
+    let run =
+        swarm_host::coordinator::state::StateDir::open(&dir.path().join("state"), "cli").unwrap().read_run().unwrap();
     assert!(run.finished, "the coordinator recorded its end");
 
     // A grace far longer than the test may take: only a second SIGTERM ends it in time.

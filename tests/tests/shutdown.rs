@@ -7,9 +7,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Fixture, task, teammate};
+use swarm_host::coordinator::state::StateDir;
 use swarm_host::coordinator::{Interrupt, Loaded, Plan, Restored, RunOptions, run_in_process};
 use swarm_host::sandbox::Sandbox;
-use swarm_host::state::StateDir;
 use swarm_host::tasks::Status;
 use swarm_host::team::Liveness;
 

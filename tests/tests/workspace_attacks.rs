@@ -17,9 +17,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{Fixture, outcome, task, teammate};
+use swarm_host::coordinator::state::StateDir;
 use swarm_host::coordinator::{Loaded, Plan, RunOptions, RunReport, run_in_process};
 use swarm_host::sandbox::Sandbox;
-use swarm_host::state::StateDir;
 use swarm_host::tasks::Status;
 
 fn plan(fx: &Fixture, body: &str) -> Plan {

@@ -42,18 +42,20 @@ pub async fn serve_call(team: &Team, id: &str, group: &str, call: Call) -> Reply
             let got = team.mailbox.recv(id, Duration::from_millis(timeout_ms)).await;
             Reply::Incoming { entry: got.map(Into::into) }
         }
+        // A message sent, a completion or a failure is answered once the
+        // state journal has it on disk (no lock is held while waiting).
         Call::Send { to, body, summary } => {
-            Reply::Sent { error: team.send_from(id, &to, body, summary).err().map(Into::into) }
+            Reply::Sent { error: team.send_from(id, &to, body, summary).await.err().map(Into::into) }
         }
         Call::Broadcast { body, summary } => {
-            Reply::Sent { error: team.broadcast_from(id, body, summary).err().map(Into::into) }
+            Reply::Sent { error: team.broadcast_from(id, body, summary).await.err().map(Into::into) }
         }
         Call::Roster => Reply::Roster { ids: team.mailbox.roster().to_vec() },
         Call::Claim => Reply::Claimed { task: team.tasks.claim(id, group).map(|c| (c.spec.into(), c.attempt)) },
         Call::Complete { task_id, report } => {
-            Reply::Done { error: team.complete_for(id, &task_id, report.into()).err() }
+            Reply::Done { error: team.complete_for(id, &task_id, report.into()).await.err() }
         }
-        Call::Fail { task_id, reason } => Reply::Done { error: team.fail_for(id, &task_id, &reason).err() },
+        Call::Fail { task_id, reason } => Reply::Done { error: team.fail_for(id, &task_id, &reason).await.err() },
     }
 }
 

@@ -179,6 +179,11 @@ pub enum Command {
     Resume {
         /// The team name.
         team: String,
+        /// Run plugins that changed since the run started (their sha256 is
+        /// pinned in the team's state); without it, a changed plugin stops
+        /// the resume.
+        #[arg(long)]
+        allow_changed_plugins: bool,
         /// Shared run options.
         #[command(flatten)]
         args: RunArgs,
@@ -275,7 +280,9 @@ async fn dispatch(cli: Cli) -> u8 {
     let state_dir = cli.state_dir;
     let result = match cli.command {
         Command::Run { team, fresh, args } => run::run(&state_dir, &team, fresh, args).await,
-        Command::Resume { team, args } => run::resume(&state_dir, &team, args).await,
+        Command::Resume { team, allow_changed_plugins, args } => {
+            run::resume(&state_dir, &team, allow_changed_plugins, args).await
+        }
         Command::Status { team, json } => status::status(&state_dir, team.as_deref(), json),
         Command::Validate { team, json, cache } => validate::validate(&team, json, &cache).await,
         Command::New(args) => new::new(&args),

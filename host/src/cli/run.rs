@@ -18,9 +18,9 @@ use super::{
 use crate::backend::detect::{Env, Kind};
 use crate::coordinator::plan::build_with_planner;
 use crate::coordinator::run::run_on;
+use crate::coordinator::state::StateDir;
 use crate::coordinator::{Interrupt, Loaded, Observer, Plan, Restored, RunOptions, RunReport, StartError, Verdict};
 use crate::sandbox::planner::{Planner, TaskResult};
-use crate::state::StateDir;
 use crate::tasks::Status;
 
 /// `swarm-host run <team.toml>`.
@@ -49,19 +49,20 @@ pub async fn run(state_dir: &Path, team: &Path, fresh: bool, args: RunArgs) -> C
     }
     let state = StateDir::create(state_dir, &plan.team)
         .map_err(|e| (EXIT_INTERNAL, format!("cannot keep the team's state: {e}")))?;
+    // Held until the run is over: one coordinator per team.
+    let _lock = state.lock().map_err(config_error)?;
     execute(&plan, state, None, planner, args).await
 }
 
-/// `swarm-host resume <team>`.
-pub async fn resume(state_dir: &Path, team: &str, args: RunArgs) -> CliResult {
+/// `swarm-host resume <team> [--allow-changed-plugins]`.
+pub async fn resume(state_dir: &Path, team: &str, allow_changed_plugins: bool, args: RunArgs) -> CliResult {
     let state = StateDir::open(state_dir, team).map_err(config_error)?;
+    // Held until the run is over; taken before reading, so that what is read
+    // is what the last coordinator left.
+    let _lock = state.lock().map_err(config_error)?;
     let plan = state.read_plan().map_err(config_error)?;
-    if let Ok(info) = state.read_run()
-        && !info.finished
-        && info.pid != std::process::id()
-        && info.coordinator_alive()
-    {
-        return Err(config_error(format!("team `{team}` is still running (coordinator pid {})", info.pid)));
+    for warning in state.check_plugins(allow_changed_plugins).map_err(config_error)? {
+        tracing::warn!("{warning}");
     }
     let restored = Restored::load(&state, &plan).map_err(config_error)?;
     execute(&plan, state, Some(restored), None, args).await

@@ -1,13 +1,14 @@
 //! `swarm-host status [team]`: the roster and task list of a running or
 //! finished team, or the list of teams with state. A run that a timeout, a
 //! signal or a failed start stopped early shows as stopped, with its cause,
-//! until `swarm-host resume` finishes it.
+//! until `swarm-host resume` finishes it. A team is running if and only if
+//! a coordinator holds its lock (see `coordinator::state::lock`).
 
 use std::path::Path;
 
 use super::{CliResult, EXIT_OK, config_error};
 use crate::coordinator::StopCause;
-use crate::state::{StateDir, if_present};
+use crate::coordinator::state::{StateDir, if_present};
 use crate::tasks::Status;
 
 /// `swarm-host status [team] [--json]`.
@@ -26,7 +27,14 @@ pub fn status(state_dir: &Path, team: Option<&str>, json: bool) -> CliResult {
         return Ok(EXIT_OK);
     };
     let state = StateDir::open(state_dir, team).map_err(config_error)?;
-    let tasks = state.read_tasks().map_err(config_error)?;
+    // The snapshot plus the journal; a torn last record (a coordinator
+    // killed mid-write) is noted, a corrupt one is an error naming it.
+    let saved = state.load().map_err(config_error)?;
+    for note in &saved.notes {
+        eprintln!("note: {}", crate::sanitize::line(note));
+    }
+    let tasks = saved.tasks.unwrap_or_default();
+    let running = state.is_running().map_err(config_error)?;
     // Every file is written atomically: one that does not parse is corrupt,
     // and is named rather than shown as an empty roster or an unknown run.
     let roster = if_present(state.read_roster()).map_err(config_error)?.unwrap_or_default();
@@ -34,6 +42,8 @@ pub fn status(state_dir: &Path, team: Option<&str>, json: bool) -> CliResult {
     let unfinished = tasks.iter().any(|t| matches!(t.status, Status::Pending | Status::InProgress));
     let stopped_by = state.read_report().ok().and_then(|r| r.stopped_by);
     let phase = match (&run, stopped_by) {
+        // Decided by the team's lock, which only a live coordinator holds.
+        _ if running => "running".to_string(),
         (Some(r), Some(cause)) if r.finished && unfinished => {
             let why = match cause {
                 StopCause::Interrupt => "interrupted",
@@ -44,7 +54,6 @@ pub fn status(state_dir: &Path, team: Option<&str>, json: bool) -> CliResult {
             format!("stopped ({why}): `swarm-host resume` continues it")
         }
         (Some(r), _) if r.finished => "finished".to_string(),
-        (Some(r), _) if r.coordinator_alive() => "running".to_string(),
         (Some(_), _) => "stopped (coordinator gone: `swarm-host resume` continues it)".to_string(),
         (None, _) => "unknown".to_string(),
     };

@@ -7,6 +7,7 @@ pub mod events;
 pub mod plan;
 pub mod report;
 pub mod run;
+pub mod state;
 pub mod verdict;
 
 pub use config::{ConfigError, Loaded};

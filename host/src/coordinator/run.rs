@@ -10,6 +10,11 @@
 //! gracefully (shutdown requests, then a kill after the grace period): the
 //! tasks in flight go back to pending, so `swarm-host resume` continues the
 //! run. State that cannot be saved is kept in the report (exit 3).
+//!
+//! Persistence ([`super::state`]): [`team_of`] compacts the saved state into
+//! fresh snapshots and installs the journal's hooks on the task list and
+//! the mailbox, which then append every change as it happens; [`run`]
+//! closes the journal and compacts again at the end, off the async workers.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -21,16 +26,16 @@ use tokio::task::JoinSet;
 use super::events::{EventBook, Kind as EventKind, Log};
 use super::plan::Plan;
 use super::report::{Denial, LeadMessage, RunReport, StopCause};
+use super::state::{RunInfo, StateDir, StateError};
 use crate::backend::detect::Kind;
 use crate::backend::native::Launcher;
 use crate::backend::server::{HEARTBEAT_TIMEOUT, LinkServer, SocketDir, SocketError};
 use crate::backend::{Headless, InProcess, Iterm, Native, NativeSetup, TeammateBackend, Tmux};
-use crate::mailbox::{Incoming, Mailbox};
+use crate::mailbox::{Incoming, Mailbox, MailboxState};
 use crate::model::TeammateMessage;
 use crate::sandbox::workspace::{Policy, PolicyError, PolicySpec};
 use crate::sandbox::{Launch, LoadError, Sandbox, Workspace};
 use crate::sanitize;
-use crate::state::{MailboxState, RunInfo, StateDir, StateError};
 use crate::tasks::TaskList;
 use crate::team::{Event, Liveness, Roster, Team};
 
@@ -143,28 +148,32 @@ pub struct Restored {
     pub mailbox: MailboxState,
     /// How many times the run was resumed before this one.
     pub resumes: u32,
+    /// The newest generation of the saved snapshots and journal.
+    pub generation: u64,
 }
 
 impl Restored {
-    /// Reads what a resume of `plan` needs from `state`. A coordinator
-    /// killed between saving the plan and the first task list left no
-    /// `tasks.json`: the plan's tasks are then all still pending.
+    /// Reads what a resume of `plan` needs from `state`: the snapshots plus
+    /// the journal. A coordinator killed between saving the plan and the
+    /// first task list left no `tasks.json`: the plan's tasks are then all
+    /// still pending. A torn last journal record is logged and ignored.
     pub fn load(state: &StateDir, plan: &Plan) -> Result<Self, StateError> {
-        let tasks = if state.path().join("tasks.json").exists() {
-            state.read_tasks()?
-        } else {
-            crate::tasks::TaskList::new(plan.tasks.clone()).snapshot()
-        };
         // A file that is not there yet is a fresh start for it; one that is
         // there but does not parse is an error naming it, never dropped.
-        let mailbox = crate::state::if_present(state.read_mailbox())?.unwrap_or_default();
-        let resumes = crate::state::if_present(state.read_run())?.map_or(1, |r| r.resumes + 1);
-        Ok(Self { tasks, mailbox, resumes })
+        let saved = state.load()?;
+        for note in &saved.notes {
+            tracing::warn!("{note}");
+        }
+        let tasks = saved.tasks.unwrap_or_else(|| crate::tasks::TaskList::new(plan.tasks.clone()).snapshot());
+        let resumes = super::state::if_present(state.read_run())?.map_or(1, |r| r.resumes + 1);
+        Ok(Self { tasks, mailbox: saved.mailbox, resumes, generation: saved.generation })
     }
 }
 
-/// Builds the team context of a plan, from saved state when resuming, saving
-/// every task-list change to `state` when given.
+/// Builds the team context of a plan, from saved state when resuming. With
+/// `state`, compacts what it starts from into fresh snapshots (blocking
+/// I/O, before any teammate runs) and journals every change of the task
+/// list and mailbox from then on; a failure is recorded in `state`.
 pub fn team_of(
     plan: &Plan,
     restored: Option<&Restored>,
@@ -182,12 +191,18 @@ pub fn team_of(
         }
         None => TaskList::new(plan.tasks.clone()),
     };
-    if let Some(state) = state.cloned() {
-        tasks = tasks.with_save(Box::new(move |all| {
-            if let Err(e) = state.write_tasks(all) {
-                state.failed("the task list", &e);
+    let mut mailbox = mailbox;
+    if let Some(state) = state {
+        let after = restored.map_or(0, |r| r.generation);
+        match state.start_journal(&tasks.snapshot(), &mailbox.snapshot(), after) {
+            Ok(()) => {
+                if let Some(((ts, tf), (ms, mf))) = state.with_journal(|j| (j.task_hooks(), j.mail_hooks())) {
+                    tasks = tasks.with_journal(ts, tf);
+                    mailbox = mailbox.with_journal(ms, mf);
+                }
             }
-        }));
+            Err(e) => state.failed("the task list", &e),
+        }
     }
     Team::new(&plan.team, mailbox, tasks, roster)
 }
@@ -224,7 +239,7 @@ pub async fn run_in_process(plan: &Plan, sandbox: &Sandbox, options: RunOptions)
     let spec = workspace_spec(plan, options.state.as_ref(), sandbox.cache_dir());
     let policy = Arc::new(Policy::build(&plan.root, plan.read, &spec)?);
     if let (Some(state), None) = (&options.state, &options.restored) {
-        state.write_plan(plan)?;
+        state.start_fresh(plan)?;
     }
     let (team, events) = team_of(plan, options.restored.as_ref(), options.state.as_ref());
     let backend = InProcess::with_policy(team.clone(), root, policy, plugins);
@@ -288,7 +303,7 @@ pub async fn run_native<L: Launcher>(
     let workspace = workspace_spec(plan, options.state.as_ref(), cache_dir.as_deref());
     Policy::build(&root, plan.read, &workspace)?;
     if let (Some(state), None) = (&options.state, &options.restored) {
-        state.write_plan(plan)?;
+        state.start_fresh(plan)?;
     }
     let (team, events) = team_of(plan, options.restored.as_ref(), options.state.as_ref());
     let dir = SocketDir::create(&plan.team)?;
@@ -338,6 +353,9 @@ pub async fn run<B: TeammateBackend>(
                     // Nothing ran: the caller reports a start error.
                     if let Some(saver) = saver {
                         saver.stop().await;
+                    }
+                    if let Some(s) = state.clone() {
+                        let _ = tokio::task::spawn_blocking(move || s.close_journal()).await;
                     }
                     return Err(e);
                 }
@@ -458,14 +476,27 @@ pub async fn run<B: TeammateBackend>(
     }
     let members = team.roster.snapshot();
     lead.log_unlogged();
+    // Every teammate is gone and the roster saver stopped: nothing changes
+    // the task list after this. The final compaction runs off the workers.
+    let tasks = team.tasks.finish();
+    let tasks = match state.clone() {
+        Some(s) => {
+            let mailbox = team.mailbox.snapshot();
+            tokio::task::spawn_blocking(move || {
+                s.finish_journal(&tasks, &mailbox);
+                tasks
+            })
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+        }
+        None => tasks,
+    };
     let (denials, denial_counts) = lead.book.into_denials();
     let mut report = RunReport::synthesize(super::report::Parts {
         team: plan.team.clone(),
         backend: backend.name().to_string(),
         duration: started.elapsed(),
-        // Every teammate is gone and the state saver stopped: nothing
-        // reads the task list after this.
-        tasks: team.tasks.finish(),
+        tasks,
         teammates: members,
         messages: lead.messages,
         denials,
@@ -501,7 +532,7 @@ fn said_enough(teammate: &str, kind: EventKind) {
     );
 }
 
-/// Saves the roster and mailbox cursors whenever the coordinator marks them
+/// Saves the roster whenever the coordinator marks it
 /// dirty or a teammate's state or task changes. Marks that arrive during a
 /// save coalesce into one more save, so a burst costs at most two writes; no
 /// timer is involved.
@@ -544,9 +575,6 @@ impl Saver {
 fn save_team(state: &StateDir, team: &Team) {
     if let Err(e) = state.write_roster(&team.roster.snapshot()) {
         state.failed("the roster", &e);
-    }
-    if let Err(e) = state.write_mailbox(&team.mailbox.snapshot()) {
-        state.failed("the mailboxes", &e);
     }
 }
 

@@ -29,9 +29,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use swarm_host::coordinator::state::StateDir;
 use swarm_host::coordinator::{Loaded, Plan, RunOptions, run_in_process};
 use swarm_host::sandbox::Sandbox;
-use swarm_host::state::StateDir;
 
 use crate::common;
 use crate::stats::{CpuTime, Line, dur, median, median_f64};
