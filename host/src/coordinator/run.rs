@@ -313,7 +313,12 @@ pub async fn run_native<L: Launcher>(
     run(plan, Arc::new(backend), events, options).await
 }
 
-/// Runs `plan` on `backend`, whose team came from [`team_of`].
+/// Runs `plan` on `backend`, whose team came from [`team_of`], in named
+/// steps: persist the start (`Persisted::open`), spawn the team
+/// (`Running::spawn_all`), route events until every teammate is gone
+/// (`Running::until_all_gone`), compact the state (`Persisted::compact`),
+/// synthesize the report (`Running::report`) and persist the end
+/// (`Persisted::finish`).
 pub async fn run<B: TeammateBackend>(
     plan: &Plan,
     backend: Arc<B>,
@@ -322,203 +327,298 @@ pub async fn run<B: TeammateBackend>(
 ) -> Result<RunReport, StartError> {
     let started = Instant::now();
     let team = backend.team().clone();
-    let state = options.state.take();
-    let mut run_info = RunInfo {
-        pid: std::process::id(),
-        started: std::time::SystemTime::now()
-            .duration_since(std::time::SystemTime::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64()),
-        finished: false,
-        resumes: options.restored.as_ref().map_or(0, |r| r.resumes),
-    };
-    if let Some(s) = &state {
-        s.write_run(&run_info)?;
+    let resumes = options.restored.as_ref().map_or(0, |r| r.resumes);
+    let mut persisted = Persisted::open(options.state.take(), &team, resumes)?;
+    let mut running = Running::new(backend, team);
+    if let Err(e) = running.spawn_all(plan).await {
+        if let Some(p) = persisted {
+            p.abandon().await;
+        }
+        return Err(e);
     }
-    let saver = state.as_ref().map(|s| Saver::start(s.clone(), team.clone()));
-    let mut handles = HashMap::new();
-    let mut live = HashSet::new();
-    let mut interrupted: Option<String> = None;
-    let mut stopped_by: Option<StopCause> = None;
-    for t in &plan.teammates {
-        let launch =
-            Launch { id: t.id.clone(), group: t.group.clone(), color: t.color.clone(), limits: t.limits.clone() };
-        match backend.spawn(launch).await {
-            Ok(handle) => {
-                handles.insert(t.id.clone(), handle);
-                live.insert(t.id.clone());
-            }
-            Err(e) => {
-                let e = StartError::Spawn { id: t.id.clone(), message: format!("{e:#}") };
-                if live.is_empty() {
-                    // Nothing ran: the caller reports a start error.
-                    if let Some(saver) = saver {
-                        saver.stop().await;
-                    }
-                    if let Some(s) = state.clone() {
-                        let _ = tokio::task::spawn_blocking(move || s.close_journal()).await;
-                    }
-                    return Err(e);
-                }
-                // Some teammates run already: stop them, report what ran.
-                tracing::error!("{e}: stopping the {} teammate(s) already started", live.len());
-                for other in plan.teammates.iter().filter(|o| !live.contains(&o.id)) {
-                    let why = if other.id == t.id { e.to_string() } else { format!("not started: {e}") };
-                    team.roster.gone(&other.id, Liveness::Dead, why);
-                }
-                interrupted = Some(e.to_string());
-                stopped_by = Some(StopCause::StartFailed);
-                break;
-            }
-        }
-    }
-    tracing::info!(team = %plan.team, teammates = live.len(), tasks = plan.tasks.len(), backend = backend.name(), "team started");
-
-    let mut lead = Coordinator { team: team.clone(), messages: Vec::new(), book: EventBook::default() };
-    let mut stoppers = JoinSet::new();
-    let mut shutting_down = false;
-    let mut interrupts_open = true;
-    let deadline = options.timeout.map(|t| (tokio::time::Instant::now() + t, t));
-    let timeout = async move {
-        match deadline {
-            Some((at, _)) => tokio::time::sleep_until(at).await,
-            None => std::future::pending().await,
-        }
-    };
-    tokio::pin!(timeout);
-
-    loop {
-        if !shutting_down && (team.tasks.all_done() || interrupted.is_some()) {
-            shutting_down = true;
-            let reason = interrupted.clone().unwrap_or_else(|| "all tasks are done".into());
-            for (id, handle) in handles.iter().filter(|(id, _)| live.contains(*id)) {
-                let (backend, handle) = (backend.clone(), handle.clone());
-                let (request_id, reason, grace) = (format!("shutdown-{id}"), reason.clone(), options.shutdown_grace);
-                stoppers.spawn(async move { backend.stop(&handle, &request_id, &reason, grace).await });
-            }
-        }
-        if live.is_empty() {
-            break;
-        }
-        if let Some(saver) = &saver {
-            saver.dirty();
-        }
-        if let Some(observer) = &options.observer {
-            (observer.0)(&team);
-        }
-        tokio::select! {
-            ev = events.recv() => match ev {
-                Some(Event::Message(msg)) => lead.on_message(msg),
-                Some(Event::Exited { id, reason }) => {
-                    live.remove(&id);
-                    let why = reason.to_string();
-                    if reason.is_clean() {
-                        tracing::info!(teammate = %id, "exited");
-                    } else {
-                        tracing::warn!(teammate = %id, "{}", sanitize::line(&why));
-                    }
-                    if interrupted.is_some() {
-                        let why = format!("interrupted: {}", interrupted.as_deref().unwrap_or("the run was stopped"));
-                        if let Some(task) = team.tasks.interrupt(&id, &why) {
-                            tracing::warn!(teammate = %id, task = %task, "task put back to pending");
-                        }
-                    } else if let Some((task, after)) = team.tasks.release(&id, &if reason.is_clean() {
-                        "the teammate returned from run while holding the task".to_string()
-                    } else {
-                        why.clone()
-                    }, reason.limit()) {
-                        tracing::warn!(teammate = %id, task = %task, "task released: {after:?}");
-                    }
-                    // An interrupted run leaves pending tasks for `resume`.
-                    if interrupted.is_none() {
-                        for task in team.tasks.fail_unrunnable(&team.roster.live(), &format!("{id} {why}"), reason.limit()) {
-                            tracing::warn!(task = %task, "task can no longer run");
-                        }
-                    }
-                    lead.wake_idle();
-                }
-                // Every teammate holds a sender through the team; this only
-                // happens once all are gone, which `live` already tracks.
-                None => break,
-            },
-            () = &mut timeout, if interrupted.is_none() && !shutting_down => {
-                let after = deadline.map(|(_, t)| humantime::format_duration(t).to_string()).unwrap_or_default();
-                tracing::warn!("the run's timeout of {after} passed: stopping the team gracefully");
-                interrupted = Some(format!("timeout: the run took longer than timeout = {after}"));
-                stopped_by = Some(StopCause::Timeout);
-            }
-            got = options.interrupts.recv(), if interrupts_open => match got {
-                Some(signal) if interrupted.is_none() => {
-                    let (why, cause) = match signal {
-                        Interrupt::CtrlC => ("interrupted by the user", StopCause::Interrupt),
-                        Interrupt::Terminate => ("terminated by SIGTERM", StopCause::Terminate),
-                    };
-                    tracing::warn!("{why}: stopping the team gracefully (interrupt again to kill)");
-                    interrupted = Some(why.into());
-                    stopped_by = Some(cause);
-                }
-                Some(_) => {
-                    tracing::warn!("interrupted again: killing every teammate");
-                    for (_, handle) in handles.iter().filter(|(id, _)| live.contains(*id)) {
-                        let (backend, handle) = (backend.clone(), handle.clone());
-                        stoppers.spawn(async move { backend.kill(&handle, "killed by a second interrupt").await });
-                    }
-                }
-                None => interrupts_open = false,
-            },
-        }
-    }
-    stoppers.shutdown().await;
-    if let Some(saver) = saver {
-        saver.stop().await;
-    }
+    tracing::info!(team = %plan.team, teammates = running.live.len(), tasks = plan.tasks.len(), backend = running.backend.name(), "team started");
+    running.until_all_gone(&mut events, &mut options, persisted.as_ref()).await;
     if let Some(observer) = &options.observer {
-        (observer.0)(&team);
+        (observer.0)(&running.team);
     }
-    let members = team.roster.snapshot();
-    lead.log_unlogged();
-    // Every teammate is gone and the roster saver stopped: nothing changes
-    // the task list after this. The final compaction runs off the workers.
-    let tasks = team.tasks.finish();
-    let tasks = match state.clone() {
-        Some(s) => {
-            let mailbox = team.mailbox.snapshot();
-            tokio::task::spawn_blocking(move || {
-                s.finish_journal(&tasks, &mailbox);
-                tasks
-            })
-            .await
-            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
-        }
-        None => tasks,
+    let tasks = match &mut persisted {
+        Some(p) => p.compact(&running.team).await,
+        None => running.team.tasks.finish(),
     };
-    let (denials, denial_counts) = lead.book.into_denials();
-    let mut report = RunReport::synthesize(super::report::Parts {
-        team: plan.team.clone(),
-        backend: backend.name().to_string(),
-        duration: started.elapsed(),
-        tasks,
-        teammates: members,
-        messages: lead.messages,
-        denials,
-        denial_counts,
-        warnings: plan.warnings.clone(),
-        interrupted,
-        stopped_by,
-        state_errors: Vec::new(),
-    });
-    if let Some(s) = &state {
-        run_info.finished = true;
-        if let Err(e) = s.write_run(&run_info) {
+    let mut report = running.report(plan, started.elapsed(), tasks);
+    if let Some(p) = persisted {
+        p.finish(&mut report);
+    }
+    Ok(report)
+}
+
+/// What a run persists beside the journal the task list and mailbox write
+/// themselves: `run.json` at the start and the end, the roster as it
+/// changes, the final compaction and `report.json`.
+struct Persisted {
+    state: StateDir,
+    info: RunInfo,
+    saver: Saver,
+}
+
+impl Persisted {
+    /// Writes `run.json` and starts saving the roster; `None` without state.
+    fn open(state: Option<StateDir>, team: &Arc<Team>, resumes: u32) -> Result<Option<Self>, StartError> {
+        let Some(state) = state else { return Ok(None) };
+        let info = RunInfo {
+            pid: std::process::id(),
+            started: std::time::SystemTime::now()
+                .duration_since(std::time::SystemTime::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
+            finished: false,
+            resumes,
+        };
+        state.write_run(&info)?;
+        let saver = Saver::start(state.clone(), team.clone());
+        Ok(Some(Self { state, info, saver }))
+    }
+
+    /// Something changed: the roster is saved soon.
+    fn dirty(&self) {
+        self.saver.dirty();
+    }
+
+    /// Nothing started: stops saving and closes the journal.
+    async fn abandon(mut self) {
+        self.saver.stop().await;
+        let state = self.state;
+        let _ = tokio::task::spawn_blocking(move || state.close_journal()).await;
+    }
+
+    /// Every teammate is gone: saves the roster a last time, then compacts
+    /// the journal into snapshots (off the async workers). Nothing changes
+    /// the task list after this.
+    async fn compact(&mut self, team: &Team) -> Vec<crate::tasks::TaskState> {
+        self.saver.stop().await;
+        let tasks = team.tasks.finish();
+        let mailbox = team.mailbox.snapshot();
+        let state = self.state.clone();
+        tokio::task::spawn_blocking(move || {
+            state.finish_journal(&tasks, &mailbox);
+            tasks
+        })
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+    }
+
+    /// Marks the run finished and saves the report; what could not be
+    /// saved during the run is part of the report.
+    fn finish(mut self, report: &mut RunReport) {
+        let s = &self.state;
+        self.info.finished = true;
+        if let Err(e) = s.write_run(&self.info) {
             s.failed("run.json", &e);
         }
-        // What could not be saved during the run is part of the report.
         report.state_errors = s.failures();
-        if let Err(e) = s.write_report(&report) {
+        if let Err(e) = s.write_report(report) {
             s.failed("the report", &e);
             report.state_errors = s.failures();
         }
     }
-    Ok(report)
+}
+
+/// The team while it runs: who is live, how to stop them, and why the run
+/// stops, if it stops before its tasks are done.
+struct Running<B: TeammateBackend> {
+    backend: Arc<B>,
+    team: Arc<Team>,
+    handles: HashMap<String, B::Handle>,
+    live: HashSet<String>,
+    /// Why the run stops early (a start failure, the timeout, a signal).
+    interrupted: Option<String>,
+    stopped_by: Option<StopCause>,
+    lead: Coordinator,
+    stoppers: JoinSet<crate::team::ExitReason>,
+    shutting_down: bool,
+}
+
+impl<B: TeammateBackend> Running<B> {
+    fn new(backend: Arc<B>, team: Arc<Team>) -> Self {
+        let lead = Coordinator { team: team.clone(), messages: Vec::new(), book: EventBook::default() };
+        Self {
+            backend,
+            team,
+            handles: HashMap::new(),
+            live: HashSet::new(),
+            interrupted: None,
+            stopped_by: None,
+            lead,
+            stoppers: JoinSet::new(),
+            shutting_down: false,
+        }
+    }
+
+    /// Spawns every teammate of the plan. If one fails to start and none
+    /// runs yet, that is the error; if some run, the run stops gracefully
+    /// and reports what ran (`StopCause::StartFailed`).
+    async fn spawn_all(&mut self, plan: &Plan) -> Result<(), StartError> {
+        for t in &plan.teammates {
+            let launch =
+                Launch { id: t.id.clone(), group: t.group.clone(), color: t.color.clone(), limits: t.limits.clone() };
+            match self.backend.spawn(launch).await {
+                Ok(handle) => {
+                    self.handles.insert(t.id.clone(), handle);
+                    self.live.insert(t.id.clone());
+                }
+                Err(e) => {
+                    let e = StartError::Spawn { id: t.id.clone(), message: format!("{e:#}") };
+                    if self.live.is_empty() {
+                        return Err(e);
+                    }
+                    tracing::error!("{e}: stopping the {} teammate(s) already started", self.live.len());
+                    for other in plan.teammates.iter().filter(|o| !self.live.contains(&o.id)) {
+                        let why = if other.id == t.id { e.to_string() } else { format!("not started: {e}") };
+                        self.team.roster.gone(&other.id, Liveness::Dead, why);
+                    }
+                    self.interrupted = Some(e.to_string());
+                    self.stopped_by = Some(StopCause::StartFailed);
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Routes events until every teammate is gone: teammate messages to the
+    /// lead, exits to the task list, the timeout and signals to a graceful
+    /// stop (a second signal kills).
+    async fn until_all_gone(
+        &mut self,
+        events: &mut mpsc::Receiver<Event>,
+        options: &mut RunOptions,
+        persisted: Option<&Persisted>,
+    ) {
+        let mut interrupts_open = true;
+        let deadline = options.timeout.map(|t| (tokio::time::Instant::now() + t, t));
+        let timeout = async move {
+            match deadline {
+                Some((at, _)) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(timeout);
+        loop {
+            self.stop_when_done(options.shutdown_grace);
+            if self.live.is_empty() {
+                break;
+            }
+            if let Some(p) = persisted {
+                p.dirty();
+            }
+            if let Some(observer) = &options.observer {
+                (observer.0)(&self.team);
+            }
+            tokio::select! {
+                ev = events.recv() => match ev {
+                    Some(Event::Message(msg)) => self.lead.on_message(msg),
+                    Some(Event::Exited { id, reason }) => self.on_exit(&id, &reason),
+                    // Every teammate holds a sender through the team; this
+                    // only happens once all are gone, which `live` tracks.
+                    None => break,
+                },
+                () = &mut timeout, if self.interrupted.is_none() && !self.shutting_down => {
+                    let after = deadline.map(|(_, t)| humantime::format_duration(t).to_string()).unwrap_or_default();
+                    tracing::warn!("the run's timeout of {after} passed: stopping the team gracefully");
+                    self.interrupted = Some(format!("timeout: the run took longer than timeout = {after}"));
+                    self.stopped_by = Some(StopCause::Timeout);
+                }
+                got = options.interrupts.recv(), if interrupts_open => match got {
+                    Some(signal) => self.on_interrupt(signal),
+                    None => interrupts_open = false,
+                },
+            }
+        }
+        self.stoppers.shutdown().await;
+    }
+
+    /// Once the tasks are done or the run is interrupted, asks every live
+    /// teammate to shut down (each gets `grace`, then a kill).
+    fn stop_when_done(&mut self, grace: Duration) {
+        if self.shutting_down || !(self.team.tasks.all_done() || self.interrupted.is_some()) {
+            return;
+        }
+        self.shutting_down = true;
+        let reason = self.interrupted.clone().unwrap_or_else(|| "all tasks are done".into());
+        for (id, handle) in self.handles.iter().filter(|(id, _)| self.live.contains(*id)) {
+            let (backend, handle) = (self.backend.clone(), handle.clone());
+            let (request_id, reason) = (format!("shutdown-{id}"), reason.clone());
+            self.stoppers.spawn(async move { backend.stop(&handle, &request_id, &reason, grace).await });
+        }
+    }
+
+    /// A teammate is gone: its task goes back to pending (interrupted) or
+    /// is released as a failed attempt, and tasks nobody left can run fail.
+    fn on_exit(&mut self, id: &str, reason: &crate::team::ExitReason) {
+        let team = &self.team;
+        self.live.remove(id);
+        let why = reason.to_string();
+        if reason.is_clean() {
+            tracing::info!(teammate = %id, "exited");
+        } else {
+            tracing::warn!(teammate = %id, "{}", sanitize::line(&why));
+        }
+        if let Some(interrupted) = &self.interrupted {
+            if let Some(task) = team.tasks.interrupt(id, &format!("interrupted: {interrupted}")) {
+                tracing::warn!(teammate = %id, task = %task, "task put back to pending");
+            }
+            // An interrupted run leaves pending tasks for `resume`.
+        } else {
+            let released =
+                if reason.is_clean() { "the teammate returned from run while holding the task" } else { &why };
+            if let Some((task, after)) = team.tasks.release(id, released, reason.limit()) {
+                tracing::warn!(teammate = %id, task = %task, "task released: {after:?}");
+            }
+            for task in team.tasks.fail_unrunnable(&team.roster.live(), &format!("{id} {why}"), reason.limit()) {
+                tracing::warn!(task = %task, "task can no longer run");
+            }
+        }
+        self.lead.wake_idle();
+    }
+
+    /// A signal: the first stops the team gracefully, the next kills it.
+    fn on_interrupt(&mut self, signal: Interrupt) {
+        if self.interrupted.is_none() {
+            let (why, cause) = match signal {
+                Interrupt::CtrlC => ("interrupted by the user", StopCause::Interrupt),
+                Interrupt::Terminate => ("terminated by SIGTERM", StopCause::Terminate),
+            };
+            tracing::warn!("{why}: stopping the team gracefully (interrupt again to kill)");
+            self.interrupted = Some(why.into());
+            self.stopped_by = Some(cause);
+            return;
+        }
+        tracing::warn!("interrupted again: killing every teammate");
+        for (_, handle) in self.handles.iter().filter(|(id, _)| self.live.contains(*id)) {
+            let (backend, handle) = (self.backend.clone(), handle.clone());
+            self.stoppers.spawn(async move { backend.kill(&handle, "killed by a second interrupt").await });
+        }
+    }
+
+    /// The report of the finished run, from the final task list.
+    fn report(self, plan: &Plan, duration: Duration, tasks: Vec<crate::tasks::TaskState>) -> RunReport {
+        let lead = self.lead;
+        lead.log_unlogged();
+        let (denials, denial_counts) = lead.book.into_denials();
+        RunReport::synthesize(super::report::Parts {
+            team: plan.team.clone(),
+            backend: self.backend.name().to_string(),
+            duration,
+            tasks,
+            teammates: self.team.roster.snapshot(),
+            messages: lead.messages,
+            denials,
+            denial_counts,
+            warnings: plan.warnings.clone(),
+            interrupted: self.interrupted,
+            stopped_by: self.stopped_by,
+            state_errors: Vec::new(),
+        })
+    }
 }
 
 /// The line after the last logged event of `kind` from `teammate`.
@@ -538,8 +638,8 @@ fn said_enough(teammate: &str, kind: EventKind) {
 /// timer is involved.
 struct Saver {
     dirty: Arc<tokio::sync::Notify>,
-    task: tokio::task::JoinHandle<()>,
-    stop: tokio::sync::oneshot::Sender<()>,
+    /// The saving task and how to stop it; `None` once stopped.
+    running: Option<(tokio::task::JoinHandle<()>, tokio::sync::oneshot::Sender<()>)>,
 }
 
 impl Saver {
@@ -559,16 +659,19 @@ impl Saver {
             }
             save_team(&state, &team);
         });
-        Self { dirty, task, stop }
+        Self { dirty, running: Some((task, stop)) }
     }
 
     fn dirty(&self) {
         self.dirty.notify_one();
     }
 
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        let _ = self.task.await;
+    /// Saves a last time and stops; later calls do nothing.
+    async fn stop(&mut self) {
+        if let Some((task, stop)) = self.running.take() {
+            let _ = stop.send(());
+            let _ = task.await;
+        }
     }
 }
 
