@@ -826,3 +826,18 @@ async fn real_server_when_configured() {
     assert!(!r.content.is_empty());
     assert!(r.usage.output_tokens > 0);
 }
+
+#[tokio::test]
+async fn a_cassette_that_cannot_be_written_fails_the_call_after_charging_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_dir = dir.path().join("file");
+    std::fs::write(&not_a_dir, "").unwrap();
+    let server = Server::start(vec![reply(200, anthropic_text("paid for", 10, 5))]).await;
+    let mut cfg = config(alias(ProviderKind::Anthropic, &server.base));
+    cfg.teammates.insert("a".into(), teammate(Budget { tokens: Some(1000), calls: None, usd: None }));
+    cfg.mode = Mode::Record(not_a_dir.join("cassettes"));
+    let models = Models::new(cfg).unwrap();
+    let err = call(&models, hello()).await.unwrap_err();
+    assert!(matches!(&err, LlmError::Provider(t) if t.contains("the host cannot write the cassette")), "{err}");
+    assert_eq!(models.budget_left("a").tokens, Some(1000 - 15), "the answered call's usage is charged");
+}

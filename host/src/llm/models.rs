@@ -349,6 +349,9 @@ impl Models {
         };
         let mut reservation = self.ledger.reserve(teammate, worst)?;
 
+        // A cassette that cannot be written fails the call, but only after
+        // the usage of an answered call is charged.
+        let mut cassette_failure = None;
         let answer = match &self.cassettes {
             Some(c) if c.replaying() => {
                 reservation.mark_sent();
@@ -370,9 +373,11 @@ impl Models {
                     Ok(r) => r,
                     Err(_) => Err(LlmError::Timeout(self.limits.timeout.as_millis() as u64)),
                 };
-                if let Some(c) = &self.cassettes {
-                    c.record(teammate, &canonical, &result)
-                        .map_err(|e| LlmError::Provider(format!("cannot write the cassette: {e}")))?;
+                if let Some(c) = &self.cassettes
+                    && let Err(e) = c.record(teammate, &canonical, &result)
+                {
+                    tracing::error!(teammate, error = %e, "cannot write the model cassette");
+                    cassette_failure = Some(LlmError::Provider(format!("the host cannot write the cassette: {e}")));
                 }
                 result
             }
@@ -386,6 +391,9 @@ impl Models {
                 .map_or(0.0, |p| p.cost(u.input_tokens + u.cache_read_tokens + u.cache_write_tokens, u.output_tokens)),
         };
         let budget = reservation.settle(cost);
+        if let Some(e) = cassette_failure {
+            return Err(e);
+        }
         tracing::info!(
             teammate,
             alias = alias_name,
