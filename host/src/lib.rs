@@ -17,6 +17,7 @@
 pub mod backend;
 pub mod cli;
 pub mod coordinator;
+pub mod llm;
 pub mod mailbox;
 pub mod model;
 pub mod port;
