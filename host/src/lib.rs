@@ -11,8 +11,9 @@
 //!
 //! Layers, bottom to top (`host/tests/layering.rs` fails on an import
 //! against them): [`model`] and [`sanitize`]; the core ([`tasks`],
-//! [`mailbox`], [`team`], [`port`]); [`sandbox`] and [`protocol`] side by
-//! side, neither naming the other; [`backend`]; [`coordinator`]; [`cli`].
+//! [`mailbox`], [`team`], [`port`]) and the host's model calls ([`llm`]);
+//! [`sandbox`] and [`protocol`] side by side, neither naming the other;
+//! [`backend`]; [`coordinator`]; [`cli`].
 
 pub mod backend;
 pub mod cli;

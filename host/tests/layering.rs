@@ -6,6 +6,7 @@
 //! | --- | --- | --- |
 //! | 0 | `model`, `sanitize` | plain data and text hygiene |
 //! | 1 | `tasks`, `mailbox`, `team`, `port` | the core: task list, inboxes, roster, the port guests reach them through |
+//! | 1 | `llm` | model calls made by the host: providers, budgets, retries, cassettes |
 //! | 2 | `sandbox`, `protocol` | side by side: neither names the other; `protocol` names nothing of the crate |
 //! | 3 | `backend` | where teammates run; converts host types to wire types |
 //! | 4 | `coordinator` | plan, run, report and their persisted state |
@@ -21,6 +22,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("mailbox", 1),
     ("team", 1),
     ("port", 1),
+    ("llm", 1),
     ("sandbox", 2),
     ("protocol", 2),
     ("backend", 3),
