@@ -229,26 +229,17 @@ pub(crate) fn error_body(bytes: &[u8]) -> ErrorBody {
     ErrorBody { kind, message, spend_cap }
 }
 
+/// How Anthropic's answers are read.
+const FORMAT: http::Format = http::Format { provider: "anthropic", parse, error_body };
+
 impl Provider for Anthropic {
     fn attempt<'a>(&'a self, call: &'a ProviderCall<'a>) -> BoxFuture<'a, Result<ProviderAnswer, AttemptError>> {
         Box::pin(async move {
             let body = body(call, self.version).map_err(AttemptError::fatal)?;
             let headers = headers(self.key.as_ref(), self.version).map_err(AttemptError::fatal)?;
             let url = format!("{}/v1/messages", self.base_url.trim_end_matches('/'));
-            let bytes =
-                serde_json::to_vec(&body).map_err(|e| AttemptError::fatal(LlmError::Provider(e.to_string())))?;
-            let reply = http::post(&self.client, &url, headers, bytes, self.max_response_bytes, "anthropic").await?;
-            if (200..300).contains(&reply.status) {
-                parse(&reply.body)
-            } else {
-                Err(http::classify(
-                    reply.status,
-                    reply.retry_after,
-                    error_body(&reply.body),
-                    "anthropic",
-                    self.key.as_ref(),
-                ))
-            }
+            http::exchange(&self.client, &url, headers, &body, self.max_response_bytes, &FORMAT, self.key.as_ref())
+                .await
         })
     }
 

@@ -19,6 +19,36 @@ pub(crate) struct Reply {
     pub body: Vec<u8>,
 }
 
+/// How one wire format reads its answers: a 2xx body, and an error body.
+pub(crate) struct Format {
+    /// The provider's name in errors and logs.
+    pub provider: &'static str,
+    /// Reads a successful answer.
+    pub parse: fn(&[u8]) -> Result<super::models::ProviderAnswer, AttemptError>,
+    /// Reads an error answer.
+    pub error_body: fn(&[u8]) -> ErrorBody,
+}
+
+/// One attempt of a call in `format`: serialises `body`, posts it to `url`
+/// and reads a success, or classifies the error with `key` redacted.
+pub(crate) async fn exchange(
+    client: &reqwest::Client,
+    url: &str,
+    headers: HeaderMap,
+    body: &impl serde::Serialize,
+    max_body: usize,
+    format: &Format,
+    key: Option<&Secret>,
+) -> Result<super::models::ProviderAnswer, AttemptError> {
+    let bytes = serde_json::to_vec(body).map_err(|e| AttemptError::fatal(LlmError::Provider(e.to_string())))?;
+    let reply = post(client, url, headers, bytes, max_body, format.provider).await?;
+    if (200..300).contains(&reply.status) {
+        (format.parse)(&reply.body)
+    } else {
+        Err(classify(reply.status, reply.retry_after, (format.error_body)(&reply.body), format.provider, key))
+    }
+}
+
 /// Sends `body` to `url` and reads the answer, at most `max_body` bytes.
 pub(crate) async fn post(
     client: &reqwest::Client,

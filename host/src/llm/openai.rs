@@ -185,6 +185,9 @@ pub(crate) fn error_body(bytes: &[u8]) -> ErrorBody {
     ErrorBody { kind, message, spend_cap }
 }
 
+/// How OpenAI-compatible answers are read.
+const FORMAT: http::Format = http::Format { provider: "openai", parse, error_body };
+
 impl Provider for OpenAi {
     fn attempt<'a>(&'a self, call: &'a ProviderCall<'a>) -> BoxFuture<'a, Result<ProviderAnswer, AttemptError>> {
         Box::pin(async move {
@@ -197,20 +200,9 @@ impl Provider for OpenAi {
                 headers.insert(AUTHORIZATION, v);
             }
             let url = format!("{}/chat/completions", self.base_url.trim_end_matches('/'));
-            let bytes =
-                serde_json::to_vec(&body(call)).map_err(|e| AttemptError::fatal(LlmError::Provider(e.to_string())))?;
-            let reply = http::post(&self.client, &url, headers, bytes, self.max_response_bytes, "openai").await?;
-            if (200..300).contains(&reply.status) {
-                parse(&reply.body)
-            } else {
-                Err(http::classify(
-                    reply.status,
-                    reply.retry_after,
-                    error_body(&reply.body),
-                    "openai",
-                    self.key.as_ref(),
-                ))
-            }
+            let body = body(call);
+            http::exchange(&self.client, &url, headers, &body, self.max_response_bytes, &FORMAT, self.key.as_ref())
+                .await
         })
     }
 
