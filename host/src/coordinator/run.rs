@@ -14,7 +14,10 @@
 //! Persistence ([`super::state`]): [`team_of`] compacts the saved state into
 //! fresh snapshots and installs the journal's hooks on the task list and
 //! the mailbox, which then append every change as it happens; [`run`]
-//! closes the journal and compacts again at the end, off the async workers.
+//! closes the journal at the end and writes the report, off the async
+//! workers. The end does not compact: the journal already holds every
+//! change durably, and the next `load` replays it (see
+//! [`super::state::journal`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -316,7 +319,7 @@ pub async fn run_native<L: Launcher>(
 /// Runs `plan` on `backend`, whose team came from [`team_of`], in named
 /// steps: persist the start (`Persisted::open`), spawn the team
 /// (`Running::spawn_all`), route events until every teammate is gone
-/// (`Running::until_all_gone`), compact the state (`Persisted::compact`),
+/// (`Running::until_all_gone`), close the journal (`Persisted::close`),
 /// synthesize the report (`Running::report`) and persist the end
 /// (`Persisted::finish`).
 pub async fn run<B: TeammateBackend>(
@@ -342,19 +345,19 @@ pub async fn run<B: TeammateBackend>(
         (observer.0)(&running.team);
     }
     let tasks = match &mut persisted {
-        Some(p) => p.compact(&running.team).await,
+        Some(p) => p.close(&running.team).await,
         None => running.team.tasks.finish(),
     };
-    let mut report = running.report(plan, started.elapsed(), tasks);
-    if let Some(p) = persisted {
-        p.finish(&mut report);
-    }
-    Ok(report)
+    let report = running.report(plan, started.elapsed(), tasks);
+    Ok(match persisted {
+        Some(p) => p.finish(report).await,
+        None => report,
+    })
 }
 
 /// What a run persists beside the journal the task list and mailbox write
 /// themselves: `run.json` at the start and the end, the roster as it
-/// changes, the final compaction and `report.json`.
+/// changes, and `report.json`.
 struct Persisted {
     state: StateDir,
     info: RunInfo,
@@ -387,39 +390,46 @@ impl Persisted {
     async fn abandon(mut self) {
         self.saver.stop().await;
         let state = self.state;
-        let _ = tokio::task::spawn_blocking(move || state.close_journal()).await;
+        blocking(move || state.close_journal()).await;
     }
 
-    /// Every teammate is gone: saves the roster a last time, then compacts
-    /// the journal into snapshots (off the async workers). Nothing changes
-    /// the task list after this.
-    async fn compact(&mut self, team: &Team) -> Vec<crate::tasks::TaskState> {
+    /// Every teammate is gone: saves the roster a last time and closes the
+    /// journal once its last records are on disk (off the async workers).
+    /// Nothing changes the task list after this. No compaction here: it
+    /// would write every finding a second time just before `report.json`
+    /// writes them a third; the next run or resume compacts.
+    async fn close(&mut self, team: &Team) -> Vec<crate::tasks::TaskState> {
         self.saver.stop().await;
         let tasks = team.tasks.finish();
-        let mailbox = team.mailbox.snapshot();
         let state = self.state.clone();
-        tokio::task::spawn_blocking(move || {
-            state.finish_journal(&tasks, &mailbox);
-            tasks
-        })
-        .await
-        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+        blocking(move || state.close_journal()).await;
+        tasks
     }
 
-    /// Marks the run finished and saves the report; what could not be
-    /// saved during the run is part of the report.
-    fn finish(mut self, report: &mut RunReport) {
-        let s = &self.state;
-        self.info.finished = true;
-        if let Err(e) = s.write_run(&self.info) {
-            s.failed("run.json", &e);
-        }
-        report.state_errors = s.failures();
-        if let Err(e) = s.write_report(report) {
-            s.failed("the report", &e);
+    /// Marks the run finished and saves the report, off the async workers;
+    /// what could not be saved during the run is part of the report.
+    async fn finish(mut self, mut report: RunReport) -> RunReport {
+        blocking(move || {
+            let s = &self.state;
+            self.info.finished = true;
+            if let Err(e) = s.write_run(&self.info) {
+                s.failed("run.json", &e);
+            }
             report.state_errors = s.failures();
-        }
+            if let Err(e) = s.write_report(&report) {
+                s.failed("the report", &e);
+                report.state_errors = s.failures();
+            }
+            report
+        })
+        .await
     }
+}
+
+/// Runs blocking state I/O on tokio's blocking pool; a panic there is
+/// resumed here, as if it had happened inline.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
 }
 
 /// The team while it runs: who is live, how to stop them, and why the run

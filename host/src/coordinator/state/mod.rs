@@ -11,7 +11,7 @@
 //! | file | kind | written |
 //! | --- | --- | --- |
 //! | `team.json` | the validated plan, absolute plugin paths and their sha256 | once, before anything spawns |
-//! | `tasks.json` | the task list (status, attempts, reports): a snapshot | at the start and the end of a run |
+//! | `tasks.json` | the task list (status, attempts, reports): a snapshot | at the start of a run (fresh or resumed) |
 //! | `mailbox.json` | per-inbox cursors and undelivered messages: a snapshot | with `tasks.json` |
 //! | `journal.jsonl` | every task change and text message since the snapshots | appended as they happen |
 //! | `roster.json` | teammates and their liveness | as coordinator events arrive (coalesced) |
@@ -347,7 +347,7 @@ impl StateDir {
 
     /// Compacts: writes `tasks` and `mailbox` as snapshots of generation
     /// `after + 1`, then starts an empty journal of that generation and its
-    /// writer; the journal is kept here until [`StateDir::finish_journal`].
+    /// writer; the journal is kept here until [`StateDir::close_journal`].
     /// Blocking I/O: a run calls it before its teammates start.
     pub fn start_journal(&self, tasks: &[TaskState], mailbox: &MailboxState, after: u64) -> Result<(), StateError> {
         let generation = after + 1;
@@ -370,28 +370,6 @@ impl StateDir {
         let generation = journal.generation();
         journal.close();
         Some(generation)
-    }
-
-    /// At the end of a run: stops the journal's writer, then compacts the
-    /// final `tasks` and `mailbox` into snapshots of the next generation
-    /// and leaves an empty journal of it. Blocking: call it off the async
-    /// workers. Failures are recorded with [`StateDir::failed`].
-    pub fn finish_journal(&self, tasks: &[TaskState], mailbox: &MailboxState) {
-        let Some(generation) = self.close_journal() else { return };
-        let next = generation + 1;
-        let result = self
-            .write_gen("tasks.json", "tasks", next, &tasks)
-            .and_then(|()| self.write_gen("mailbox.json", "mailbox", next, mailbox))
-            .and_then(|()| {
-                let mut header = Vec::new();
-                let start = journal::Record::Start { v: journal::JOURNAL_VERSION, generation: next };
-                journal::encode(&start, &mut header);
-                write_atomic(&self.dir, JOURNAL_FILE, &header)
-                    .map_err(|source| StateError::Io { path: self.dir.join(JOURNAL_FILE), source })
-            });
-        if let Err(e) = result {
-            self.failed("the final task list", &e);
-        }
     }
 
     /// Writes `roster.json`.
@@ -472,11 +450,16 @@ mod tests {
         assert_eq!(json(&saved.tasks.unwrap()), json(&team.tasks.snapshot()));
         assert!(saved.notes[0].contains("journal.jsonl: ignored a torn last record at byte"), "{:?}", saved.notes);
 
-        // The end of the run compacts: full snapshots, an empty journal.
+        // The next run compacts: full snapshots, an empty journal, and
+        // the torn record is gone with it.
         let tasks = team.tasks.snapshot();
         tokio::task::spawn_blocking({
             let (state, mailbox) = (state.clone(), team.mailbox.snapshot());
-            move || state.finish_journal(&tasks, &mailbox)
+            move || {
+                let generation = state.close_journal().expect("an open journal");
+                state.start_journal(&tasks, &mailbox, generation).unwrap();
+                state.close_journal();
+            }
         })
         .await
         .unwrap();
