@@ -1,6 +1,7 @@
 //! The real `swarm-host` binary: reports, JSON, exit codes, and errors that
 //! name the file, line and limit.
 
+use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -151,12 +152,26 @@ fn status_shows_a_finished_team_and_lists_teams() {
 fn an_unfinished_run_must_be_resumed_or_started_fresh() {
     let dir = fixture(&[("src/a.rs", "")], &scan_team());
     assert_eq!(swarm_host(&dir, &["run", &team(dir.path())]).status.code(), Some(0));
-    // Make the saved run look like a coordinator that died mid-run.
-    let tasks = dir.path().join("state/cli/tasks.json");
-    let mut saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&tasks).unwrap()).unwrap();
-    saved["data"][1]["status"] = "in_progress".into();
-    saved["data"][1]["holder"] = "scan-2".into();
-    std::fs::write(&tasks, serde_json::to_vec(&saved).unwrap()).unwrap();
+    // Make the saved run look like a coordinator that died mid-run: the
+    // journal's last word on the second task is that scan-2 holds it.
+    use swarm_host::coordinator::state::journal::{self, Record};
+    let path = dir.path().join("state/cli/journal.jsonl");
+    let replay = journal::read(&path).unwrap();
+    let mut held = replay
+        .records
+        .iter()
+        .rev()
+        .find_map(|(_, r)| match r {
+            Record::Task(change) if change.index == 1 => Some(change.clone()),
+            _ => None,
+        })
+        .expect("the journal holds the run's changes of the second task");
+    held.status = swarm_host::tasks::Status::InProgress;
+    held.holder = Some("scan-2".into());
+    held.report = None;
+    let mut line = Vec::new();
+    journal::encode(&Record::Task(held), &mut line);
+    std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(&line).unwrap();
 
     let refused = swarm_host(&dir, &["run", &team(dir.path())]);
     assert_eq!(refused.status.code(), Some(2));

@@ -163,6 +163,17 @@ pub struct RunInfo {
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// Files up to this size are written indented, for people; larger ones
+/// (a report or task list with many findings) compact: no indentation to
+/// format and fsync at every nesting level of every finding.
+const PRETTY_UP_TO: usize = 256 * 1024;
+
+/// The JSON of a state file: indented when small, compact when large.
+fn encode<T: Serialize>(value: &T) -> serde_json::Result<Vec<u8>> {
+    let compact = serde_json::to_vec(value)?;
+    if compact.len() > PRETTY_UP_TO { Ok(compact) } else { serde_json::to_vec_pretty(value) }
+}
+
 /// Writes `bytes` to `dir/name` atomically and durably.
 pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
     let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -262,7 +273,7 @@ impl StateDir {
 
     fn write_gen<T: Serialize>(&self, name: &str, kind: &str, generation: u64, data: &T) -> Result<(), StateError> {
         let env = Envelope { v: STATE_VERSION, kind: kind.to_string(), generation, data };
-        let bytes = serde_json::to_vec_pretty(&env)
+        let bytes = encode(&env)
             .map_err(|e| StateError::Invalid { path: self.dir.join(name), message: format!("cannot encode: {e}") })?;
         write_atomic(&self.dir, name, &bytes).map_err(|source| StateError::Io { path: self.dir.join(name), source })
     }
@@ -512,6 +523,16 @@ mod tests {
         write_atomic(dir.path(), "f.json", b"two").unwrap();
         assert_eq!(std::fs::read(dir.path().join("f.json")).unwrap(), b"two");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn small_files_are_indented_and_large_ones_compact() {
+        let small = encode(&vec!["finding"; 10]).unwrap();
+        assert!(small.contains(&b'\n'), "{}", String::from_utf8_lossy(&small));
+        let many = vec!["finding"; PRETTY_UP_TO / 8];
+        let large = encode(&many).unwrap();
+        assert!(large.len() > PRETTY_UP_TO && !large.contains(&b'\n'), "a large file is one compact line");
+        assert_eq!(serde_json::from_slice::<Vec<String>>(&large).unwrap().len(), many.len());
     }
 
     #[test]
