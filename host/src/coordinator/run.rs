@@ -326,6 +326,7 @@ pub async fn run<B: TeammateBackend>(
     mut options: RunOptions,
 ) -> Result<RunReport, StartError> {
     let started = Instant::now();
+    let started_unix_ms = crate::tasks::unix_ms();
     let team = backend.team().clone();
     let resumes = options.restored.as_ref().map_or(0, |r| r.resumes);
     let mut persisted = Persisted::open(options.state.take(), &team, resumes)?;
@@ -346,6 +347,7 @@ pub async fn run<B: TeammateBackend>(
         None => running.team.tasks.finish(),
     };
     let mut report = running.report(plan, started.elapsed(), tasks);
+    report.started_unix_ms = Some(started_unix_ms);
     if let Some(p) = persisted {
         p.finish(&mut report);
     }
@@ -743,7 +745,7 @@ impl Coordinator {
             // refuses more with `inbox-full`).
             TeammateMessage::Message { from, body, .. } => {
                 tracing::info!(teammate = %from, "to team-lead: {}", sanitize::line(&body));
-                self.messages.push(LeadMessage { from, body });
+                self.messages.push(LeadMessage { from, body, at_unix_ms: Some(crate::tasks::unix_ms()) });
             }
         }
     }

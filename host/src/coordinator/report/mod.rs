@@ -1,11 +1,19 @@
 //! The synthesized report of a run: every task's outcome and findings, every
 //! teammate's end, merged into one document (this module: the model and its
-//! synthesis), rendered as human text ([`text`]), JSON ([`json`]) or SARIF
-//! 2.1.0 for code-scanning UIs ([`sarif`]).
+//! synthesis; [`timeline`]: who ran what when), rendered as human text
+//! ([`text`]), JSON ([`json`]), SARIF 2.1.0 for code-scanning UIs
+//! ([`sarif`], its rule descriptions in [`rules`]), JUnit XML for CI test
+//! tabs ([`junit`]), one self-contained HTML page ([`html`]), or GitHub
+//! Actions annotations and a job summary ([`github`]).
 
+mod github;
+mod html;
 mod json;
+mod junit;
+mod rules;
 mod sarif;
 mod text;
+mod timeline;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -18,7 +26,9 @@ use crate::model::{Finding, Severity};
 use crate::tasks::{Attempt, Status, TaskState};
 use crate::team::Member;
 
-pub use sarif::{SARIF_SCHEMA, SARIF_VERSION};
+pub use rules::RuleHelp;
+pub use sarif::{INFORMATION_URI, SARIF_SCHEMA, SARIF_VERSION};
+pub use timeline::{Bar, BarOutcome, Lane, TimedMessage, Timeline};
 /// Version of the JSON report format.
 pub const REPORT_VERSION: u32 = 1;
 
@@ -47,6 +57,53 @@ pub struct TaskOutcome {
     /// attempt also names the limit that ended it, if any).
     #[serde(default)]
     pub limit: Option<LimitKind>,
+    /// The diff of every file the task changed, when its teammate reported
+    /// them (agent teammates; empty for checkers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diffs: Vec<FileDiff>,
+    /// An agent task's transcript: each model turn, each tool call with its
+    /// arguments and outcome, each message received (empty for checkers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transcript: Vec<TranscriptEntry>,
+}
+
+/// One changed file of a task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileDiff {
+    /// Root-relative path.
+    pub path: String,
+    /// The change as a unified diff (`---`/`+++` header, `@@` hunks).
+    pub diff: String,
+}
+
+/// What a transcript entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TranscriptKind {
+    /// A model turn's text.
+    Model,
+    /// A tool call the model made: `name` the tool, `text` its arguments.
+    ToolCall,
+    /// A tool call's outcome: `name` the tool, `text` the result or error.
+    ToolResult,
+    /// A message that reached the agent mid-turn: `name` the sender.
+    Message,
+}
+
+/// One entry of an agent task's transcript.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TranscriptEntry {
+    /// What it records.
+    pub kind: TranscriptKind,
+    /// The tool (calls and results) or the sender (messages).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The text, arguments or outcome.
+    pub text: String,
+    /// True if the host refused the tool call (ownership, allow-list,
+    /// budget): highlighted in the HTML report.
+    #[serde(default)]
+    pub denied: bool,
 }
 
 /// Why a run stopped before every task had ended.
@@ -71,6 +128,9 @@ pub struct LeadMessage {
     pub from: String,
     /// Text.
     pub body: String,
+    /// When it arrived, in milliseconds since the Unix epoch.
+    #[serde(default)]
+    pub at_unix_ms: Option<u64>,
 }
 
 /// A file operation the sandbox refused.
@@ -145,6 +205,10 @@ pub struct RunReport {
     /// Wall-clock time of the run.
     #[serde(with = "humantime_serde")]
     pub duration: Duration,
+    /// When the run started, in milliseconds since the Unix epoch: the
+    /// origin of the [`Timeline`] (attempts and messages carry their own).
+    #[serde(default)]
+    pub started_unix_ms: Option<u64>,
     /// Why the run ended early, if it did.
     pub interrupted: Option<String>,
     /// What ended it early, when something did (typed: the exit code is
@@ -220,6 +284,8 @@ impl RunReport {
                     attempts: t.attempts,
                     summary,
                     findings,
+                    diffs: Vec::new(),
+                    transcript: Vec::new(),
                 }
             })
             .collect();
@@ -236,6 +302,7 @@ impl RunReport {
             team,
             backend,
             duration,
+            started_unix_ms: None,
             interrupted,
             stopped_by,
             state_errors,
@@ -312,6 +379,8 @@ pub(super) mod fixtures {
             findings,
             error: error.map(Into::into),
             limit: None,
+            diffs: Vec::new(),
+            transcript: Vec::new(),
         }
     }
 
@@ -335,6 +404,7 @@ pub(super) mod fixtures {
             team: "ci".into(),
             backend: "in-process".into(),
             duration: Duration::from_millis(1500),
+            started_unix_ms: None,
             interrupted: None,
             stopped_by: None,
             state_errors: Vec::new(),

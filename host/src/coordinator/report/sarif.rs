@@ -13,10 +13,16 @@ pub const SARIF_VERSION: &str = "2.1.0";
 /// The schema [`RunReport::to_sarif`] names.
 pub const SARIF_SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 
+/// The tool's `informationUri` in SARIF (code-scanning UIs link it). The
+/// project has no public web address yet: a URN naming the user guide
+/// stands in (an absolute URI, as SARIF requires).
+pub const INFORMATION_URI: &str = "urn:swarm-host:docs:GUIDE.md";
+
 impl RunReport {
     /// The report as SARIF 2.1.0 (pretty JSON), for code-scanning UIs: one
     /// run whose tool is `swarm-host`, one rule per distinct rule id (its
-    /// default level the most severe of its findings), one result per
+    /// default level the most severe of its findings; its descriptions and
+    /// help from [`rules`](super::rules)), one result per
     /// finding (its `level` the finding's severity: `note`, `warning` or
     /// `error`, with the file as a `%SRCROOT%`-relative artifact URI and,
     /// when the finding has a line, its `region.startLine`), and every task
@@ -38,13 +44,27 @@ impl RunReport {
             let level = worst.entry(f.rule.as_str()).or_insert(f.severity);
             *level = (*level).max(f.severity);
         }
+        // The teammates that reported each rule, for rules no table describes.
+        let mut reporters: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for t in &self.tasks {
+            let Some(who) = t.teammate.as_deref() else { continue };
+            for f in &t.findings {
+                let list = reporters.entry(f.rule.as_str()).or_default();
+                if !list.contains(&who) {
+                    list.push(who);
+                }
+            }
+        }
         let rules: Vec<Value> = rule_ids
             .iter()
             .map(|id| {
                 let level = worst.get(id.as_str()).copied().unwrap_or_default();
+                let help = super::rules::describe(id, reporters.get(id.as_str()).map_or(&[][..], Vec::as_slice));
                 json!({
                     "id": id,
-                    "shortDescription": { "text": format!("swarm-host teammate rule `{id}`") },
+                    "shortDescription": { "text": help.short },
+                    "fullDescription": { "text": help.full },
+                    "help": { "text": help.help },
                     "defaultConfiguration": { "level": level.as_str() },
                 })
             })
@@ -117,6 +137,7 @@ impl RunReport {
                 "tool": { "driver": {
                     "name": "swarm-host",
                     "version": env!("CARGO_PKG_VERSION"),
+                    "informationUri": INFORMATION_URI,
                     "rules": rules,
                 }},
                 "automationDetails": { "id": format!("{}/", self.team) },
@@ -129,7 +150,7 @@ impl RunReport {
     }
 }
 
-fn status_word(status: Status) -> &'static str {
+pub(super) fn status_word(status: Status) -> &'static str {
     match status {
         Status::Failed => "failed",
         Status::Pending => "was not run",
@@ -141,7 +162,7 @@ fn status_word(status: Status) -> &'static str {
 /// True if `path` is a plain root-relative path: not empty, not absolute,
 /// no backslash, no drive or scheme colon before the first `/`, and no empty,
 /// `.` or `..` segment. Only such paths become SARIF artifact URIs.
-fn is_plain_relative(path: &str) -> bool {
+pub(super) fn is_plain_relative(path: &str) -> bool {
     let first = path.split('/').next().unwrap_or_default();
     !path.is_empty()
         && !path.contains('\\')
@@ -181,6 +202,13 @@ mod tests {
         let rules: Vec<&str> =
             run["tool"]["driver"]["rules"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
         assert_eq!(rules, ["todo", "whitespace/crlf", "whitespace/trailing"], "one rule per distinct id");
+        assert_eq!(run["tool"]["driver"]["informationUri"], INFORMATION_URI);
+        for rule in run["tool"]["driver"]["rules"].as_array().unwrap() {
+            for key in ["shortDescription", "fullDescription", "help"] {
+                assert!(rule[key]["text"].as_str().is_some_and(|t| !t.is_empty()), "{key} of {rule}");
+            }
+        }
+        assert_eq!(run["tool"]["driver"]["rules"][2]["shortDescription"]["text"], "Trailing whitespace");
 
         let results = run["results"].as_array().unwrap();
         assert_eq!(results.len(), 4, "one result per finding");
