@@ -4,6 +4,7 @@
 // values (never as markup), and no element that loads anything is made.
 window.addEventListener("error", (e) => document.documentElement.setAttribute("data-error", String(e.message)));
 (function () {
+  const t0 = performance.now();
   const TASK_PAGE = 50, FINDING_PAGE = 100;
   const data = JSON.parse(document.getElementById("report-data").textContent);
   const r = data.report, tl = data.timeline, app = document.getElementById("app");
@@ -75,14 +76,17 @@ window.addEventListener("error", (e) => document.documentElement.setAttribute("d
       const cls = ["bar", b.outcome, b.attempt > 1 ? "retry" : null, b.limit ? "limit" : null].filter(Boolean).join(" ");
       const tip = `${task.id} — ${task.subject}\nattempt ${b.attempt}: ${b.outcome}` +
         (b.limit ? ` (limit: ${b.limit})` : "") + `\n${ms(b.start_ms)} → ${ms(b.end_ms)}`;
-      const bar = el("div", { class: cls, title: tip, tabindex: "0", "data-task": task.id, "data-attempt": b.attempt,
-        onclick: () => showTask(b.task, false), onkeydown: (e) => { if (e.key === "Enter") showTask(b.task, false); } },
+      const bar = el("div", { class: cls, title: tip, tabindex: "0", "data-task": task.id, "data-index": b.task, "data-attempt": b.attempt },
         (b.attempt > 1 ? "↻" : "") + (b.limit ? "⚠" : "") + task.id);
       bar.style.left = pct(b.start_ms, span) + "%";
       bar.style.width = pct(b.end_ms - b.start_ms, span) + "%";
       track.append(bar);
     }
   });
+  // One listener for every bar (there is a bar per attempt).
+  const barOf = (e) => e.target.closest && e.target.closest(".bar");
+  box.addEventListener("click", (e) => { const bar = barOf(e); if (bar) showTask(Number(bar.dataset.index), false); });
+  box.addEventListener("keydown", (e) => { const bar = barOf(e); if (bar && e.key === "Enter") showTask(Number(bar.dataset.index), false); });
   if (tl.untimed) box.append(el("p", { class: "muted", text: `${tl.untimed} attempt(s) without a claim time are not drawn.` }));
   app.append(box);
   // Messages: a mark on the lead's lane and an arrow from the sender's.
@@ -247,5 +251,9 @@ window.addEventListener("error", (e) => document.documentElement.setAttribute("d
   // `#task=<id>` opens that task with its diffs and transcript.
   const want = decodeURIComponent((location.hash.match(/^#task=(.*)$/) || [])[1] || "");
   if (want) { const i = r.tasks.findIndex((x) => x.id === want); if (i >= 0) showTask(i, true); }
+  // For the scale figures: the script's own time and the time since
+  // navigation began, in milliseconds.
+  document.documentElement.setAttribute("data-script-ms", String(Math.round(performance.now() - t0)));
+  document.documentElement.setAttribute("data-ready-ms", String(Math.round(performance.now())));
   document.documentElement.setAttribute("data-ready", "1");
 })();
