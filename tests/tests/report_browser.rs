@@ -68,7 +68,7 @@ fn render(html: &str, hash: &str) -> Rendered {
             // Accepts until the browser exited; each connection is a
             // request, kept as its first line (`GET http://host/...`,
             // `CONNECT host:443`), then closed unanswered.
-            let mut take = |mut conn: std::net::TcpStream| {
+            let take = |mut conn: std::net::TcpStream| {
                 conn.set_nonblocking(false).unwrap();
                 conn.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
                 let mut buf = [0u8; 512];

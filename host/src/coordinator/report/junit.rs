@@ -64,7 +64,7 @@ impl RunReport {
                     xml(&body)
                 );
             }
-            let rest: Vec<_> = t.findings.iter().filter(|f| !threshold.is_some_and(|min| f.severity >= min)).collect();
+            let rest: Vec<_> = t.findings.iter().filter(|f| threshold.is_none_or(|min| f.severity < min)).collect();
             if t.summary.is_some() || !rest.is_empty() {
                 let mut out = String::new();
                 if let Some(summary) = &t.summary {
