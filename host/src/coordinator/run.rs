@@ -326,7 +326,6 @@ pub async fn run<B: TeammateBackend>(
     mut options: RunOptions,
 ) -> Result<RunReport, StartError> {
     let started = Instant::now();
-    let started_unix_ms = crate::tasks::unix_ms();
     let team = backend.team().clone();
     let resumes = options.restored.as_ref().map_or(0, |r| r.resumes);
     let mut persisted = Persisted::open(options.state.take(), &team, resumes)?;
@@ -347,7 +346,6 @@ pub async fn run<B: TeammateBackend>(
         None => running.team.tasks.finish(),
     };
     let mut report = running.report(plan, started.elapsed(), tasks);
-    report.started_unix_ms = Some(started_unix_ms);
     if let Some(p) = persisted {
         p.finish(&mut report);
     }
@@ -437,6 +435,8 @@ struct Running<B: TeammateBackend> {
     lead: Coordinator,
     stoppers: JoinSet<crate::team::ExitReason>,
     shutting_down: bool,
+    /// When the run started (unix ms): the report's timeline origin.
+    started_unix_ms: u64,
 }
 
 impl<B: TeammateBackend> Running<B> {
@@ -452,6 +452,7 @@ impl<B: TeammateBackend> Running<B> {
             lead,
             stoppers: JoinSet::new(),
             shutting_down: false,
+            started_unix_ms: crate::tasks::unix_ms(),
         }
     }
 
@@ -606,7 +607,7 @@ impl<B: TeammateBackend> Running<B> {
         let lead = self.lead;
         lead.log_unlogged();
         let (denials, denial_counts) = lead.book.into_denials();
-        RunReport::synthesize(super::report::Parts {
+        let mut report = RunReport::synthesize(super::report::Parts {
             team: plan.team.clone(),
             backend: self.backend.name().to_string(),
             duration,
@@ -619,7 +620,9 @@ impl<B: TeammateBackend> Running<B> {
             interrupted: self.interrupted,
             stopped_by: self.stopped_by,
             state_errors: Vec::new(),
-        })
+        });
+        report.started_unix_ms = Some(self.started_unix_ms);
+        report
     }
 }
 
