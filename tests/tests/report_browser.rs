@@ -204,6 +204,26 @@ fn a_hostile_report_shows_its_text_as_text_with_the_agent_task_open() {
 }
 
 #[test]
+fn model_usage_shows_in_total_per_teammate_and_per_task() {
+    // The usage field comes with the model layer (`llm_usage`); until a
+    // report carries it, it is put into the page's data as the model layer
+    // serializes it.
+    let html = hostile_report().to_html();
+    let usage = json!({
+        "total": { "calls": 3, "input_tokens": 1200, "output_tokens": 300, "usd": 0.0123 },
+        "teammates": { "evil-1": { "calls": 2, "input_tokens": 1000, "output_tokens": 200, "usd": 0.01 },
+                       "team-lead": { "calls": 1, "input_tokens": 200, "output_tokens": 100, "usd": 0.0023 } },
+        "tasks": { "agent": { "calls": 2, "input_tokens": 1000, "output_tokens": 200, "usd": 0.01 } }
+    });
+    let html = html.replacen("\"report\":{", &format!("\"report\":{{\"llm_usage\":{usage},"), 1);
+    assert!(html.contains("\"llm_usage\""), "the data block starts as expected");
+    let r = clean(render(&html, "#task=agent"));
+    assert!(r.dom.contains("In total: 3 call(s), 1200 tokens in, 300 out, ~$0.0123"), "total");
+    assert!(r.dom.contains("<td>team-lead</td><td class=\"num\">1</td>"), "the lead's row");
+    assert!(r.dom.contains("Model usage: 2 call(s), 1000 tokens in, 200 out, ~$0.0100"), "the open task's usage");
+}
+
+#[test]
 fn the_ci_audit_report_has_a_lane_per_teammate_and_a_bar_per_attempt() {
     let report = common::ci_audit_report();
     let first = report.tasks.iter().find(|t| !t.findings.is_empty()).expect("a task with findings");

@@ -47,6 +47,21 @@ window.addEventListener("error", (e) => document.documentElement.setAttribute("d
     for (const [rule, n] of rules) tb.append(el("tr", null, el("td", { text: rule }), el("td", { class: "num", text: String(n) })));
     app.append(el("table", { id: "by-rule" }, el("thead", null, el("tr", null, el("th", { text: "rule" }), el("th", { text: "findings" }))), tb));
   }
+  // Model usage (teams with `[models]`): in total, per teammate (the lead
+  // included when it made calls) and, in each task, per task.
+  const usage = r.llm_usage;
+  const usageLine = (u) => `${u.calls} call(s), ${u.input_tokens} tokens in, ${u.output_tokens} out, ~$${u.usd.toFixed(4)}`;
+  if (usage && usage.total && usage.total.calls > 0) {
+    app.append(el("h2", { text: "Model usage" }), el("p", { id: "usage-total", text: "In total: " + usageLine(usage.total) }));
+    const ub = el("tbody");
+    for (const [who, u] of Object.entries(usage.teammates || {})) {
+      ub.append(el("tr", null, el("td", { text: who }), el("td", { class: "num", text: String(u.calls) }),
+        el("td", { class: "num", text: String(u.input_tokens) }), el("td", { class: "num", text: String(u.output_tokens) }),
+        el("td", { class: "num", text: "$" + u.usd.toFixed(4) })));
+    }
+    app.append(el("table", { id: "usage" }, el("thead", null, el("tr", null,
+      ...["teammate", "calls", "tokens in", "tokens out", "cost"].map((h) => el("th", { text: h })))), ub));
+  }
   for (const w of r.warnings || []) app.append(el("p", { class: "muted", text: "Plan warning: " + w }));
   if (r.synthesis) app.append(el("h2", { text: "Synthesis" }), el("pre", { id: "synthesis", text: r.synthesis }));
 
@@ -173,6 +188,8 @@ window.addEventListener("error", (e) => document.documentElement.setAttribute("d
     b.append(el("p", null, `Owner: ${task.teammate || "unassigned"} · ${task.owned_files} owned file(s)`));
     if (task.error) b.append(el("p", { class: "err" }, "Error: " + task.error + (task.limit ? ` (limit hit: ${task.limit})` : "")));
     if (task.summary) b.append(el("p", null, "Summary: " + task.summary));
+    const used = usage && usage.tasks && usage.tasks[task.id];
+    if (used) b.append(el("p", { class: "usage" }, "Model usage: " + usageLine(used)));
     if (task.attempts.length) {
       const tb = el("tbody");
       task.attempts.forEach((a, n) => tb.append(el("tr", null, el("td", { class: "num", text: String(n + 1) }),
