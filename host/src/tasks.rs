@@ -108,6 +108,15 @@ pub struct Attempt {
     /// host from the limit it raised, never from the error's text.
     #[serde(default)]
     pub limit: Option<LimitKind>,
+    /// When it was claimed, in milliseconds since the Unix epoch (wall
+    /// clock, so that it survives a resume): the report's timeline.
+    #[serde(default)]
+    pub claimed_unix_ms: Option<u64>,
+}
+
+/// Now, in milliseconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// A task and everything that happened to it.
@@ -506,6 +515,7 @@ impl TaskList {
             ended_seq: None,
             interrupted: false,
             limit: None,
+            claimed_unix_ms: Some(unix_ms()),
         });
         let claimed = Claimed { spec: t.spec.clone(), attempt: t.attempts.len() as u32 };
         self.saved(&tasks, [idx]);

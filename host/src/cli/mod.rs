@@ -63,6 +63,10 @@ pub enum ReportFormat {
     Json,
     /// SARIF 2.1.0, for code-scanning UIs.
     Sarif,
+    /// JUnit XML, one test case per task, for CI test tabs.
+    Junit,
+    /// One self-contained HTML page: timeline, tasks, findings, totals.
+    Html,
 }
 
 /// What in a report fails the run (`--fail-on`).
@@ -119,6 +123,15 @@ pub struct RunArgs {
     /// Findings shown per task in the text report.
     #[arg(long, default_value_t = 20)]
     pub max_findings: usize,
+    /// Also write the HTML report to this file, whatever `--format` prints.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// In GitHub Actions (`GITHUB_ACTIONS=true`), also print findings and
+    /// failed tasks as `::error`/`::warning`/`::notice` annotations (on
+    /// stderr). The job summary is written to `$GITHUB_STEP_SUMMARY` there
+    /// either way.
+    #[arg(long)]
+    pub annotations: bool,
     /// Shared plugin-cache options.
     #[command(flatten)]
     pub cache: CacheArgs,

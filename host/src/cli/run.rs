@@ -89,13 +89,45 @@ async fn execute(
         ReportFormat::Text => print!("{}", report.to_text(args.max_findings)),
         ReportFormat::Json => println!("{}", report.to_json()),
         ReportFormat::Sarif => println!("{}", report.to_sarif()),
+        ReportFormat::Junit => print!("{}", report.to_junit()),
+        ReportFormat::Html => print!("{}", report.to_html()),
     }
+    if let Some(path) = &args.html
+        && let Err(e) = std::fs::write(path, report.to_html())
+    {
+        eprintln!("error: cannot write the HTML report to {}: {e}", path.display());
+        return Ok(EXIT_INTERNAL);
+    }
+    github_outputs(&report, &args);
     let code = exit::of_report(&report);
     if code == EXIT_INTERNAL {
         let why = report.state_errors.first().or(report.interrupted.as_ref()).map_or("", String::as_str);
         eprintln!("error: {}", crate::sanitize::line(why));
     }
     Ok(code)
+}
+
+/// In GitHub Actions: annotations on stderr when asked for (the runner
+/// reads workflow commands from both streams; stdout keeps the report
+/// alone), and the Markdown summary appended to `$GITHUB_STEP_SUMMARY`.
+fn github_outputs(report: &RunReport, args: &RunArgs) {
+    if std::env::var_os("GITHUB_ACTIONS").is_none_or(|v| v != "true") {
+        return;
+    }
+    if args.annotations {
+        eprint!("{}", report.github_annotations());
+    }
+    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+        use std::io::Write as _;
+        let written = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(report.github_summary().as_bytes()));
+        if let Err(e) = written {
+            tracing::warn!("cannot append the job summary to {}: {e}", Path::new(&path).display());
+        }
+    }
 }
 
 /// Forwards Ctrl-C and SIGTERM to the run as [`Interrupt`]s, for as long

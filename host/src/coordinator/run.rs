@@ -445,6 +445,8 @@ struct Running<B: TeammateBackend> {
     lead: Coordinator,
     stoppers: JoinSet<crate::team::ExitReason>,
     shutting_down: bool,
+    /// When the run started (unix ms): the report's timeline origin.
+    started_unix_ms: u64,
 }
 
 impl<B: TeammateBackend> Running<B> {
@@ -460,6 +462,7 @@ impl<B: TeammateBackend> Running<B> {
             lead,
             stoppers: JoinSet::new(),
             shutting_down: false,
+            started_unix_ms: crate::tasks::unix_ms(),
         }
     }
 
@@ -614,7 +617,7 @@ impl<B: TeammateBackend> Running<B> {
         let lead = self.lead;
         lead.log_unlogged();
         let (denials, denial_counts) = lead.book.into_denials();
-        RunReport::synthesize(super::report::Parts {
+        let mut report = RunReport::synthesize(super::report::Parts {
             team: plan.team.clone(),
             backend: self.backend.name().to_string(),
             duration,
@@ -627,7 +630,9 @@ impl<B: TeammateBackend> Running<B> {
             interrupted: self.interrupted,
             stopped_by: self.stopped_by,
             state_errors: Vec::new(),
-        })
+        });
+        report.started_unix_ms = Some(self.started_unix_ms);
+        report
     }
 }
 
@@ -753,7 +758,7 @@ impl Coordinator {
             // refuses more with `inbox-full`).
             TeammateMessage::Message { from, body, .. } => {
                 tracing::info!(teammate = %from, "to team-lead: {}", sanitize::line(&body));
-                self.messages.push(LeadMessage { from, body });
+                self.messages.push(LeadMessage { from, body, at_unix_ms: Some(crate::tasks::unix_ms()) });
             }
         }
     }

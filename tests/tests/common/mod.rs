@@ -97,3 +97,17 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// The `examples/ci-audit.toml` team over this repository, with the
+/// components this test build compiled (the example points at
+/// `target/wasm32-wasip2/release`), run in-process.
+pub fn ci_audit_report() -> RunReport {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/ci-audit.toml");
+    let mut loaded = Loaded::read(&path).unwrap();
+    for entry in &mut loaded.team.teammates {
+        let entry = entry.get_mut();
+        let (_, wasm) = swarm_tests::CHECKERS.iter().find(|(name, _)| *name == entry.name).expect("a shipped checker");
+        entry.plugin = wasm.into();
+    }
+    run_plan(&Plan::build(&loaded).unwrap_or_else(|e| panic!("{e}")))
+}

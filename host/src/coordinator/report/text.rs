@@ -1,0 +1,111 @@
+//! The report as human text for terminals and CI logs; everything a
+//! teammate wrote is sanitised.
+
+use std::fmt::Write as _;
+
+use super::{RunReport, TaskOutcome};
+use crate::sanitize;
+use crate::tasks::Status;
+
+impl RunReport {
+    /// The report as human text. Everything a teammate wrote is sanitised.
+    pub fn to_text(&self, max_findings_per_task: usize) -> String {
+        let s = sanitize::line;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "Team {} — {} task(s), {} teammate(s), {} backend, {:.2?}",
+            s(&self.team),
+            self.totals.tasks,
+            self.teammates.len(),
+            self.backend,
+            self.duration
+        );
+        for w in &self.warnings {
+            let _ = writeln!(out, "  warning: {}", s(w));
+        }
+        for t in &self.tasks {
+            let mark = match t.status {
+                Status::Completed => "ok  ",
+                Status::Failed => "FAIL",
+                Status::Pending | Status::InProgress => "----",
+            };
+            let who = t.teammate.as_deref().unwrap_or("-");
+            let tries = if t.attempts.len() > 1 { format!(" ({} attempts)", t.attempts.len()) } else { String::new() };
+            let _ =
+                writeln!(out, "{mark} {} [{}] {} — {}{tries}", s(&t.id), s(who), s(&t.subject), t.owned_files_label());
+            if let Some(summary) = &t.summary {
+                let _ = writeln!(out, "     {}", s(summary));
+            }
+            if let Some(e) = &t.error {
+                let _ = writeln!(out, "     error: {}", s(e));
+            }
+            for f in t.findings.iter().take(max_findings_per_task) {
+                let at = f.line.map(|l| format!(":{l}")).unwrap_or_default();
+                let _ = writeln!(out, "     {}{at}  {}  {}", s(&f.file), s(&f.rule), s(&f.message));
+            }
+            if t.findings.len() > max_findings_per_task {
+                let _ = writeln!(
+                    out,
+                    "     … {} more finding(s) (use --json for all)",
+                    t.findings.len() - max_findings_per_task
+                );
+            }
+        }
+        for d in &self.denials {
+            let task = d.task.as_deref().map(|t| format!(" in task {}", s(t))).unwrap_or_default();
+            let _ = writeln!(out, "denied: {} {}{task}: {}", s(&d.teammate), s(&d.operation), s(&d.reason));
+        }
+        for (teammate, n) in &self.denial_counts {
+            let listed = self.denials.iter().filter(|d| d.teammate == *teammate).count() as u64;
+            if *n > listed {
+                let _ = writeln!(out, "denied: {} {} more time(s) (counted, not listed)", s(teammate), n - listed);
+            }
+        }
+        for m in &self.messages {
+            let _ = writeln!(out, "message from {}: {}", s(&m.from), s(&m.body));
+        }
+        for m in self.teammates.iter().filter(|m| m.state == crate::team::Liveness::Dead) {
+            let _ = writeln!(out, "teammate {} died: {}", s(&m.id), s(m.exit.as_deref().unwrap_or("?")));
+        }
+        if let Some(text) = &self.synthesis {
+            for line in text.lines() {
+                let _ = writeln!(out, "planner: {}", s(line));
+            }
+        }
+        if let Some(why) = &self.interrupted {
+            let _ = writeln!(out, "run interrupted: {}", s(why));
+        }
+        for e in &self.state_errors {
+            let _ = writeln!(out, "state not saved: {}", s(e));
+        }
+        if !self.totals.by_rule.is_empty() {
+            let counts: Vec<String> = self.totals.by_rule.iter().map(|(rule, n)| format!("{} {n}", s(rule))).collect();
+            let _ = writeln!(out, "Findings by rule: {}", counts.join(", "));
+            let counts: Vec<String> = self.findings_by_severity().iter().map(|(sev, n)| format!("{sev} {n}")).collect();
+            let _ = writeln!(out, "Findings by severity: {}", counts.join(", "));
+        }
+        let _ = writeln!(
+            out,
+            "Summary: {} completed, {} failed, {} finding(s), {} retr{}",
+            self.totals.completed,
+            self.totals.failed,
+            self.totals.findings,
+            self.totals.retries,
+            if self.totals.retries == 1 { "y" } else { "ies" }
+        );
+        if let Some(verdict) = &self.verdict {
+            let _ = writeln!(out, "Result: {}", verdict.line());
+        }
+        out
+    }
+}
+
+impl TaskOutcome {
+    fn owned_files_label(&self) -> String {
+        match self.owned_files {
+            1 => "1 file".into(),
+            n => format!("{n} files"),
+        }
+    }
+}
