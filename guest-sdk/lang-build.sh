@@ -74,6 +74,12 @@ case "$cmd" in
     trap 'rm -rf "$bundle"' EXIT
     "$tools/js/node_modules/.bin/rolldown" "$app" --format esm --external '/^swarm:/' \
       -o "$bundle/bundle.js" >&2
+    # The SDK names its imports with the WIT version it was written for; a
+    # later 0.1.x of wit/ (which old guests keep loading) needs the same
+    # version in the import names, so take it from the WIT being built with.
+    version="$(sed -n 's/^package swarm:teammate@\([0-9.]*\);$/\1/p' "$wit/teammate.wit")"
+    [ -n "$version" ] || { echo "no 'package swarm:teammate@<version>;' line in $wit/teammate.wit" >&2; exit 1; }
+    sed -i "s#\"swarm:teammate/\([a-z-]*\)@[0-9.]*\"#\"swarm:teammate/\1@$version\"#g" "$bundle/bundle.js"
     node "$tools/js/node_modules/@bytecodealliance/componentize-js/src/cli.js" "$bundle/bundle.js" \
       --wit "$wit" -n teammate -d http fetch-event -o "$out" >&2
     ;;

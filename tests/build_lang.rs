@@ -133,6 +133,16 @@ fn build_one(workspace: &Path, tools: &Path, cache: &Path, guest: &LangGuest) ->
         });
     }
     fs::rename(&partial, &out).map_err(|e| format!("moving {} into place: {e}", partial.display()))?;
+    // Older builds of this guest are stale: keep only the one just built.
+    let stale = format!("{name}-");
+    for entry in fs::read_dir(cache).into_iter().flatten().flatten() {
+        let file = entry.file_name();
+        let file = file.to_string_lossy();
+        let hashed = file.len() == stale.len() + 16 + ".wasm".len();
+        if hashed && file.starts_with(&stale) && file.ends_with(".wasm") && entry.path() != out {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
     Ok(out)
 }
 

@@ -45,6 +45,9 @@ fn limits() -> Limits {
 
 struct Figures {
     lang: Lang,
+    /// A precompiled component mapped from a file, on wasmtime's default
+    /// engine: what the cached load could cost without decompressing.
+    mapped: Duration,
     size: u64,
     compile: Duration,
     cached: Duration,
@@ -112,6 +115,7 @@ fn measure(lang: Lang, wasm: &Path, input: &Path, cache: &Path) -> Figures {
         })
         .collect();
     let plugin = Sandbox::with_cache(cache.to_path_buf()).load(wasm, &limits).unwrap();
+    let mapped = mapped_load(wasm, cache);
 
     let rt = common::runtime(2);
     let (spawn, idle_kib) = rt.block_on(async {
@@ -173,6 +177,7 @@ fn measure(lang: Lang, wasm: &Path, input: &Path, cache: &Path) -> Figures {
     }
     Figures {
         lang,
+        mapped,
         size,
         compile,
         cached: median(&loads),
@@ -216,6 +221,12 @@ fn lines(all: &[Figures]) -> Vec<Line> {
             vs(secs(f.cached), secs(rust.cached)),
         ));
         out.push(Line::new(
+            "L cached",
+            format!("{name}: what-if: precompiled file, mapped (`Component::deserialize_file`)"),
+            dur(f.mapped),
+            vs(secs(f.mapped), secs(rust.mapped)),
+        ));
+        out.push(Line::new(
             "L spawn",
             format!("{name}: spawn (store + instantiate), median"),
             dur(f.spawn),
@@ -245,6 +256,29 @@ fn lines(all: &[Figures]) -> Vec<Line> {
         out.push(second);
     }
     out
+}
+
+/// Median time to map `wasm`, precompiled once into `dir`, on a default
+/// engine with the component model (not the host's settings: a what-if).
+#[allow(unsafe_code)] // wasmtime requires it to trust a precompiled file; this one is ours.
+fn mapped_load(wasm: &Path, dir: &Path) -> Duration {
+    let mut config = wasmtime::Config::new();
+    config.wasm_component_model(true);
+    let engine = wasmtime::Engine::new(&config).expect("engine");
+    let bytes = std::fs::read(wasm).unwrap();
+    let file = dir.join("precompiled.cwasm");
+    std::fs::write(&file, engine.precompile_component(&bytes).expect("precompile")).unwrap();
+    let loads: Vec<Duration> = (0..LOADS)
+        .map(|_| {
+            let started = Instant::now();
+            // SAFETY: the file was written by `precompile_component` of this
+            // engine just above and is not modified meanwhile.
+            let component = unsafe { wasmtime::component::Component::deserialize_file(&engine, &file) };
+            component.expect("deserialize");
+            started.elapsed()
+        })
+        .collect();
+    median(&loads)
 }
 
 /// `VmRSS` of this process, KiB.

@@ -196,6 +196,12 @@ pub fn scaffold(args: &NewArgs) -> Result<PathBuf, String> {
     };
     if args.lang == Lang::Js {
         files.push(("package-lock.json", js_lock(&args.name)?));
+        let wit = include_str!("../../../wit/teammate.wit");
+        for (file, text) in &mut files {
+            if *file == "swarm-teammate.js" {
+                *text = with_wit_version(text, wit)?;
+            }
+        }
     }
     for (file, text) in files {
         let path = dir.join(file);
@@ -205,6 +211,32 @@ pub fn scaffold(args: &NewArgs) -> Result<PathBuf, String> {
         std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     Ok(dir)
+}
+
+/// `js` with every `"swarm:teammate/<interface>@<version>"` import naming
+/// the version of `wit` instead: the SDK names the version it was written
+/// for, and componentize-js needs the names of the WIT it builds with (a
+/// later 0.1.x, which old guests keep loading).
+fn with_wit_version(js: &str, wit: &str) -> Result<String, String> {
+    let version = wit
+        .lines()
+        .find_map(|l| l.strip_prefix("package swarm:teammate@")?.strip_suffix(';'))
+        .ok_or("the compiled-in WIT has no `package swarm:teammate@<version>;` line")?;
+    let mut out = String::with_capacity(js.len());
+    let mut rest = js;
+    while let Some(at) = rest.find("\"swarm:teammate/") {
+        let (head, tail) = rest.split_at(at + 1);
+        out.push_str(head);
+        let end = tail.find('"').ok_or("an unterminated swarm:teammate import in the JS SDK")?;
+        let name = &tail[..end];
+        match name.split_once('@') {
+            Some((interface, _)) => out.push_str(&format!("{interface}@{version}")),
+            None => out.push_str(name),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 /// The SDK's lock file with the plugin's name and version at the top and in
@@ -340,6 +372,17 @@ mod tests {
         let lock: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(out.join("package-lock.json")).unwrap()).unwrap();
         assert_eq!((&lock["name"], &lock["packages"][""]["name"]), (&"p".into(), &"p".into()));
+    }
+
+    #[test]
+    fn js_imports_follow_the_wit_version() {
+        let js = "import * as log from \"swarm:teammate/log@0.1.1\";\nimport \"swarm:teammate/task-list@0.1.1\";\n";
+        let wit = "/// doc\npackage swarm:teammate@0.1.2;\n";
+        assert_eq!(
+            with_wit_version(js, wit).unwrap(),
+            "import * as log from \"swarm:teammate/log@0.1.2\";\nimport \"swarm:teammate/task-list@0.1.2\";\n"
+        );
+        assert!(with_wit_version(js, "package other;").unwrap_err().contains("package swarm:teammate@"));
     }
 
     #[test]
