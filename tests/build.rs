@@ -14,6 +14,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+/// The Python and JavaScript guests (issue 17), built by their own toolchains.
+#[path = "build_lang.rs"]
+mod lang;
+
 const TARGET: &str = "wasm32-wasip2";
 
 /// The first 8 bytes of a component: `\0asm`, then version 0x0d and layer 1.
@@ -184,7 +188,8 @@ fn main() {
     for guest in GUESTS {
         writeln!(code, "    ({:?}, {}),", guest.package, guest.constant).unwrap();
     }
-    code.push_str("];\n");
+    code.push_str("];\n\n");
+    lang::build(&workspace, &out_dir, &mut code);
     fs::write(out_dir.join("guests.rs"), code).expect("write guests.rs");
 
     for dep in deps {

@@ -6,7 +6,10 @@
 //! compile-and-link check `run` does before spawning.
 //!
 //! The component's types come from wasmtime (`Component::component_type`),
-//! so they are exactly what the linker sees.
+//! so they are exactly what the linker sees. The `producers` custom sections
+//! (the component's own and those of its core modules) say which toolchain
+//! built it: `rustc` and `wit-component` for a Rust plugin, `componentize-py`
+//! or `ComponentizeJS` for one in Python or JavaScript.
 
 use std::path::Path;
 
@@ -44,6 +47,46 @@ pub struct Fit {
     pub error: Option<String>,
 }
 
+/// One field of the `producers` sections, e.g. `language: Python`.
+#[derive(Debug, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Producer {
+    /// `language`, `processed-by` or `sdk`.
+    pub field: String,
+    /// The tool or language, e.g. `componentize-py`.
+    pub name: String,
+    /// Its version, possibly empty.
+    pub version: String,
+}
+
+/// Every distinct entry of every `producers` custom section in `bytes`, at
+/// any nesting depth (a component's core modules carry their own), sorted.
+/// A section that does not parse is skipped: it is metadata, not code.
+pub fn producers(bytes: &[u8]) -> Vec<Producer> {
+    let mut out = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        let Ok(wasmparser::Payload::CustomSection(section)) = payload else {
+            continue;
+        };
+        let wasmparser::KnownCustom::Producers(reader) = section.as_known() else {
+            continue;
+        };
+        for field in reader.into_iter().flatten() {
+            for value in field.values.into_iter().flatten() {
+                let p = Producer {
+                    field: field.name.to_string(),
+                    name: value.name.to_string(),
+                    version: value.version.to_string(),
+                };
+                if !out.contains(&p) {
+                    out.push(p);
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 /// What `inspect` reports.
 #[derive(Debug, Serialize)]
 pub struct Inspection {
@@ -61,6 +104,8 @@ pub struct Inspection {
     pub exports: Vec<Item>,
     /// The link check against each world of this host.
     pub fits: Vec<Fit>,
+    /// The toolchain that built it (the `producers` sections), if recorded.
+    pub producers: Vec<Producer>,
 }
 
 fn item(engine: &wasmtime::Engine, name: &str, ty: &ComponentItem) -> Item {
@@ -100,6 +145,7 @@ pub async fn examine(file: &Path, cache: &CacheArgs) -> Result<Inspection, Strin
     let limits = Limits::default();
     let bytes = crate::sandbox::read_component(file, &limits).map_err(|e| e.to_string())?;
     let size = bytes.len() as u64;
+    let producers = producers(&bytes);
     let cache_dir = cache.dir();
     let (owned, dir) = (file.to_path_buf(), cache_dir.clone());
     let types = tokio::task::spawn_blocking(move || -> Result<_, String> {
@@ -139,7 +185,7 @@ pub async fn examine(file: &Path, cache: &CacheArgs) -> Result<Inspection, Strin
     })
     .await
     .map_err(|e| e.to_string())?;
-    Ok(Inspection { v: 1, file: file.display().to_string(), size, world, imports, exports, fits })
+    Ok(Inspection { v: 1, file: file.display().to_string(), size, world, imports, exports, fits, producers })
 }
 
 /// `swarm-host plugins inspect <file.wasm> [--json]`: exits 0 if the plugin
@@ -167,6 +213,13 @@ pub async fn inspect(file: &Path, json: bool, cache: &CacheArgs) -> CliResult {
             }
         }
     }
+    if !i.producers.is_empty() {
+        println!("producers:");
+        for p in &i.producers {
+            let line = format!("  {}: {} {}", p.field, p.name, p.version);
+            println!("{}", crate::sanitize::line(line.trim_end()));
+        }
+    }
     for f in &i.fits {
         match &f.error {
             None => println!("fits the {} world of swarm:teammate@0.1.1", f.world),
@@ -177,4 +230,37 @@ pub async fn inspect(file: &Path, json: bool, cache: &CacheArgs) -> CliResult {
         eprintln!("error: {} fits no world of this host", i.file);
     }
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(file: &str) -> Vec<String> {
+        let bytes = std::fs::read(file).unwrap();
+        producers(&bytes).into_iter().map(|p| format!("{}: {}", p.field, p.name)).collect()
+    }
+
+    #[test]
+    fn producers_name_the_toolchain_of_each_language() {
+        let rust = names(swarm_tests::TODO_SCAN);
+        assert!(
+            rust.contains(&"language: Rust".to_string()) && rust.contains(&"processed-by: rustc".to_string()),
+            "{rust:?}"
+        );
+        let js = names(swarm_tests::JS_PACKAGE_JSON.expect("the JS guest was built"));
+        assert!(
+            js.contains(&"language: JavaScript".into()) && js.contains(&"processed-by: ComponentizeJS".into()),
+            "{js:?}"
+        );
+        // componentize-py records its pre-initialiser, not a language.
+        let py = names(swarm_tests::PY_LINT.expect("the Python guest was built"));
+        assert!(py.contains(&"processed-by: component-init-transform".into()), "{py:?}");
+    }
+
+    #[test]
+    fn a_module_without_producers_has_none() {
+        assert!(producers(b"\0asm\x01\0\0\0").is_empty());
+        assert!(producers(b"not wasm at all").is_empty());
+    }
 }

@@ -1,0 +1,292 @@
+//! What a teammate written in Python or JavaScript costs next to the same
+//! teammate in Rust (issue 17): the long-lines plugin `swarm-host new
+//! --lang rust|python|js` scaffolds (the same algorithm in each language),
+//! built as its README says.
+//!
+//! ```sh
+//! cargo bench -p swarm-tests --bench languages
+//! ```
+//!
+//! Per language: component size; first compile (a fresh sandbox, no cache);
+//! cached load (a fresh sandbox loading from the compiled-code cache, with
+//! its pre-instantiation, as a second `swarm-host run` does); spawn (a fresh
+//! `Store` + instantiation from the loaded plugin); resident memory per idle
+//! teammate (20 started, all idle, `VmRSS` growth / 20); one task's run time
+//! on the same input (200 files of 200 lines); and the second run of a whole
+//! team (cached load, spawn, that task, shutdown). The floor of every row is
+//! the Rust plugin, measured in the same run: the ratio says what the
+//! interpreter adds. The issue's target: the second run of a Python team
+//! within 2× of a Rust team.
+
+#[allow(dead_code)]
+#[path = "swarm/common.rs"]
+mod common;
+#[allow(dead_code)]
+#[path = "swarm/stats.rs"]
+mod stats;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use stats::{Line, dur, median, ratio};
+use swarm_host::cli::new::Lang;
+use swarm_host::coordinator::{Loaded, Plan, RunOptions, run_in_process};
+use swarm_host::sandbox::{Limits, Sandbox};
+
+const IDLE: usize = 20;
+const SPAWNS: usize = 50;
+const LOADS: usize = 10;
+const FILES: usize = 200;
+
+/// The limits a Python or JavaScript teammate needs (see docs/GUIDE.md).
+fn limits() -> Limits {
+    Limits { compile_timeout: Duration::from_secs(600), ..Limits::default() }
+}
+
+struct Figures {
+    lang: Lang,
+    /// A precompiled component mapped from a file, on wasmtime's default
+    /// engine: what the cached load could cost without decompressing.
+    mapped: Duration,
+    size: u64,
+    compile: Duration,
+    cached: Duration,
+    spawn: Duration,
+    idle_kib: f64,
+    task: Duration,
+    second_run: Duration,
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let base = tempfile::tempdir().unwrap();
+    let input = base.path().join("input");
+    for i in 0..FILES {
+        let text: String = (0..200)
+            .map(|n| if n % 50 == 0 { format!("{}\n", "x".repeat(120)) } else { "short line\n".into() })
+            .collect();
+        let p = input.join(format!("src/f{i:03}.md"));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    let mut all = Vec::new();
+    for lang in swarm_tests::lang::LANGS {
+        let dir = base.path().join(format!("{lang:?}").to_lowercase());
+        eprintln!("building the {lang:?} plugin ...");
+        let wasm = build(lang, &dir).unwrap_or_else(|e| panic!("{lang:?}: {e}"));
+        let figures = measure(lang, &wasm, &input, &base.path().join(format!("cache-{lang:?}")));
+        eprintln!(
+            "{lang:?}: {} bytes, compile {}, cached load {}, spawn {}, idle {:.0} KiB, task {}, second run {}",
+            figures.size,
+            dur(figures.compile),
+            dur(figures.cached),
+            dur(figures.spawn),
+            figures.idle_kib,
+            dur(figures.task),
+            dur(figures.second_run)
+        );
+        all.push(figures);
+    }
+    println!("{}", Line::header());
+    for line in lines(&all) {
+        println!("{}", line.render());
+    }
+}
+
+fn build(lang: Lang, dir: &Path) -> Result<PathBuf, String> {
+    swarm_tests::lang::new_plugin("long-lines", lang, dir)?;
+    swarm_tests::lang::build("long-lines", lang, dir, &dir.join("target"))
+}
+
+fn measure(lang: Lang, wasm: &Path, input: &Path, cache: &Path) -> Figures {
+    let size = std::fs::metadata(wasm).unwrap().len();
+    let limits = limits();
+    let started = Instant::now();
+    Sandbox::new().load(wasm, &limits).expect("compile");
+    let compile = started.elapsed();
+    Sandbox::with_cache(cache.to_path_buf()).load(wasm, &limits).expect("fill the cache");
+    let loads: Vec<Duration> = (0..LOADS)
+        .map(|_| {
+            let started = Instant::now();
+            Sandbox::with_cache(cache.to_path_buf()).load(wasm, &limits).expect("load from the cache");
+            started.elapsed()
+        })
+        .collect();
+    let plugin = Sandbox::with_cache(cache.to_path_buf()).load(wasm, &limits).unwrap();
+    let mapped = mapped_load(wasm, cache);
+
+    let rt = common::runtime(2);
+    let (spawn, idle_kib) = rt.block_on(async {
+        let empty = tempfile::tempdir().unwrap();
+        let (team, _events) = common::team(&common::ids("long", 1), 16, Vec::new());
+        let launch = common::launch("long-1");
+        let mut spawns = Vec::new();
+        for _ in 0..SPAWNS {
+            let ws = common::workspace(empty.path());
+            let started = Instant::now();
+            let instance = plugin.instantiate(&launch, team.clone(), ws).await.expect("instantiate");
+            spawns.push(started.elapsed());
+            drop(instance);
+        }
+
+        let ids = common::ids("long", IDLE);
+        let (team, mut events) = common::team(&ids, 16, Vec::new());
+        let before = rss_kib();
+        let mut guests = Vec::new();
+        for id in &ids {
+            guests.push(common::start(&plugin, id, &team, empty.path()).await);
+        }
+        common::idle(&mut events, IDLE).await;
+        let after = rss_kib();
+        common::stop(&team, &mut events, &ids, guests).await;
+        (median(&spawns), after.saturating_sub(before) as f64 / IDLE as f64)
+    });
+
+    // One task over the same input, in a team run (first run untimed: it
+    // warms the page cache and the plugin cache is already filled).
+    let team_file = input.parent().unwrap().join(format!("team-{lang:?}.toml"));
+    std::fs::write(
+        &team_file,
+        format!(
+            "name = \"bench\"\nroot = \"input\"\nread = \"owned\"\n[limits]\ncompile_timeout = \"10m\"\n\
+             [[teammate]]\nname = \"long-lines\"\nplugin = {:?}\n\
+             [[task]]\nid = \"all\"\nsubject = \"long lines\"\nowns = [\"src/**\"]\n",
+            wasm.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let plan = Plan::build(&Loaded::read(&team_file).unwrap()).unwrap();
+    let mut runs = Vec::new();
+    let mut tasks = Vec::new();
+    for i in 0..4 {
+        let started = Instant::now();
+        let report = rt.block_on(async {
+            let sandbox = Sandbox::with_cache(cache.to_path_buf());
+            run_in_process(&plan, &sandbox, RunOptions::default()).await.expect("the run started")
+        });
+        let took = started.elapsed();
+        assert!(report.success(), "{lang:?}: {}", report.to_text(20));
+        let found = report.tasks[0].findings.len();
+        assert_eq!(found, FILES * 4, "{lang:?}: every long line found");
+        if i > 0 {
+            runs.push(took);
+            tasks.push(report.tasks[0].attempts[0].duration.expect("the attempt ended"));
+        }
+    }
+    Figures {
+        lang,
+        mapped,
+        size,
+        compile,
+        cached: median(&loads),
+        spawn,
+        idle_kib,
+        task: median(&tasks),
+        second_run: median(&runs),
+    }
+}
+
+fn lines(all: &[Figures]) -> Vec<Line> {
+    let rust = &all[0];
+    assert_eq!(rust.lang, Lang::Rust);
+    let mut out = Vec::new();
+    for f in all {
+        let name = match f.lang {
+            Lang::Rust => "Rust",
+            Lang::Python => "Python",
+            Lang::Js => "JavaScript",
+        };
+        let vs = |a: f64, b: f64| {
+            if f.lang == Lang::Rust { "1× (floor)".to_string() } else { format!("{} of Rust", ratio(a, b)) }
+        };
+        let secs = |d: Duration| d.as_secs_f64();
+        out.push(Line::new(
+            "L size",
+            format!("{name}: component"),
+            format!("{:.2} MiB", f.size as f64 / 1048576.0),
+            vs(f.size as f64, rust.size as f64),
+        ));
+        out.push(Line::new(
+            "L compile",
+            format!("{name}: first compile"),
+            dur(f.compile),
+            vs(secs(f.compile), secs(rust.compile)),
+        ));
+        out.push(Line::new(
+            "L cached",
+            format!("{name}: cached load + pre-instantiation"),
+            dur(f.cached),
+            vs(secs(f.cached), secs(rust.cached)),
+        ));
+        out.push(Line::new(
+            "L cached",
+            format!("{name}: what-if: precompiled file, mapped (`Component::deserialize_file`)"),
+            dur(f.mapped),
+            vs(secs(f.mapped), secs(rust.mapped)),
+        ));
+        out.push(Line::new(
+            "L spawn",
+            format!("{name}: spawn (store + instantiate), median"),
+            dur(f.spawn),
+            vs(secs(f.spawn), secs(rust.spawn)),
+        ));
+        out.push(Line::new(
+            "L memory",
+            format!("{name}: resident memory per idle teammate"),
+            format!("{:.0} KiB", f.idle_kib),
+            vs(f.idle_kib, rust.idle_kib.max(1.0)),
+        ));
+        out.push(Line::new(
+            "L task",
+            format!("{name}: one task, {FILES} files × 200 lines"),
+            dur(f.task),
+            vs(secs(f.task), secs(rust.task)),
+        ));
+        let mut second = Line::new(
+            "L second run",
+            format!("{name}: whole team, second run (cached)"),
+            dur(f.second_run),
+            vs(secs(f.second_run), secs(rust.second_run)),
+        );
+        if f.lang == Lang::Python {
+            second = second.target("≤ 2× Rust", f.second_run.as_secs_f64() <= 2.0 * rust.second_run.as_secs_f64());
+        }
+        out.push(second);
+    }
+    out
+}
+
+/// Median time to map `wasm`, precompiled once into `dir`, on a default
+/// engine with the component model (not the host's settings: a what-if).
+#[allow(unsafe_code)] // wasmtime requires it to trust a precompiled file; this one is ours.
+fn mapped_load(wasm: &Path, dir: &Path) -> Duration {
+    let mut config = wasmtime::Config::new();
+    config.wasm_component_model(true);
+    let engine = wasmtime::Engine::new(&config).expect("engine");
+    let bytes = std::fs::read(wasm).unwrap();
+    let file = dir.join("precompiled.cwasm");
+    std::fs::write(&file, engine.precompile_component(&bytes).expect("precompile")).unwrap();
+    let loads: Vec<Duration> = (0..LOADS)
+        .map(|_| {
+            let started = Instant::now();
+            // SAFETY: the file was written by `precompile_component` of this
+            // engine just above and is not modified meanwhile.
+            let component = unsafe { wasmtime::component::Component::deserialize_file(&engine, &file) };
+            component.expect("deserialize");
+            started.elapsed()
+        })
+        .collect();
+    median(&loads)
+}
+
+/// `VmRSS` of this process, KiB.
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/self/status")
+}
