@@ -92,6 +92,7 @@ pub mod bindings {
     });
 }
 
+pub mod llm;
 pub mod options;
 pub mod planner;
 
@@ -356,6 +357,15 @@ impl Context {
     /// Reports progress on the held task: `done` of `total` steps.
     pub fn progress(&self, done: u32, total: u32) {
         wit_log::progress(done, total);
+    }
+
+    // ----- model ---------------------------------------------------------
+
+    /// One model call under `alias` (this teammate's default when `None`),
+    /// made by the host: see [`llm`]. The teammate is suspended until the
+    /// answer or the error comes; a task deadline still applies.
+    pub fn complete(&mut self, alias: Option<&str>, request: &llm::Request) -> Result<llm::Response, llm::LlmError> {
+        crate::bindings::swarm::teammate::llm::complete(alias, request)
     }
 }
 

@@ -175,6 +175,10 @@ pub struct RunReport {
     pub synthesis: Option<String>,
     /// Plan warnings.
     pub warnings: Vec<String>,
+    /// Model calls: tokens in and out, calls and estimated cost, in total,
+    /// per teammate and per task (when the team file has `[models]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm_usage: Option<crate::llm::UsageReport>,
 }
 
 impl RunReport {
@@ -244,6 +248,7 @@ impl RunReport {
             denial_counts,
             warnings,
             synthesis: None,
+            llm_usage: None,
         }
     }
 
@@ -339,6 +344,18 @@ impl RunReport {
         if let Some(text) = &self.synthesis {
             for line in text.lines() {
                 let _ = writeln!(out, "planner: {}", s(line));
+            }
+        }
+        if let Some(u) = self.llm_usage.as_ref().filter(|u| !u.is_empty()) {
+            let line = |t: &crate::llm::UsageTotals| {
+                format!("{} calls, {} tokens in, {} out, ~${:.4}", t.calls, t.input_tokens, t.output_tokens, t.usd)
+            };
+            let _ = writeln!(out, "model usage: {}", line(&u.total));
+            for (who, t) in &u.teammates {
+                let _ = writeln!(out, "model usage by {}: {}", s(who), line(t));
+            }
+            for (task, t) in &u.tasks {
+                let _ = writeln!(out, "model usage for task {}: {}", s(task), line(t));
             }
         }
         if let Some(why) = &self.interrupted {
@@ -486,6 +503,9 @@ impl RunReport {
             invocation["exitSignalName"] = json!("interrupted");
             invocation["properties"] = json!({ "interrupted": why });
         }
+        if let Some(u) = &self.llm_usage {
+            invocation["properties"]["llmUsage"] = json!(u);
+        }
         let sarif = json!({
             "$schema": SARIF_SCHEMA,
             "version": SARIF_VERSION,
@@ -615,6 +635,7 @@ mod tests {
             }],
             denial_counts: BTreeMap::from([("ws-runner".into(), 1)]),
             synthesis: None,
+            llm_usage: None,
             warnings: Vec::new(),
         }
     }

@@ -305,6 +305,11 @@ impl Models {
         Ok(Models { aliases: built, teammates, ledger, limits, cassettes, usage: UsageBook::default() })
     }
 
+    /// Checks `config` as [`Models::new`] does, without keeping the service.
+    pub fn check(config: &LlmConfig) -> Result<(), ConfigError> {
+        Models::new(config.clone()).map(drop)
+    }
+
     /// What `teammate` has left (the smaller of its budget and the team's).
     pub fn budget_left(&self, teammate: &str) -> BudgetLeft {
         self.ledger.left(teammate)
