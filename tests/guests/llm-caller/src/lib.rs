@@ -44,7 +44,8 @@ impl Teammate for LlmCaller {
         let (mut input, mut output) = (0, 0);
         let mut last = None;
         for _ in 0..times {
-            let answer = ctx.complete(alias.as_deref(), &request).map_err(|e| format!("llm error: {}", e.describe()))?;
+            let answer =
+                ctx.complete(alias.as_deref(), &request).map_err(|e| format!("llm error: {}", e.describe()))?;
             input += answer.usage.input_tokens;
             output += answer.usage.output_tokens;
             last = Some(answer);
