@@ -35,8 +35,12 @@ fn team(models: &str, subject: &str, script: &str, extra: &str) -> tempfile::Tem
 }
 
 fn run_json(dir: &Path, extra_args: &[&str]) -> (Output, serde_json::Value) {
+    run_json_on(dir, "in-process", extra_args)
+}
+
+fn run_json_on(dir: &Path, backend: &str, extra_args: &[&str]) -> (Output, serde_json::Value) {
     let team = dir.join("team.toml");
-    let mut args = vec!["run", "--fresh", "--json", "--backend", "in-process"];
+    let mut args = vec!["run", "--fresh", "--json", "--backend", backend];
     args.extend_from_slice(extra_args);
     args.push(team.to_str().unwrap());
     let out = swarm_host(dir, &args);
@@ -52,15 +56,21 @@ const HELLO: &str = r#"{"steps": [{"expect": {"last_text_contains": "hello"},
 #[test]
 fn a_guest_calls_the_model_through_the_host_and_the_report_counts_its_usage() {
     let dir = team("models = [\"s\"]\nbudget = { calls = 3 }", "ask hello", HELLO, "");
-    let (out, report) = run_json(dir.path(), &[]);
-    assert_eq!(out.status.code(), Some(0), "{report:#}\n{}", text(&out.stderr));
-    let summary = report["tasks"][0]["summary"].as_str().unwrap();
-    assert!(summary.starts_with("answer: hi there | model=scripted:"), "{summary}");
-    assert!(summary.contains("in=10 out=5 stop=StopReason::EndTurn") && summary.contains("calls_left=2"), "{summary}");
-    let usage = &report["llm_usage"];
-    assert_eq!(usage["total"]["calls"], 1, "{usage:#}");
-    assert_eq!(usage["teammates"]["caller-1"]["input_tokens"], 10, "{usage:#}");
-    assert_eq!(usage["tasks"]["t"]["output_tokens"], 5, "{usage:#}");
+    // A teammate process reaches the model through the coordinator's socket.
+    for backend in ["in-process", "process"] {
+        let (out, report) = run_json_on(dir.path(), backend, &[]);
+        assert_eq!(out.status.code(), Some(0), "{backend}: {report:#}\n{}", text(&out.stderr));
+        let summary = report["tasks"][0]["summary"].as_str().unwrap();
+        assert!(summary.starts_with("answer: hi there | model=scripted:"), "{backend}: {summary}");
+        assert!(
+            summary.contains("in=10 out=5 stop=StopReason::EndTurn") && summary.contains("calls_left=2"),
+            "{backend}: {summary}"
+        );
+        let usage = &report["llm_usage"];
+        assert_eq!(usage["total"]["calls"], 1, "{backend}: {usage:#}");
+        assert_eq!(usage["teammates"]["caller-1"]["input_tokens"], 10, "{backend}: {usage:#}");
+        assert_eq!(usage["tasks"]["t"]["output_tokens"], 5, "{backend}: {usage:#}");
+    }
 
     // The text report says the same.
     let team = dir.path().join("team.toml");
@@ -132,9 +142,11 @@ fn a_model_call_that_outlasts_the_task_deadline_stops_the_teammate_on_the_deadli
          [limits]\ntask_deadline = \"500ms\"\n"
     );
     let dir = team("models = [\"silent\"]", "ask hello", HELLO, &extra);
-    let (out, report) = run_json(dir.path(), &[]);
-    assert_eq!(out.status.code(), Some(4), "{report:#}\n{}", text(&out.stderr));
-    assert_eq!(report["tasks"][0]["limit"], "deadline", "{report:#}");
+    for backend in ["in-process", "process"] {
+        let (out, report) = run_json_on(dir.path(), backend, &[]);
+        assert_eq!(out.status.code(), Some(4), "{backend}: {report:#}\n{}", text(&out.stderr));
+        assert_eq!(report["tasks"][0]["limit"], "deadline", "{backend}: {report:#}");
+    }
 }
 
 #[test]

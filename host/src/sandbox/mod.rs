@@ -337,6 +337,11 @@ impl Sandbox {
         self
     }
 
+    /// Where model calls of this sandbox's teammates go, if anywhere.
+    pub fn models(&self) -> Option<&crate::llm::SharedModelPort> {
+        self.models.as_ref()
+    }
+
     /// Teammate slots of the pooling allocator, or `None` on demand.
     pub fn pooling(&self) -> Option<u32> {
         self.pooling
