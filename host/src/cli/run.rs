@@ -165,6 +165,9 @@ async fn execute_logged(
     };
     let observer = std::io::stderr().is_terminal().then(|| {
         let view = logging::view(plan.tasks.len());
+        if let Some(m) = &models {
+            view.show_usage(m.clone());
+        }
         Observer(Arc::new(move |team| view.update(team)))
     });
     let options = RunOptions {
