@@ -1,12 +1,13 @@
-//! Model calls made by the host for its teammates (issue 14, first slice).
+//! Model calls made by the host for its teammates (issue 14).
 //!
 //! Only the host holds API keys. A teammate names a model *alias*; the host
 //! checks the alias against the teammate's allow-list, its budget and the
 //! team's, waits for a slot under the provider's concurrency limit, sends
 //! the call, retries what is worth retrying, charges the usage the provider
-//! reports, and answers with the content and the budget left. Nothing here
-//! is reached from a guest through the WIT `llm` interface, whose import
-//! calls a [`ModelPort`] (implemented by [`Models`] in the coordinator).
+//! reports, and answers with the content and the budget left. A guest
+//! reaches it through the WIT `llm` interface, whose import calls a
+//! [`ModelPort`]: [`Models`] itself in the coordinator's process, or a port
+//! that forwards the call to the coordinator (a teammate process).
 //!
 //! # API
 //!
