@@ -158,3 +158,30 @@ fn validate_names_the_file_and_line_of_an_unknown_alias() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("team.toml:11") && stderr.contains("\"nope\""), "{stderr}");
 }
+
+#[test]
+fn stopping_the_run_cancels_a_model_call_in_flight() {
+    // The provider never answers and the call may take 10 minutes: the run's
+    // timeout stops the team, and the teammate waiting in the call is killed
+    // after its grace without waiting for the call.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming() {
+            held.push(conn);
+        }
+    });
+    let extra = format!(
+        "[models.silent]\nprovider = \"openai\"\nmodel = \"m\"\nbase_url = \"http://127.0.0.1:{port}/v1\"\n\
+         [llm]\ncall_timeout = \"10m\"\n"
+    );
+    let dir = team("models = [\"silent\"]", "ask hello", HELLO, &extra);
+    for backend in ["in-process", "process"] {
+        let started = std::time::Instant::now();
+        let (out, report) = run_json_on(dir.path(), backend, &["--timeout", "1s", "--shutdown-grace", "500ms"]);
+        assert_eq!(out.status.code(), Some(5), "{backend}: {report:#}\n{}", text(&out.stderr));
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "{backend}: {:?}", started.elapsed());
+        assert!(report["interrupted"].is_string(), "{backend}: {report:#}");
+    }
+}
