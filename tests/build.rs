@@ -79,6 +79,13 @@ const GUESTS: &[Guest] = &[
               `legacy.txt:1 legacy-rule`.",
     },
     Guest {
+        package: "llm-caller",
+        constant: "LLM_CALLER",
+        doc: "`tests/guests/llm-caller`: subject `ask[@<alias>] [xN] <prompt>` calls the model N times \
+              and completes with `answer: <text> | model=.. in=.. out=.. stop=.. tokens_left=.. \
+              calls_left=..`; an error fails the task with `llm error: <description>`.",
+    },
+    Guest {
         package: "memhog",
         constant: "MEMHOG",
         doc: "`tests/guests/memhog`: allocates and touches 1 MiB chunks until the host stops it.",

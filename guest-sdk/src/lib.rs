@@ -86,9 +86,13 @@ pub mod bindings {
         pub_export_macro: true,
         default_bindings_module: "swarm_guest_sdk::bindings",
         additional_derives: [PartialEq, Eq],
+        // These carry floats (temperature, dollars): `PartialEq` only would
+        // need a second list; they get neither.
+        additional_derives_ignore: ["request", "budget-left", "response"],
     });
 }
 
+pub mod llm;
 pub mod options;
 pub mod planner;
 
@@ -353,6 +357,15 @@ impl Context {
     /// Reports progress on the held task: `done` of `total` steps.
     pub fn progress(&self, done: u32, total: u32) {
         wit_log::progress(done, total);
+    }
+
+    // ----- model ---------------------------------------------------------
+
+    /// One model call under `alias` (this teammate's default when `None`),
+    /// made by the host: see [`llm`]. The teammate is suspended until the
+    /// answer or the error comes; a task deadline still applies.
+    pub fn complete(&mut self, alias: Option<&str>, request: &llm::Request) -> Result<llm::Response, llm::LlmError> {
+        crate::bindings::swarm::teammate::llm::complete(alias, request)
     }
 }
 

@@ -3,7 +3,10 @@
 //! sending each call as a request frame; the coordinator answers it with
 //! [`serve_call`], which runs the same team code as an in-process teammate
 //! (`Team`'s own port), so deadlines, ownership checks and limits are the
-//! same code.
+//! same code. A guest's model call crosses the same way
+//! ([`Remote`] implements the sandbox's [`ModelPort`]) and is answered by
+//! [`serve_model_call`] against the coordinator's model service, so the
+//! keys stay in the coordinator's process.
 //!
 //! The teammate process's outbox is bounded: at most [`OUTBOX_EVENTS`]
 //! one-way events wait to be written (a guest that emits faster waits for
@@ -21,23 +24,28 @@ use tokio::io::AsyncWriteExt as _;
 use tokio::net::UnixStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 
+use crate::llm::{BoxFuture, LlmError, ModelCall, ModelPort, ModelResponse};
 use crate::mailbox::{Incoming, SendError};
 use crate::model::TeammateMessage;
 use crate::port::{PortError, PortFuture, TeamPort};
 use crate::protocol::frame::{
     Call, FrameReader, LaunchConfig, MAX_FRAME_BYTES, Reply, ToCoordinator, ToTeammate, encode_frame, write_frame,
 };
+use crate::protocol::wire::WireModelCall;
 use crate::tasks::{Claimed, TaskReport};
 use crate::team::{Beat, ExitReason, Team};
 
 /// Events a teammate process may have waiting to be written to the socket.
 pub const OUTBOX_EVENTS: usize = 64;
 
-/// Answers one call of teammate `id` (of `group`) against the real team.
-/// The coordinator runs this for every socket teammate; the calls are
-/// `Team`'s own, which in-process teammates make directly.
-pub async fn serve_call(team: &Team, id: &str, group: &str, call: Call) -> Reply {
+/// Answers one call of teammate `id` (of `group`) against the real team
+/// and, for a model call, the coordinator's model service `models` (none:
+/// the team has no `[models]`). The coordinator runs this for every socket
+/// teammate; the calls are `Team`'s own, which in-process teammates make
+/// directly.
+pub async fn serve_call(team: &Team, models: Option<&dyn ModelPort>, id: &str, group: &str, call: Call) -> Reply {
     match call {
+        Call::Model { request } => serve_model_call(models, id, *request).await,
         Call::Recv { timeout_ms } => {
             let got = team.mailbox.recv(id, Duration::from_millis(timeout_ms)).await;
             Reply::Incoming { entry: got.map(Into::into) }
@@ -56,6 +64,37 @@ pub async fn serve_call(team: &Team, id: &str, group: &str, call: Call) -> Reply
             Reply::Done { error: team.complete_for(id, &task_id, report.into()).await.err() }
         }
         Call::Fail { task_id, reason } => Reply::Done { error: team.fail_for(id, &task_id, &reason).await.err() },
+    }
+}
+
+/// Answers one model call of teammate `id` (the connection's id, never the
+/// call's word) with the model service `models`. Any transport that carries
+/// a [`WireModelCall`] (the socket, a NATS worker's subject) can call it.
+pub async fn serve_model_call(models: Option<&dyn ModelPort>, id: &str, call: WireModelCall) -> Reply {
+    let Some(models) = models else {
+        let error = LlmError::ModelNotAllowed(format!(
+            "`{id}` may use no model: the team file has no [models] table (or the run was resumed, which makes no model calls)"
+        ));
+        return Reply::Model { response: None, error: Some(error.into()) };
+    };
+    match models.complete(super::wire::model_call_from_wire(id, call)).await {
+        Ok(r) => Reply::Model { response: Some(Box::new(r.into())), error: None },
+        Err(e) => Reply::Model { response: None, error: Some(e.into()) },
+    }
+}
+
+/// A teammate process's model calls go to the coordinator: the request
+/// frame carries the alias and the conversation, never a key.
+impl ModelPort for Remote {
+    fn complete(&self, call: ModelCall) -> BoxFuture<'_, Result<ModelResponse, LlmError>> {
+        Box::pin(async move {
+            let lost = |e: PortError| LlmError::Provider(format!("the coordinator cannot be reached: {e}"));
+            match self.call(Call::Model { request: Box::new(call.into()) }).await.map_err(lost)? {
+                Reply::Model { response: Some(r), error: None } => Ok((*r).into()),
+                Reply::Model { response: None, error: Some(e) } => Err(e.into()),
+                other => Err(lost(unexpected("model", &other))),
+            }
+        })
     }
 }
 

@@ -15,6 +15,10 @@ use crate::sandbox::Launch;
 #[derive(Debug, Default)]
 pub struct Headless;
 
+/// The only variables a headless teammate process inherits.
+pub const TEAMMATE_ENV: &[&str] =
+    &["PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "TERM", "NO_COLOR", "RUST_LOG", "RUST_BACKTRACE"];
+
 impl Launcher for Headless {
     fn name(&self) -> &'static str {
         "process"
@@ -22,7 +26,17 @@ impl Launcher for Headless {
 
     async fn open(&self, argv: Vec<String>, launch: &Launch) -> anyhow::Result<Pane> {
         let (exe, args) = argv.split_first().context("empty teammate command line")?;
-        let mut child = tokio::process::Command::new(exe)
+        let mut command = tokio::process::Command::new(exe);
+        // Deny by default: the coordinator's environment may hold model API
+        // keys (`key_env`), which a teammate process must never see; it
+        // gets only what logging and the platform need.
+        command.env_clear();
+        for var in TEAMMATE_ENV {
+            if let Some(v) = std::env::var_os(var) {
+                command.env(var, v);
+            }
+        }
+        let mut child = command
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -205,6 +205,8 @@ pub struct LinkServer {
     expected: Mutex<HashMap<String, Slot>>,
     heartbeat_timeout: Duration,
     accept: tokio::task::AbortHandle,
+    /// Where teammates' model calls go; unset: the team has no `[models]`.
+    models: std::sync::OnceLock<crate::llm::SharedModelPort>,
 }
 
 impl std::fmt::Debug for LinkServer {
@@ -232,8 +234,21 @@ impl LinkServer {
                     tokio::spawn(async move { server.handle(stream).await });
                 }
             });
-            Self { dir, team, expected: Mutex::new(HashMap::new()), heartbeat_timeout, accept: accept.abort_handle() }
+            Self {
+                dir,
+                team,
+                expected: Mutex::new(HashMap::new()),
+                heartbeat_timeout,
+                accept: accept.abort_handle(),
+                models: std::sync::OnceLock::new(),
+            }
         }))
+    }
+
+    /// Answers teammates' model calls with `models` (the coordinator's model
+    /// service). Set once, before teammates start; a second call is ignored.
+    pub fn set_models(&self, models: crate::llm::SharedModelPort) {
+        let _ = self.models.set(models);
     }
 
     /// The socket teammates connect to.
@@ -348,7 +363,7 @@ impl LinkServer {
                                     "protocol error: more than {MAX_CALLS_IN_FLIGHT} calls in flight on its connection"));
                             }
                             self.team.roster.beat(id, &Beat::Alive);
-                            calls.push(answer(&self.team, id, group, request, call));
+                            calls.push(answer(&self.team, self.models.get(), id, group, request, call));
                         }
                         ToCoordinator::Beat { beat } => self.team.roster.beat(id, &beat.into()),
                         ToCoordinator::Heartbeat => self.team.roster.beat(id, &Beat::Alive),
@@ -400,9 +415,17 @@ impl LinkServer {
 /// makes one call at a time; more is a broken or hostile peer.
 const MAX_CALLS_IN_FLIGHT: usize = 64;
 
-/// Answers request `request` of teammate `id`.
-async fn answer(team: &Team, id: &str, group: &str, request: u64, call: Call) -> ToTeammate {
-    ToTeammate::Response { id: request, reply: serve_call(team, id, group, call).await }
+/// Answers request `request` of teammate `id`. Dropping the future (the
+/// connection ended: the teammate stopped) cancels a model call in flight.
+async fn answer(
+    team: &Team,
+    models: Option<&crate::llm::SharedModelPort>,
+    id: &str,
+    group: &str,
+    request: u64,
+    call: Call,
+) -> ToTeammate {
+    ToTeammate::Response { id: request, reply: serve_call(team, models.map(|m| &**m), id, group, call).await }
 }
 
 #[cfg(test)]

@@ -5,11 +5,19 @@
 
 use std::time::Duration;
 
+use crate::llm::{
+    Block, BudgetLeft, LlmError, Message, ModelCall, ModelRequest, ModelResponse, Role, StopReason, Tool, ToolChoice,
+    Usage,
+};
 use crate::mailbox::{Incoming, SendError};
 use crate::model::{Finding, LimitKind, Severity, TeammateMessage};
 use crate::protocol::wire::{
     WireBeat, WireEvent, WireExitReason, WireFinding, WireIncoming, WireLimitKind, WireLimits, WireLiveness,
     WireReadScope, WireSendError, WireSeverity, WireTaskReport, WireTaskSpec,
+};
+use crate::protocol::wire::{
+    WireBlock, WireBudgetLeft, WireModelCall, WireModelError, WireModelMessage, WireModelResponse, WireRole,
+    WireStopReason, WireTool, WireToolChoice, WireUsage,
 };
 use crate::sandbox::{Limits, ReadScope};
 use crate::tasks::{TaskReport, TaskSpec};
@@ -407,6 +415,208 @@ impl From<WireEvent> for TeammateMessage {
     }
 }
 
+// ----- model calls ---------------------------------------------------------
+
+impl From<Block> for WireBlock {
+    fn from(b: Block) -> Self {
+        match b {
+            Block::Text { text } => Self::Text { text },
+            Block::ToolCall { id, name, input } => Self::ToolCall { id, name, input },
+            Block::ToolResult { call_id, content, is_error } => Self::ToolResult { call_id, content, is_error },
+        }
+    }
+}
+
+impl From<WireBlock> for Block {
+    fn from(b: WireBlock) -> Self {
+        match b {
+            WireBlock::Text { text } => Self::Text { text },
+            WireBlock::ToolCall { id, name, input } => Self::ToolCall { id, name, input },
+            WireBlock::ToolResult { call_id, content, is_error } => Self::ToolResult { call_id, content, is_error },
+        }
+    }
+}
+
+fn role_to_wire(r: Role) -> WireRole {
+    match r {
+        Role::User => WireRole::User,
+        Role::Assistant => WireRole::Assistant,
+    }
+}
+
+fn role_from_wire(r: WireRole) -> Role {
+    match r {
+        WireRole::User => Role::User,
+        WireRole::Assistant => Role::Assistant,
+    }
+}
+
+impl From<ModelCall> for WireModelCall {
+    fn from(c: ModelCall) -> Self {
+        let r = c.request;
+        Self {
+            task: c.task,
+            alias: c.alias,
+            system: r.system,
+            messages: r
+                .messages
+                .into_iter()
+                .map(|m| WireModelMessage {
+                    role: role_to_wire(m.role),
+                    content: m.content.into_iter().map(Into::into).collect(),
+                })
+                .collect(),
+            tools: r
+                .tools
+                .into_iter()
+                .map(|t| WireTool { name: t.name, description: t.description, input_schema: t.input_schema })
+                .collect(),
+            tool_choice: r.tool_choice.map(|c| match c {
+                ToolChoice::Auto => WireToolChoice::Auto,
+                ToolChoice::None => WireToolChoice::None,
+                ToolChoice::Any => WireToolChoice::Any,
+                ToolChoice::Named(name) => WireToolChoice::Named { name },
+            }),
+            max_output_tokens: r.max_output_tokens,
+            temperature: r.temperature,
+            stop_sequences: r.stop_sequences,
+        }
+    }
+}
+
+/// A call from the wire, made by teammate `teammate` (the connection's id,
+/// never a field of the call).
+pub fn model_call_from_wire(teammate: &str, c: WireModelCall) -> ModelCall {
+    ModelCall {
+        teammate: teammate.to_string(),
+        task: c.task,
+        alias: c.alias,
+        request: ModelRequest {
+            system: c.system,
+            messages: c
+                .messages
+                .into_iter()
+                .map(|m| Message {
+                    role: role_from_wire(m.role),
+                    content: m.content.into_iter().map(Into::into).collect(),
+                })
+                .collect(),
+            tools: c
+                .tools
+                .into_iter()
+                .map(|t| Tool { name: t.name, description: t.description, input_schema: t.input_schema })
+                .collect(),
+            tool_choice: c.tool_choice.map(|c| match c {
+                WireToolChoice::Auto => ToolChoice::Auto,
+                WireToolChoice::None => ToolChoice::None,
+                WireToolChoice::Any => ToolChoice::Any,
+                WireToolChoice::Named { name } => ToolChoice::Named(name),
+            }),
+            max_output_tokens: c.max_output_tokens,
+            temperature: c.temperature,
+            stop_sequences: c.stop_sequences,
+        },
+    }
+}
+
+impl From<BudgetLeft> for WireBudgetLeft {
+    fn from(b: BudgetLeft) -> Self {
+        Self { tokens: b.tokens, calls: b.calls, usd: b.usd }
+    }
+}
+
+impl From<WireBudgetLeft> for BudgetLeft {
+    fn from(b: WireBudgetLeft) -> Self {
+        Self { tokens: b.tokens, calls: b.calls, usd: b.usd }
+    }
+}
+
+impl From<ModelResponse> for WireModelResponse {
+    fn from(r: ModelResponse) -> Self {
+        let u = r.usage;
+        Self {
+            id: r.id,
+            alias: r.alias,
+            model: r.model,
+            content: r.content.into_iter().map(Into::into).collect(),
+            stop_reason: match r.stop_reason {
+                StopReason::EndTurn => WireStopReason::EndTurn,
+                StopReason::ToolUse => WireStopReason::ToolUse,
+                StopReason::MaxTokens => WireStopReason::MaxTokens,
+                StopReason::StopSequence => WireStopReason::StopSequence,
+                StopReason::Refusal => WireStopReason::Refusal,
+                StopReason::Other => WireStopReason::Other,
+            },
+            usage: WireUsage {
+                input_tokens: u.input_tokens,
+                output_tokens: u.output_tokens,
+                cache_read_tokens: u.cache_read_tokens,
+                cache_write_tokens: u.cache_write_tokens,
+            },
+            budget: r.budget.into(),
+        }
+    }
+}
+
+impl From<WireModelResponse> for ModelResponse {
+    fn from(r: WireModelResponse) -> Self {
+        let u = r.usage;
+        Self {
+            id: r.id,
+            alias: r.alias,
+            model: r.model,
+            content: r.content.into_iter().map(Into::into).collect(),
+            stop_reason: match r.stop_reason {
+                WireStopReason::EndTurn => StopReason::EndTurn,
+                WireStopReason::ToolUse => StopReason::ToolUse,
+                WireStopReason::MaxTokens => StopReason::MaxTokens,
+                WireStopReason::StopSequence => StopReason::StopSequence,
+                WireStopReason::Refusal => StopReason::Refusal,
+                WireStopReason::Other => StopReason::Other,
+            },
+            usage: Usage {
+                input_tokens: u.input_tokens,
+                output_tokens: u.output_tokens,
+                cache_read_tokens: u.cache_read_tokens,
+                cache_write_tokens: u.cache_write_tokens,
+            },
+            budget: r.budget.into(),
+        }
+    }
+}
+
+impl From<LlmError> for WireModelError {
+    fn from(e: LlmError) -> Self {
+        match e {
+            LlmError::ModelNotAllowed(detail) => Self::ModelNotAllowed { detail },
+            LlmError::InvalidRequest(detail) => Self::InvalidRequest { detail },
+            LlmError::BudgetExhausted { reason, left } => Self::BudgetExhausted { detail: reason, left: left.into() },
+            LlmError::RateLimited { retry_after_ms } => Self::RateLimited { retry_after_ms },
+            LlmError::Overloaded => Self::Overloaded,
+            LlmError::Timeout(ms) => Self::Timeout { ms },
+            LlmError::Provider(detail) => Self::ProviderError { detail },
+            LlmError::ReplayMiss(detail) => Self::ReplayMiss { detail },
+        }
+    }
+}
+
+impl From<WireModelError> for LlmError {
+    fn from(e: WireModelError) -> Self {
+        match e {
+            WireModelError::ModelNotAllowed { detail } => Self::ModelNotAllowed(detail),
+            WireModelError::InvalidRequest { detail } => Self::InvalidRequest(detail),
+            WireModelError::BudgetExhausted { detail, left } => {
+                Self::BudgetExhausted { reason: detail, left: left.into() }
+            }
+            WireModelError::RateLimited { retry_after_ms } => Self::RateLimited { retry_after_ms },
+            WireModelError::Overloaded => Self::Overloaded,
+            WireModelError::Timeout { ms } => Self::Timeout(ms),
+            WireModelError::ProviderError { detail } => Self::Provider(detail),
+            WireModelError::ReplayMiss { detail } => Self::ReplayMiss(detail),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -521,5 +731,54 @@ mod tests {
         );
         let exit = WireExitReason::from(ExitReason::Killed { message: "x".into(), limit: Some(LimitKind::LogRate) });
         assert_eq!(serde_json::to_string(&exit).unwrap(), r#"{"kind":"killed","message":"x","limit":"log_rate"}"#);
+
+        // Model calls and their answers (since the `llm` import).
+        let call = WireModelCall::from(ModelCall {
+            teammate: "not-on-the-wire".into(),
+            task: Some("t1".into()),
+            alias: Some("fast".into()),
+            request: ModelRequest {
+                messages: vec![
+                    Message {
+                        role: Role::Assistant,
+                        content: vec![Block::ToolCall {
+                            id: "c1".into(),
+                            name: "grep".into(),
+                            input: serde_json::json!({"q": "x"}),
+                        }],
+                    },
+                    Message {
+                        role: Role::User,
+                        content: vec![Block::ToolResult {
+                            call_id: "c1".into(),
+                            content: "none".into(),
+                            is_error: true,
+                        }],
+                    },
+                ],
+                tool_choice: Some(ToolChoice::Named("grep".into())),
+                max_output_tokens: Some(9),
+                ..ModelRequest::default()
+            },
+        });
+        assert_eq!(
+            serde_json::to_string(&call).unwrap(),
+            r#"{"task":"t1","alias":"fast","messages":[{"role":"assistant","content":[{"type":"tool_call","id":"c1","name":"grep","input":{"q":"x"}}]},{"role":"user","content":[{"type":"tool_result","call_id":"c1","content":"none","is_error":true}]}],"tools":[],"tool_choice":{"kind":"named","name":"grep"},"max_output_tokens":9,"stop_sequences":[]}"#
+        );
+        let answer = WireModelResponse::from(ModelResponse {
+            id: "m1".into(),
+            alias: "fast".into(),
+            model: "x".into(),
+            content: vec![Block::text("hi")],
+            stop_reason: StopReason::EndTurn,
+            usage: Usage { input_tokens: 3, output_tokens: 2, ..Usage::default() },
+            budget: BudgetLeft { calls: Some(4), ..BudgetLeft::default() },
+        });
+        assert_eq!(
+            serde_json::to_string(&answer).unwrap(),
+            r#"{"id":"m1","alias":"fast","model":"x","content":[{"type":"text","text":"hi"}],"stop_reason":"end_turn","usage":{"input_tokens":3,"output_tokens":2,"cache_read_tokens":0,"cache_write_tokens":0},"budget":{"calls":4}}"#
+        );
+        let error = WireModelError::from(LlmError::RateLimited { retry_after_ms: Some(5) });
+        assert_eq!(serde_json::to_string(&error).unwrap(), r#"{"kind":"rate_limited","retry_after_ms":5}"#);
     }
 }

@@ -222,7 +222,7 @@ pub async fn inspect(file: &Path, json: bool, cache: &CacheArgs) -> CliResult {
     }
     for f in &i.fits {
         match &f.error {
-            None => println!("fits the {} world of swarm:teammate@0.1.1", f.world),
+            None => println!("fits the {} world of swarm:teammate@0.1.2", f.world),
             Some(e) => println!("does not fit the {} world: {}", f.world, crate::sanitize::line(e)),
         }
     }

@@ -135,9 +135,27 @@ pub struct RunArgs {
     /// Shared plugin-cache options.
     #[command(flatten)]
     pub cache: CacheArgs,
+    /// Record every model call in DIR, one cassette per teammate
+    /// (`<teammate>.jsonl`: request fingerprint, canonical request, answer;
+    /// no headers, no keys).
+    #[arg(long, value_name = "DIR", conflicts_with = "llm_replay")]
+    pub llm_record: Option<PathBuf>,
+    /// Answer every model call from the cassettes in DIR, with no network
+    /// and no key; a call that matches nothing is a `replay-miss`.
+    #[arg(long, value_name = "DIR")]
+    pub llm_replay: Option<PathBuf>,
 }
 
 impl RunArgs {
+    /// Where model answers come from: `--llm-record`, `--llm-replay`, or live.
+    pub fn llm_mode(&self) -> crate::llm::Mode {
+        match (&self.llm_record, &self.llm_replay) {
+            (Some(dir), _) => crate::llm::Mode::Record(dir.clone()),
+            (None, Some(dir)) => crate::llm::Mode::Replay(dir.clone()),
+            (None, None) => crate::llm::Mode::Live,
+        }
+    }
+
     /// The report format asked for (`--json` is `--format json`).
     pub fn report_format(&self) -> ReportFormat {
         if self.json { ReportFormat::Json } else { self.format }

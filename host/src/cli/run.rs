@@ -26,6 +26,11 @@ use crate::tasks::Status;
 /// `swarm-host run <team.toml>`.
 pub async fn run(state_dir: &Path, team: &Path, fresh: bool, args: RunArgs) -> CliResult {
     let loaded = Loaded::read(team).map_err(config_error)?;
+    // Keys are read here, by the coordinator only.
+    let models = match loaded.llm_config(args.llm_mode()).map_err(config_error)? {
+        Some(config) => Some(Arc::new(crate::llm::Models::new(config).map_err(config_error)?)),
+        None => None,
+    };
     let (plan, planner) = build_with_planner(&loaded, args.cache.dir().as_deref()).await.map_err(|e| {
         // A planner stopped by a sandbox limit is a limit hit, not a bad file
         // (the limit is typed, as the sandbox raised it).
@@ -51,7 +56,7 @@ pub async fn run(state_dir: &Path, team: &Path, fresh: bool, args: RunArgs) -> C
         .map_err(|e| (EXIT_INTERNAL, format!("cannot keep the team's state: {e}")))?;
     // Held until the run is over: one coordinator per team.
     let _lock = state.lock().map_err(config_error)?;
-    execute(&plan, state, None, planner, args).await
+    execute(&plan, state, None, planner, models, args).await
 }
 
 /// `swarm-host resume <team> [--allow-changed-plugins]`.
@@ -65,7 +70,9 @@ pub async fn resume(state_dir: &Path, team: &str, allow_changed_plugins: bool, a
         tracing::warn!("{warning}");
     }
     let restored = Restored::load(&state, &plan).map_err(config_error)?;
-    execute(&plan, state, Some(restored), None, args).await
+    // The team file is not kept with the state: a resumed run makes no
+    // model calls (every one is `model-not-allowed`).
+    execute(&plan, state, Some(restored), None, None, args).await
 }
 
 async fn execute(
@@ -73,6 +80,7 @@ async fn execute(
     state: StateDir,
     restored: Option<Restored>,
     planner: Option<Planner>,
+    models: Option<Arc<crate::llm::Models>>,
     args: RunArgs,
 ) -> CliResult {
     let logs = logging::team_logs();
@@ -80,7 +88,7 @@ async fn execute(
     if let Err(e) = logs.open(&log_dir, restored.is_none()) {
         tracing::warn!("cannot write the team's log files in {}: {e}", log_dir.display());
     }
-    let result = execute_logged(plan, state, restored, planner, &args).await;
+    let result = execute_logged(plan, state, restored, planner, models, &args).await;
     logs.close();
     let mut report = result?;
     logging::finish_view();
@@ -158,6 +166,7 @@ async fn execute_logged(
     state: StateDir,
     restored: Option<Restored>,
     planner: Option<Planner>,
+    models: Option<Arc<crate::llm::Models>>,
     args: &RunArgs,
 ) -> Result<RunReport, (u8, String)> {
     let (tx, interrupts) = tokio::sync::mpsc::channel(2);
@@ -178,8 +187,19 @@ async fn execute_logged(
         Kind::InProcess => args.cache.sandbox().for_in_process_team(plan.teammates.iter().map(|t| &t.limits)),
         _ => args.cache.sandbox(),
     };
+    let sandbox = match &models {
+        Some(m) => sandbox.with_models(m.clone()),
+        None => sandbox,
+    };
+    let planner = match (planner, &models) {
+        (Some(p), Some(m)) => Some(p.with_models(m.clone())),
+        (p, _) => p,
+    };
     let observer = std::io::stderr().is_terminal().then(|| {
         let view = logging::view(plan.tasks.len());
+        if let Some(m) = &models {
+            view.show_usage(m.clone());
+        }
         Observer(Arc::new(move |team| view.update(team)))
     });
     let options = RunOptions {
@@ -195,6 +215,9 @@ async fn execute_logged(
         StartError::State(_) => (EXIT_INTERNAL, e.to_string()),
         _ => config_error(e),
     })?;
+    if let Some(m) = &models {
+        report.llm_usage = Some(m.usage());
+    }
     if let Some(planner) = planner {
         let results = report
             .tasks

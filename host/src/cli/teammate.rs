@@ -83,7 +83,7 @@ async fn serve(args: &TeammateArgs) -> anyhow::Result<ExitReason> {
     } else {
         let link: SharedPort = remote.clone();
         tokio::select! {
-            reason = run_teammate(&config, link) => reason,
+            reason = run_teammate(&config, link, remote.clone()) => reason,
             why = remote.lost() => ExitReason::killed(format!("connection to the coordinator lost: {why}")),
         }
     };
@@ -92,12 +92,14 @@ async fn serve(args: &TeammateArgs) -> anyhow::Result<ExitReason> {
 }
 
 /// Loads the plugin, opens the workspace and runs the teammate to its end.
-async fn run_teammate(config: &LaunchConfig, link: SharedPort) -> ExitReason {
+async fn run_teammate(config: &LaunchConfig, link: SharedPort, models: crate::llm::SharedModelPort) -> ExitReason {
     let spawn_failed = |e: String| ExitReason::spawn_failed(crate::sanitize::line(&e));
     let sandbox = match &config.cache_dir {
         Some(dir) => Sandbox::with_cache(dir.clone()),
         None => Sandbox::new(),
     };
+    // Model calls go to the coordinator, which holds the keys.
+    let sandbox = sandbox.with_models(models);
     let limits = crate::sandbox::Limits::from(&config.limits);
     let (path, load_limits) = (config.plugin.clone(), limits.clone());
     // Compiling blocks; heartbeats keep flowing from the other workers.

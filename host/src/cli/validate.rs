@@ -96,6 +96,10 @@ pub async fn check(team: &Path, cache: &CacheArgs) -> Validation {
     };
     let cache_dir = cache.dir();
     let mut plan = Plan::build(&loaded).map_err(|e| e.0.into_iter().for_each(|p| problems.add(p))).ok();
+    // `[models]`: aliases, allow-lists, budgets, and that every key can be read.
+    if let Err(e) = loaded.llm_config(crate::llm::Mode::Live) {
+        problems.add(e);
+    }
     let mut plugins = Vec::new();
 
     if let Some(entry) = &loaded.team.planner {

@@ -2,10 +2,13 @@
 //! and one for the whole task list when stderr is a terminal; nothing extra
 //! otherwise (the plain log lines already say what happens).
 //!
+//! With `[models]`, each teammate's bar and the team's also show the model
+//! usage so far (calls, tokens in/out, estimated cost).
+//!
 //! Everything shown that a teammate chose (ids, task ids) is sanitised.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -18,6 +21,11 @@ pub struct TeamView {
     multi: MultiProgress,
     overall: ProgressBar,
     bars: Mutex<HashMap<String, ProgressBar>>,
+    models: OnceLock<Arc<crate::llm::Models>>,
+}
+
+fn usage_text(u: &crate::llm::UsageTotals) -> String {
+    format!(" · {} calls {}/{} tok ~${:.4}", u.calls, u.input_tokens, u.output_tokens, u.usd)
 }
 
 impl std::fmt::Debug for TeamView {
@@ -37,7 +45,12 @@ impl TeamView {
         let overall = multi.add(ProgressBar::new(tasks as u64));
         overall.set_style(style("{prefix:>16} [{bar:30}] {pos}/{len} tasks {msg}"));
         overall.set_prefix("team");
-        Self { multi, overall, bars: Mutex::new(HashMap::new()) }
+        Self { multi, overall, bars: Mutex::new(HashMap::new()), models: OnceLock::new() }
+    }
+
+    /// Shows the model usage of `models` from now on (set once).
+    pub fn show_usage(&self, models: Arc<crate::llm::Models>) {
+        let _ = self.models.set(models);
     }
 
     /// Prints a line above the bars without tearing them.
@@ -51,7 +64,10 @@ impl TeamView {
         let done = tasks.iter().filter(|t| matches!(t.status, Status::Completed | Status::Failed)).count();
         let failed = tasks.iter().filter(|t| t.status == Status::Failed).count();
         self.overall.set_position(done as u64);
-        self.overall.set_message(if failed > 0 { format!("({failed} failed)") } else { String::new() });
+        let usage = self.models.get().map(|m| m.usage()).unwrap_or_default();
+        let team_usage = if usage.is_empty() { String::new() } else { usage_text(&usage.total) };
+        let failed = if failed > 0 { format!("({failed} failed)") } else { String::new() };
+        self.overall.set_message(format!("{failed}{team_usage}"));
         let mut bars = self.bars.lock().unwrap_or_else(|e| e.into_inner());
         for m in team.roster.snapshot() {
             let bar = bars.entry(m.id.clone()).or_insert_with(|| {
@@ -65,7 +81,8 @@ impl TeamView {
             bar.set_position(u64::from(pos));
             let state = format!("{:?}", m.state).to_lowercase();
             let task = m.task.as_deref().map(|t| format!(" {}", sanitize::line(t))).unwrap_or_default();
-            bar.set_message(format!("{state}{task}"));
+            let used = usage.teammates.get(&m.id).map(usage_text).unwrap_or_default();
+            bar.set_message(format!("{state}{task}{used}"));
             if matches!(m.state, Liveness::Exited | Liveness::Dead) && !bar.is_finished() {
                 bar.set_position(bar.length().unwrap_or(1));
                 bar.finish_with_message(state);

@@ -25,8 +25,39 @@
 //! deadline = "20s"                 # optional
 //! ```
 //!
+//! Model calls (the guests' `llm` import) need a `[models]` table of
+//! aliases and, per teammate (and planner), the aliases it may use:
+//!
+//! ```toml
+//! [models.fast]                    # the alias guests name
+//! provider = "anthropic"           # anthropic | openai | scripted
+//! model = "claude-haiku-4-5"
+//! key_env = "ANTHROPIC_API_KEY"    # or key_file = "secrets/key" (never both)
+//! base_url = "https://api.anthropic.com"   # optional
+//! max_output_tokens = 1024         # optional
+//! price = { input_per_mtok = 1.0, output_per_mtok = 5.0 }  # optional
+//!
+//! [llm]                            # optional, team-wide
+//! budget = { tokens = 2000000, calls = 500, usd = 10.0 }
+//! concurrency = 4                  # calls in flight per provider endpoint
+//! call_timeout = "10m"
+//! max_retries = 4
+//!
+//! [[teammate]]
+//! name = "agent"
+//! plugin = "agent.wasm"
+//! models = ["fast"]                # allow-list; the first is the default
+//! budget = { tokens = 200000, calls = 50 }
+//! ```
+//!
+//! A `scripted` alias (responses listed in a JSON file, `script = "..."`,
+//! for tests and offline examples) is never a real model. Keys are read
+//! only by [`Loaded::llm_config`], in the coordinator, into a
+//! [`Secret`](crate::llm::Secret).
+//!
 //! Errors point at the file and line.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -77,6 +108,82 @@ pub struct TeamFile {
     /// A planner plugin that adds tasks by splitting the file tree.
     #[serde(default)]
     pub planner: Option<Spanned<PlannerEntry>>,
+    /// Model aliases teammates may name.
+    #[serde(default)]
+    pub models: BTreeMap<String, Spanned<ModelEntry>>,
+    /// Team-wide model call settings.
+    #[serde(default)]
+    pub llm: Option<Spanned<LlmEntry>>,
+}
+
+/// One model alias of `[models]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelEntry {
+    /// `anthropic`, `openai` (any OpenAI-compatible server) or `scripted`.
+    pub provider: String,
+    /// The provider's model id.
+    pub model: String,
+    /// Endpoint; the provider's public API when absent.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// The environment variable holding the key.
+    #[serde(default)]
+    pub key_env: Option<String>,
+    /// A file holding the key (relative to the team file).
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// Largest output a call may ask for (and the default).
+    #[serde(default)]
+    pub max_output_tokens: Option<u32>,
+    /// US dollars per million tokens, for the estimated cost and usd budgets.
+    #[serde(default)]
+    pub price: Option<crate::llm::Price>,
+    /// Anthropic only: the pinned `anthropic-version`.
+    #[serde(default)]
+    pub anthropic_version: Option<crate::llm::AnthropicVersion>,
+    /// Scripted only: the JSON file of responses (relative to the team file).
+    #[serde(default)]
+    pub script: Option<PathBuf>,
+}
+
+/// `[llm]`: team-wide model call settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmEntry {
+    /// The whole team's budget.
+    #[serde(default)]
+    pub budget: Option<BudgetEntry>,
+    /// Calls in flight per provider endpoint (default 4).
+    #[serde(default)]
+    pub concurrency: Option<usize>,
+    /// Longest a call may take, retries included (default 10 minutes).
+    #[serde(default, with = "humantime_serde")]
+    pub call_timeout: Option<Duration>,
+    /// Retries of a failed call (429, 529, 5xx, dropped connections).
+    #[serde(default)]
+    pub max_retries: Option<u32>,
+}
+
+/// A budget: `{ tokens = .., calls = .., usd = .. }`, each optional.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetEntry {
+    /// Input + output tokens.
+    #[serde(default)]
+    pub tokens: Option<u64>,
+    /// Calls sent.
+    #[serde(default)]
+    pub calls: Option<u64>,
+    /// Estimated US dollars.
+    #[serde(default)]
+    pub usd: Option<f64>,
+}
+
+impl From<BudgetEntry> for crate::llm::Budget {
+    fn from(b: BudgetEntry) -> Self {
+        crate::llm::Budget { tokens: b.tokens, calls: b.calls, usd: b.usd }
+    }
 }
 
 /// A planner plugin (world `planner`): splits the files matching `owns`
@@ -99,6 +206,12 @@ pub struct PlannerEntry {
     /// Owner of every planned task that names none.
     #[serde(default)]
     pub owner: Option<String>,
+    /// Model aliases it may use; the first is its default.
+    #[serde(default)]
+    pub models: Vec<Spanned<String>>,
+    /// Its model budget.
+    #[serde(default)]
+    pub budget: Option<BudgetEntry>,
 }
 
 fn dot() -> PathBuf {
@@ -128,6 +241,12 @@ pub struct TeammateEntry {
     /// Limits over the team-wide ones.
     #[serde(default)]
     pub limits: Option<Spanned<toml::Table>>,
+    /// Model aliases each instance may use; the first is its default.
+    #[serde(default)]
+    pub models: Vec<Spanned<String>>,
+    /// Each instance's model budget.
+    #[serde(default)]
+    pub budget: Option<BudgetEntry>,
 }
 
 /// A task.
@@ -243,6 +362,162 @@ impl Loaded {
     }
 }
 
+/// Where model answers come from in a run (`--llm-record`, `--llm-replay`).
+pub use crate::llm::Mode as LlmMode;
+
+impl Loaded {
+    /// True if the team file sets up model calls (`[models]`).
+    pub fn has_models(&self) -> bool {
+        !self.team.models.is_empty()
+    }
+
+    /// The model service's configuration: aliases with their keys, each
+    /// teammate instance's (and the planner's) allow-list and budget, the
+    /// team's budget and limits. Keys are read here (from `key_env` or
+    /// `key_file`) except in replay mode, which needs none. Unknown
+    /// aliases, missing key variables and bad settings are errors with the
+    /// line. `None` when the file has no `[models]` and no teammate names one.
+    pub fn llm_config(&self, mode: LlmMode) -> Result<Option<crate::llm::LlmConfig>, ConfigError> {
+        use crate::llm::{AliasConfig, CallLimits, LlmConfig, ProviderKind, Secret, TeammateModels};
+        let team = &self.team;
+        let names_models = team.teammates.iter().any(|t| !t.get_ref().models.is_empty())
+            || team.planner.as_ref().is_some_and(|p| !p.get_ref().models.is_empty());
+        if team.models.is_empty() && !names_models {
+            return Ok(None);
+        }
+        let replaying = matches!(mode, LlmMode::Replay(_));
+        let mut aliases = BTreeMap::new();
+        for (name, entry) in &team.models {
+            let at = Some(entry.span().start);
+            let m = entry.get_ref();
+            let err = |msg: String| self.error_at(at, format!("[models.{name}]: {msg}"));
+            if !valid_alias(name) {
+                return Err(err("an alias is 1 to 64 letters, digits, '-', '_' or '.'".into()));
+            }
+            let provider = match (m.provider.as_str(), &m.script) {
+                ("anthropic", None) => ProviderKind::Anthropic,
+                ("openai", None) => ProviderKind::OpenAi,
+                ("scripted", Some(script)) => ProviderKind::Scripted(self.dir.join(script)),
+                ("scripted", None) => return Err(err("provider \"scripted\" needs script = \"<file>.json\"".into())),
+                ("anthropic" | "openai", Some(_)) => {
+                    return Err(err("script is only for provider \"scripted\"".into()));
+                }
+                (other, _) => {
+                    return Err(err(format!(
+                        "unknown provider {other:?}: use \"anthropic\", \"openai\" (any OpenAI-compatible server) \
+                         or \"scripted\""
+                    )));
+                }
+            };
+            let key = match (&m.key_env, &m.key_file) {
+                (Some(_), Some(_)) => return Err(err("set key_env or key_file, not both".into())),
+                _ if replaying => None,
+                (Some(var), None) => match std::env::var(var) {
+                    Ok(v) if !v.trim().is_empty() => Some(Secret::new(v.trim())),
+                    _ => {
+                        return Err(err(format!(
+                            "key_env = {var:?}, but the environment variable {var} is not set (or empty)"
+                        )));
+                    }
+                },
+                (None, Some(file)) => {
+                    let path = self.dir.join(file);
+                    match std::fs::read_to_string(&path) {
+                        Ok(v) if !v.trim().is_empty() => Some(Secret::new(v.trim())),
+                        Ok(_) => return Err(err(format!("key_file {} is empty", path.display()))),
+                        Err(e) => return Err(err(format!("cannot read key_file {}: {e}", path.display()))),
+                    }
+                }
+                (None, None) => None,
+            };
+            let mut alias = AliasConfig::new(provider, m.model.clone());
+            alias.base_url = m.base_url.clone();
+            alias.key = key;
+            alias.max_output_tokens = m.max_output_tokens;
+            alias.price = m.price;
+            alias.anthropic_version = m.anthropic_version;
+            aliases.insert(name.clone(), alias);
+        }
+        let allow_list = |list: &[Spanned<String>], who: &str| -> Result<Vec<String>, ConfigError> {
+            list.iter()
+                .map(|a| {
+                    if team.models.contains_key(a.get_ref()) {
+                        Ok(a.get_ref().clone())
+                    } else {
+                        let known: Vec<&str> = team.models.keys().map(String::as_str).collect();
+                        Err(self.error_at(
+                            Some(a.span().start),
+                            format!(
+                                "{who} names model alias {:?}, which [models] does not define (defined: {})",
+                                a.get_ref(),
+                                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                            ),
+                        ))
+                    }
+                })
+                .collect()
+        };
+        let mut teammates = BTreeMap::new();
+        for entry in &team.teammates {
+            let t = entry.get_ref();
+            let allow = allow_list(&t.models, &format!("teammate `{}`", t.name))?;
+            if allow.is_empty() {
+                continue;
+            }
+            for k in 1..=t.instances {
+                let models = TeammateModels {
+                    allow: allow.clone(),
+                    default: allow.first().cloned(),
+                    budget: t.budget.map(Into::into).unwrap_or_default(),
+                };
+                teammates.insert(format!("{}-{k}", t.name), models);
+            }
+        }
+        if let Some(p) = &team.planner {
+            let allow = allow_list(&p.get_ref().models, "[planner]")?;
+            if !allow.is_empty() {
+                let id = crate::sandbox::planner::PLANNER_ID.to_string();
+                if teammates.contains_key(&id) {
+                    return Err(self.error_at(
+                        Some(p.span().start),
+                        format!("a teammate instance is named `{id}`, the id the planner's model calls use"),
+                    ));
+                }
+                let budget = p.get_ref().budget.map(Into::into).unwrap_or_default();
+                teammates.insert(id, TeammateModels { default: allow.first().cloned(), allow, budget });
+            }
+        }
+        let llm = team.llm.as_ref();
+        let settings = llm.map(|l| l.get_ref().clone()).unwrap_or_default();
+        let mut limits = CallLimits::default();
+        if let Some(n) = settings.concurrency {
+            limits.concurrency_per_provider = n;
+        }
+        if let Some(t) = settings.call_timeout {
+            limits.timeout = t;
+        }
+        if let Some(n) = settings.max_retries {
+            limits.retry.max_retries = n;
+        }
+        let config = LlmConfig {
+            aliases,
+            teammates,
+            team_budget: settings.budget.map(Into::into).unwrap_or_default(),
+            limits,
+            mode,
+        };
+        // The service's own checks (a price for usd budgets, URLs, the
+        // scripted files), located at `[llm]` or the first alias.
+        let at = llm.map(|l| l.span().start).or_else(|| team.models.values().next().map(|m| m.span().start));
+        crate::llm::Models::check(&config).map_err(|e| self.error_at(at, e.to_string()))?;
+        Ok(Some(config))
+    }
+}
+
+fn valid_alias(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
 fn line_of(source: &str, offset: usize) -> usize {
     source[..offset.min(source.len())].bytes().filter(|&b| b == b'\n').count() + 1
 }
@@ -281,5 +556,74 @@ mod tests {
         let e = l.limits_of(&l.team.teammates[0]).unwrap_err();
         assert_eq!(e.line, Some(5));
         assert!(e.message.contains("teammate `a`") && e.message.contains("memroy_mib"), "{e}");
+    }
+
+    fn models_team(models: &str, teammate_extra: &str) -> String {
+        format!(
+            "name = \"t\"\n{models}\n[[teammate]]\nname = \"a\"\nplugin = \"a.wasm\"\ninstances = 2\n{teammate_extra}"
+        )
+    }
+
+    #[test]
+    fn an_unknown_alias_is_an_error_at_its_line() {
+        let l = parse(&models_team(
+            "[models.fast]\nprovider = \"openai\"\nmodel = \"m\"\n",
+            "models = [\n  \"fast\",\n  \"slow\",\n]\n",
+        ))
+        .unwrap();
+        let e = l.llm_config(LlmMode::Live).unwrap_err();
+        assert_eq!(e.line, Some(12), "{e}");
+        assert!(e.message.contains("\"slow\"") && e.message.contains("defined: fast"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_key_variable_is_an_error_at_the_alias_unless_replaying() {
+        let var = "SWARM_TEST_KEY_THAT_IS_NEVER_SET";
+        let l = parse(&models_team(
+            &format!("[models.fast]\nprovider = \"anthropic\"\nmodel = \"m\"\nkey_env = \"{var}\"\n"),
+            "models = [\"fast\"]\n",
+        ))
+        .unwrap();
+        let e = l.llm_config(LlmMode::Live).unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
+        assert!(e.message.contains(var) && e.message.contains("not set"), "{e}");
+        assert!(l.llm_config(LlmMode::Replay("c".into())).unwrap().is_some());
+    }
+
+    #[test]
+    fn unknown_fields_of_an_alias_or_a_budget_name_the_field_and_line() {
+        let e = parse(&models_team("[models.fast]\nprovider = \"openai\"\nmodle = \"m\"\n", "")).unwrap_err();
+        assert!(e.message.contains("modle") && e.line == Some(4), "{e}");
+        let e = parse(&models_team("", "budget = { tokns = 3 }\n")).unwrap_err();
+        assert!(e.message.contains("tokns") && e.line == Some(7), "{e}");
+    }
+
+    #[test]
+    fn each_instance_gets_the_allow_list_default_and_budget_and_keys_come_from_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("key"), "sk-from-file\n").unwrap();
+        let src = models_team(
+            "[models.fast]\nprovider = \"openai\"\nmodel = \"m\"\nkey_file = \"key\"\n\
+             [models.big]\nprovider = \"openai\"\nmodel = \"n\"\n[llm]\nconcurrency = 9\ncall_timeout = \"3s\"\n\
+             budget = { calls = 7 }\n",
+            "models = [\"big\", \"fast\"]\nbudget = { tokens = 100 }\n",
+        );
+        let l = Loaded::parse(&dir.path().join("team.toml"), src).unwrap();
+        let c = l.llm_config(LlmMode::Live).unwrap().unwrap();
+        assert_eq!(c.aliases["fast"].key.as_ref().map(|k| k.expose().to_string()), Some("sk-from-file".into()));
+        assert!(c.aliases["big"].key.is_none());
+        for id in ["a-1", "a-2"] {
+            let t = &c.teammates[id];
+            assert_eq!((t.allow.clone(), t.default.as_deref()), (vec!["big".into(), "fast".into()], Some("big")));
+            assert_eq!(t.budget.tokens, Some(100));
+        }
+        assert_eq!(c.teammates.len(), 2);
+        assert_eq!((c.limits.concurrency_per_provider, c.limits.timeout), (9, Duration::from_secs(3)));
+        assert_eq!(c.team_budget.calls, Some(7));
+    }
+
+    #[test]
+    fn a_team_file_without_models_has_no_model_config() {
+        assert!(parse(&models_team("", "")).unwrap().llm_config(LlmMode::Live).unwrap().is_none());
     }
 }

@@ -311,6 +311,9 @@ pub async fn run_native<L: Launcher>(
     let (team, events) = team_of(plan, options.restored.as_ref(), options.state.as_ref());
     let dir = SocketDir::create(&plan.team)?;
     let server = LinkServer::start(team.clone(), dir, HEARTBEAT_TIMEOUT).map_err(StartError::Listen)?;
+    if let Some(models) = sandbox.models() {
+        server.set_models(models.clone());
+    }
     let setup = NativeSetup { exe, root, read: plan.read, workspace, plugins, cache_dir };
     let backend = Native::new(team, server, launcher, setup).with_team_limits(plan.teammates.iter().map(|t| &t.limits));
     run(plan, Arc::new(backend), events, options).await

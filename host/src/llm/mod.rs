@@ -1,12 +1,13 @@
-//! Model calls made by the host for its teammates (issue 14, first slice).
+//! Model calls made by the host for its teammates (issue 14).
 //!
 //! Only the host holds API keys. A teammate names a model *alias*; the host
 //! checks the alias against the teammate's allow-list, its budget and the
 //! team's, waits for a slot under the provider's concurrency limit, sends
 //! the call, retries what is worth retrying, charges the usage the provider
-//! reports, and answers with the content and the budget left. Nothing here
-//! is reachable from a guest yet: the WIT `llm` interface, the sandbox
-//! import and the team file's `[models]` table come later.
+//! reports, and answers with the content and the budget left. A guest
+//! reaches it through the WIT `llm` interface, whose import calls a
+//! [`ModelPort`]: [`Models`] itself in the coordinator's process, or a port
+//! that forwards the call to the coordinator (a teammate process).
 //!
 //! # API
 //!
@@ -24,8 +25,9 @@
 //!   `ReplayMiss` (names the first differing field). None of them carries a
 //!   key, a provider URL or a header.
 //! - Service: [`Models::new`]`(`[`LlmConfig`]`)` then
-//!   [`Models::complete`]`(teammate, alias_or_default, request)` and
-//!   [`Models::budget_left`]`(teammate)`. The config holds the aliases
+//!   [`Models::complete`]`(teammate, alias_or_default, request)` (or
+//!   [`Models::complete_for`] naming the task, for the per-task usage),
+//!   [`Models::budget_left`]`(teammate)` and [`Models::usage`]. The config holds the aliases
 //!   ([`AliasConfig`]: provider, model, base URL, [`Secret`] key, output
 //!   cap, price, pinned Anthropic version), each teammate's allow-list,
 //!   default alias and [`Budget`], a team-wide budget, the [`CallLimits`]
@@ -72,13 +74,17 @@ pub mod cassette;
 mod http;
 mod models;
 pub mod openai;
+mod port;
 pub mod retry;
 pub mod scripted;
 mod secret;
 mod validate;
 
 pub use budget::{Budget, BudgetLeft, Price};
-pub use models::{AliasConfig, AnthropicVersion, CallLimits, LlmConfig, Mode, Models, ProviderKind, TeammateModels};
+pub use models::{
+    AliasConfig, AnthropicVersion, BoxFuture, CallLimits, LlmConfig, Mode, Models, ProviderKind, TeammateModels,
+};
+pub use port::{ModelCall, ModelPort, SharedModelPort, UsageBook, UsageReport, UsageTotals};
 pub use secret::Secret;
 
 use serde::{Deserialize, Serialize};

@@ -8,6 +8,7 @@ use super::anthropic::{self, Anthropic};
 use super::budget::{Budget, Cost, Ledger, Price};
 use super::cassette::{self, Cassettes};
 use super::openai::{self, OpenAi};
+use super::port::{ModelCall, ModelPort, UsageBook, UsageReport};
 use super::retry::{self, AttemptError, RetryPolicy};
 use super::scripted::Scripted;
 use super::{Block, BudgetLeft, LlmError, ModelRequest, ModelResponse, Secret, StopReason, Usage, validate};
@@ -165,7 +166,8 @@ pub(crate) struct ProviderAnswer {
     pub usage: Usage,
 }
 
-pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// A boxed future that owns what it needs (or borrows for `'a`).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// One wire format (or the scripted stand-in).
 pub(crate) trait Provider: Send + Sync {
@@ -195,6 +197,7 @@ pub struct Models {
     ledger: Ledger,
     limits: CallLimits,
     cassettes: Option<Cassettes>,
+    usage: UsageBook,
 }
 
 impl std::fmt::Debug for Models {
@@ -299,7 +302,12 @@ impl Models {
             )));
         }
         let ledger = Ledger::new(team_budget, teammates.iter().map(|(n, t)| (n.clone(), t.budget)));
-        Ok(Models { aliases: built, teammates, ledger, limits, cassettes })
+        Ok(Models { aliases: built, teammates, ledger, limits, cassettes, usage: UsageBook::default() })
+    }
+
+    /// Checks `config` as [`Models::new`] does, without keeping the service.
+    pub fn check(config: &LlmConfig) -> Result<(), ConfigError> {
+        Models::new(config.clone()).map(drop)
     }
 
     /// What `teammate` has left (the smaller of its budget and the team's).
@@ -307,11 +315,28 @@ impl Models {
         self.ledger.left(teammate)
     }
 
+    /// What every teammate and task has used so far.
+    pub fn usage(&self) -> UsageReport {
+        self.usage.report()
+    }
+
     /// One model call for `teammate` under `alias` (its default when `None`).
     /// Dropping the future cancels the call and releases its reservation.
     pub async fn complete(
         &self,
         teammate: &str,
+        alias: Option<&str>,
+        request: ModelRequest,
+    ) -> Result<ModelResponse, LlmError> {
+        self.complete_for(teammate, None, alias, request).await
+    }
+
+    /// [`Models::complete`] for `teammate` holding `task`: its usage is
+    /// also counted for the task.
+    pub async fn complete_for(
+        &self,
+        teammate: &str,
+        task: Option<&str>,
         alias: Option<&str>,
         request: ModelRequest,
     ) -> Result<ModelResponse, LlmError> {
@@ -391,6 +416,7 @@ impl Models {
                 .map_or(0.0, |p| p.cost(u.input_tokens + u.cache_read_tokens + u.cache_write_tokens, u.output_tokens)),
         };
         let budget = reservation.settle(cost);
+        self.usage.record(teammate, task, &u, cost.usd);
         if let Some(e) = cassette_failure {
             return Err(e);
         }
@@ -429,5 +455,13 @@ impl Models {
                 if t.allow.is_empty() { "none".to_string() } else { t.allow.join(", ") }
             ))),
         }
+    }
+}
+
+impl ModelPort for Models {
+    fn complete(&self, call: ModelCall) -> BoxFuture<'_, Result<ModelResponse, LlmError>> {
+        Box::pin(async move {
+            self.complete_for(&call.teammate, call.task.as_deref(), call.alias.as_deref(), call.request).await
+        })
     }
 }

@@ -20,8 +20,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::VERSION;
 use super::wire::{
-    WireBeat, WireEvent, WireExitReason, WireIncoming, WireLimits, WireReadScope, WireSendError, WireTaskReport,
-    WireTaskSpec, WorkspaceRules,
+    WireBeat, WireEvent, WireExitReason, WireIncoming, WireLimits, WireModelCall, WireModelError, WireModelResponse,
+    WireReadScope, WireSendError, WireTaskReport, WireTaskSpec, WorkspaceRules,
 };
 
 /// Cap of one frame's payload, in bytes, during the hello and welcome, and
@@ -99,7 +99,7 @@ pub struct LaunchConfig {
 }
 
 /// A request from the teammate's host side to the team.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "call", rename_all = "snake_case")]
 pub enum Call {
     /// Wait up to `timeout_ms` for the next inbox entry.
@@ -141,10 +141,15 @@ pub enum Call {
         /// Why.
         reason: String,
     },
+    /// A guest's model call, made by the coordinator (which holds the keys).
+    Model {
+        /// The call.
+        request: Box<WireModelCall>,
+    },
 }
 
 /// The answer to a [`Call`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "reply", rename_all = "snake_case")]
 pub enum Reply {
     /// Answer to `recv`.
@@ -171,6 +176,15 @@ pub enum Reply {
     Done {
         /// Why it was refused, if it was.
         error: Option<String>,
+    },
+    /// Answer to `model`: the response or the error.
+    Model {
+        /// The answer, when there is one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        response: Option<Box<WireModelResponse>>,
+        /// Why there is none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<WireModelError>,
     },
 }
 

@@ -384,3 +384,182 @@ impl WireEvent {
         }
     }
 }
+
+/// Who wrote a model message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)] // the roles of the same name
+pub enum WireRole {
+    User,
+    Assistant,
+}
+
+/// One piece of a model message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum WireBlock {
+    /// Text.
+    Text {
+        /// The text.
+        text: String,
+    },
+    /// A tool call.
+    ToolCall {
+        /// Call id.
+        id: String,
+        /// Tool name.
+        name: String,
+        /// Arguments (a JSON object).
+        input: serde_json::Value,
+    },
+    /// A tool result.
+    ToolResult {
+        /// The call answered.
+        call_id: String,
+        /// Output or error text.
+        content: String,
+        /// The tool failed.
+        #[serde(default)]
+        is_error: bool,
+    },
+}
+
+/// One model message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireModelMessage {
+    /// Who wrote it.
+    pub role: WireRole,
+    /// Its blocks.
+    pub content: Vec<WireBlock>,
+}
+
+/// A tool the model may call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireTool {
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// JSON Schema of its input.
+    pub input_schema: serde_json::Value,
+}
+
+/// Tool choice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[allow(missing_docs)] // the choices of the same name
+pub enum WireToolChoice {
+    Auto,
+    None,
+    Any,
+    Named { name: String },
+}
+
+/// A guest's model call, as the teammate process forwards it (the caller's
+/// id is the connection's, never part of the call).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireModelCall {
+    /// The task the caller holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    /// The alias named; its default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
+    /// System prompt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    /// Messages.
+    pub messages: Vec<WireModelMessage>,
+    /// Tools.
+    #[serde(default)]
+    pub tools: Vec<WireTool>,
+    /// Tool choice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<WireToolChoice>,
+    /// Output cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_output_tokens: Option<u32>,
+    /// Temperature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
+    /// Stop sequences.
+    #[serde(default)]
+    pub stop_sequences: Vec<String>,
+}
+
+/// Why the model stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)] // the stop reasons of the same name
+pub enum WireStopReason {
+    EndTurn,
+    ToolUse,
+    MaxTokens,
+    StopSequence,
+    Refusal,
+    Other,
+}
+
+/// Tokens a call used.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)] // the usage counts of the same name
+pub struct WireUsage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    #[serde(default)]
+    pub cache_read_tokens: u64,
+    #[serde(default)]
+    pub cache_write_tokens: u64,
+}
+
+/// What is left of a budget; absent is unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)] // the budget's resources of the same name
+pub struct WireBudgetLeft {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calls: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usd: Option<f64>,
+}
+
+/// A model's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireModelResponse {
+    /// Message id.
+    pub id: String,
+    /// Alias used.
+    pub alias: String,
+    /// Model that answered.
+    pub model: String,
+    /// Content.
+    pub content: Vec<WireBlock>,
+    /// Why it stopped.
+    pub stop_reason: WireStopReason,
+    /// Usage.
+    pub usage: WireUsage,
+    /// Budget left.
+    pub budget: WireBudgetLeft,
+}
+
+/// Why a model call failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[allow(missing_docs)] // the errors of the same name; `detail` says more
+pub enum WireModelError {
+    ModelNotAllowed { detail: String },
+    InvalidRequest { detail: String },
+    BudgetExhausted { detail: String, left: WireBudgetLeft },
+    RateLimited { retry_after_ms: Option<u64> },
+    Overloaded,
+    Timeout { ms: u64 },
+    ProviderError { detail: String },
+    ReplayMiss { detail: String },
+}

@@ -1,4 +1,5 @@
-//! The swarm imports (`mailbox`, `task-list`, `workspace`, `log`) as the host
+//! The swarm imports (`mailbox`, `task-list`, `workspace`, `log`; `llm` is
+//! in [`super::llm`]) as the host
 //! implements them for one teammate, whether its team is in this process or
 //! across the socket (the store's [`TeamPort`](crate::port::TeamPort) hides
 //! which).
@@ -52,7 +53,7 @@ impl TeammateState {
     /// most every [`ALIVE_EVERY`]: the roster's lock is shared by the whole
     /// team, and a teammate scanning files calls in thousands of times a
     /// second.
-    fn alive(&mut self) {
+    pub(super) fn alive(&mut self) {
         let now = Instant::now();
         if self.last_alive.is_none_or(|t| now.duration_since(t) >= ALIVE_EVERY) {
             self.last_alive = Some(now);
@@ -60,7 +61,7 @@ impl TeammateState {
         }
     }
 
-    fn deadline_hit(&self) -> Option<LimitHit> {
+    pub(super) fn deadline_hit(&self) -> Option<LimitHit> {
         let h = self.held.as_ref()?;
         (Instant::now() >= h.deadline).then(|| LimitHit::Deadline { task: h.id.clone(), deadline: h.deadline_len })
     }

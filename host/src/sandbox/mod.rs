@@ -11,6 +11,7 @@ pub mod epoch;
 pub mod events;
 pub mod host;
 pub mod limits;
+pub mod llm;
 pub mod planner;
 pub mod workspace;
 
@@ -126,7 +127,7 @@ pub enum LoadError {
     },
     /// The component imports something the host does not provide, or does
     /// not export the `teammate` world.
-    #[error("plugin {path} does not fit the swarm:teammate@0.1.1 world: {message}")]
+    #[error("plugin {path} does not fit the swarm:teammate@0.1.2 world: {message}")]
     Incompatible {
         /// The plugin path.
         path: PathBuf,
@@ -139,6 +140,7 @@ pub enum LoadError {
 #[derive(Clone)]
 pub struct Plugin {
     pre: TeammatePre<TeammateState>,
+    models: Option<crate::llm::SharedModelPort>,
     engine: Engine,
     gate: Arc<epoch::EpochGate>,
     /// Where it was loaded from.
@@ -172,6 +174,9 @@ pub struct Sandbox {
     /// Teammate slots of wasmtime's pooling allocator; `None` allocates on
     /// demand.
     pooling: Option<u32>,
+    /// Where the `llm` import of every teammate of this sandbox goes;
+    /// `None` answers every model call `model-not-allowed`.
+    models: Option<crate::llm::SharedModelPort>,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -325,6 +330,18 @@ impl Sandbox {
         }
     }
 
+    /// Sends the model calls of every teammate loaded from now on to
+    /// `models` (the coordinator's model service, or a port to it).
+    pub fn with_models(mut self, models: crate::llm::SharedModelPort) -> Self {
+        self.models = Some(models);
+        self
+    }
+
+    /// Where model calls of this sandbox's teammates go, if anywhere.
+    pub fn models(&self) -> Option<&crate::llm::SharedModelPort> {
+        self.models.as_ref()
+    }
+
     /// Teammate slots of the pooling allocator, or `None` on demand.
     pub fn pooling(&self) -> Option<u32> {
         self.pooling
@@ -378,6 +395,7 @@ impl Sandbox {
         let pre = TeammatePre::new(pre).map_err(incompatible)?;
         let plugin = Plugin {
             pre,
+            models: self.models.clone(),
             engine: entry.engine.clone(),
             gate: entry.gate.clone(),
             path: path.to_path_buf(),
@@ -484,6 +502,8 @@ pub struct TeammateState {
     pub group: String,
     /// How its imports reach the team (in this process or over the socket).
     pub link: crate::port::SharedPort,
+    /// Where its model calls go (`None`: it may use no model).
+    pub models: Option<crate::llm::SharedModelPort>,
     /// Its file access.
     pub workspace: Arc<Workspace>,
     /// Its limits.
@@ -570,6 +590,7 @@ impl Plugin {
             id: launch.id.clone(),
             group: launch.group.clone(),
             link,
+            models: self.models.clone(),
             workspace,
             limits: launch.limits.clone(),
             held: None,

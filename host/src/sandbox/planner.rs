@@ -7,8 +7,11 @@
 //! limit), an empty WASI context (no env, no args, no preopened directories,
 //! no network), the [`InstanceLimiter`] over its memories and tables, and a
 //! wall-clock deadline of `task_deadline` per call, enforced by the epoch
-//! deadline callback. Its only import is `log`; every line is sanitised and
-//! emitted through `tracing`. Each call ([`Planner::plan`],
+//! deadline callback. It imports `log` (every line is sanitised and
+//! emitted through `tracing`) and, since `swarm:teammate@0.1.2`, `llm`: its
+//! model calls are made as [`PLANNER_ID`] through the port given with
+//! [`Planner::with_models`] (none: every call is `model-not-allowed`), cut
+//! at the call's deadline. Each call ([`Planner::plan`],
 //! [`Planner::synthesize`]) runs in a fresh store and instance, so nothing
 //! survives from one call to the next.
 //!
@@ -39,10 +42,17 @@ mod bindings {
         path: "../wit",
         imports: { default: async | trappable },
         exports: { default: async },
+        // The `llm` types are the teammate world's, so one conversion serves both.
+        with: { "swarm:teammate/llm": crate::sandbox::bindings::swarm::teammate::llm },
     });
 }
 
+use super::bindings::swarm::teammate::llm as wit_llm;
 use bindings::swarm::teammate::{log, planning};
+
+/// The id a planner's model calls are made under: the team file's
+/// `[planner] models = [...]` and `budget` apply to it.
+pub const PLANNER_ID: &str = "planner";
 
 /// Bytes of guest stderr kept per call (panic messages may end up there).
 const STDERR_BYTES: usize = 16 * 1024;
@@ -180,6 +190,7 @@ pub struct Planner {
     path: PathBuf,
     name: String,
     limits: Limits,
+    models: Option<crate::llm::SharedModelPort>,
 }
 
 impl std::fmt::Debug for Planner {
@@ -211,7 +222,13 @@ impl Planner {
         let pre = linker.instantiate_pre(&component).map_err(incompatible)?;
         let pre = bindings::PlannerPre::new(pre).map_err(incompatible)?;
         let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
-        Ok(Self { pre, path: path.to_path_buf(), name, limits: limits.clone() })
+        Ok(Self { pre, path: path.to_path_buf(), name, limits: limits.clone(), models: None })
+    }
+
+    /// Sends this planner's model calls to `models`.
+    pub fn with_models(mut self, models: crate::llm::SharedModelPort) -> Self {
+        self.models = Some(models);
+        self
     }
 
     /// [`Planner::load`] on a blocking thread.
@@ -311,10 +328,13 @@ impl Planner {
             stderr,
             name: self.name.clone(),
             last_panic: None,
+            models: self.models.clone(),
+            deadline: None,
         };
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|s| &mut s.limiter);
         let (deadline_len, deadline) = (self.limits.task_deadline, Instant::now() + self.limits.task_deadline);
+        store.data_mut().deadline = Some((call, deadline, deadline_len));
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
             if Instant::now() >= deadline {
@@ -380,6 +400,11 @@ struct PlannerState {
     /// The last error-level log line that reports a panic (the SDK's panic
     /// hook logs one just before the guest traps).
     last_panic: Option<String>,
+    /// Where its model calls go.
+    models: Option<crate::llm::SharedModelPort>,
+    /// The call running (`plan` or `synthesize`), when it must end and the
+    /// deadline's length.
+    deadline: Option<(&'static str, Instant, std::time::Duration)>,
 }
 
 impl WasiView for PlannerState {
@@ -389,6 +414,19 @@ impl WasiView for PlannerState {
 }
 
 impl planning::Host for PlannerState {}
+
+impl wit_llm::Host for PlannerState {
+    async fn complete(
+        &mut self,
+        alias: Option<String>,
+        req: wit_llm::Request,
+    ) -> wasmtime::Result<Result<wit_llm::Response, wit_llm::LlmError>> {
+        // The planner holds no task; the call's deadline cuts the wait.
+        let deadline =
+            self.deadline.map(|(call, at, len)| super::llm::CallDeadline { task: call.to_string(), at, len });
+        super::llm::complete(self.models.as_ref(), PLANNER_ID, None, deadline, alias, req).await
+    }
+}
 
 impl log::Host for PlannerState {
     async fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {

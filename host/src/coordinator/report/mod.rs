@@ -243,6 +243,10 @@ pub struct RunReport {
     pub synthesis: Option<String>,
     /// Plan warnings.
     pub warnings: Vec<String>,
+    /// Model calls: tokens in and out, calls and estimated cost, in total,
+    /// per teammate and per task (when the team file has `[models]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm_usage: Option<crate::llm::UsageReport>,
 }
 
 impl RunReport {
@@ -315,6 +319,7 @@ impl RunReport {
             denial_counts,
             warnings,
             synthesis: None,
+            llm_usage: None,
         }
     }
 
@@ -428,6 +433,7 @@ pub(super) mod fixtures {
             }],
             denial_counts: BTreeMap::from([("ws-runner".into(), 1)]),
             synthesis: None,
+            llm_usage: None,
             warnings: Vec::new(),
         }
     }

@@ -130,6 +130,9 @@ impl RunReport {
             invocation["exitSignalName"] = json!("interrupted");
             invocation["properties"] = json!({ "interrupted": why });
         }
+        if let Some(u) = &self.llm_usage {
+            invocation["properties"]["llmUsage"] = json!(u);
+        }
         let sarif = json!({
             "$schema": SARIF_SCHEMA,
             "version": SARIF_VERSION,

@@ -73,6 +73,18 @@ impl RunReport {
                 let _ = writeln!(out, "planner: {}", s(line));
             }
         }
+        if let Some(u) = self.llm_usage.as_ref().filter(|u| !u.is_empty()) {
+            let line = |t: &crate::llm::UsageTotals| {
+                format!("{} calls, {} tokens in, {} out, ~${:.4}", t.calls, t.input_tokens, t.output_tokens, t.usd)
+            };
+            let _ = writeln!(out, "model usage: {}", line(&u.total));
+            for (who, t) in &u.teammates {
+                let _ = writeln!(out, "model usage by {}: {}", s(who), line(t));
+            }
+            for (task, t) in &u.tasks {
+                let _ = writeln!(out, "model usage for task {}: {}", s(task), line(t));
+            }
+        }
         if let Some(why) = &self.interrupted {
             let _ = writeln!(out, "run interrupted: {}", s(why));
         }
