@@ -243,6 +243,9 @@ fn no_key_in_a_tmux_pane_its_process_or_anything_it_leaves() {
         eprintln!("SKIPPED: tmux is not installed");
         return;
     }
-    let server = swarm_tests::tmux::TmuxServer::start();
+    // The key is in the tmux server's environment too, as it is when the
+    // user exported it before starting tmux: new panes inherit it.
+    let server = swarm_tests::tmux::TmuxServer::start_with_env(&[(KEY_VAR, KEY)]);
+    assert!(server.tmux(&["show-environment", "-g", KEY_VAR]).contains(KEY), "the server holds the key");
     zero_hits("tmux", &["json"], Some(&server));
 }

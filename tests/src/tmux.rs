@@ -15,9 +15,16 @@ pub struct TmuxServer {
 impl TmuxServer {
     /// Starts the server; panics if tmux is missing or refuses.
     pub fn start() -> Self {
+        Self::start_with_env(&[])
+    }
+
+    /// Starts the server with `vars` in its environment (and so in its
+    /// global environment, which new panes inherit).
+    pub fn start_with_env(vars: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("tmux.sock");
         let status = Command::new("tmux")
+            .envs(vars.iter().copied())
             .arg("-S")
             .arg(&socket)
             .args(["-f", "/dev/null", "new-session", "-d", "-s", "swarm", "-x", "200", "-y", "50", "cat"])

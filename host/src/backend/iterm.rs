@@ -145,6 +145,7 @@ impl Launcher for Iterm {
     async fn open(&self, argv: Vec<String>, launch: &Launch) -> anyhow::Result<Pane> {
         let _serial = self.creating.lock().await;
         let title = format!("{} ({})", launch.id, launch.color);
+        let argv = super::process::in_clean_env(argv);
         let (script, split, target) = self.next_script(&argv, &title);
         let session_id = self
             .osascript(&script)

@@ -164,6 +164,7 @@ impl Launcher for Tmux {
             Split::SideBySide => "-h",
             Split::Stacked => "-v",
         };
+        let argv = super::process::in_clean_env(argv);
         let command = argv.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ");
         let target = nodes[i].id.clone();
         let split = self.tmux(&["split-window", "-d", flag, "-t", &target, "-P", "-F", "#{pane_id}", &command]).await;
