@@ -91,6 +91,25 @@ async fn a_poison_task_is_dead_lettered_after_max_attempts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_task_that_ran_out_while_no_coordinator_listened_is_swept_at_start() {
+    let server = NatsServer::start();
+    let team = "sweep";
+    let cluster = coordinator(&server, team, settings(2000, 2)).await;
+    cluster.publish(&Assignment::new("poison", "g", None, "trap")).await.unwrap();
+    let w = WorkerProc::spawn(WORKER, &server.url(), team, "w", 1);
+    // No dead-letter mover yet: the advisory goes unheard.
+    let last = |r: &Record| matches!(r.state, State::Retrying { attempt: 2, .. });
+    let ids = ["poison".to_string()];
+    cluster.wait_for(&ids, last, Duration::from_secs(20)).await.unwrap().expect("the last attempt failed");
+    assert_eq!(cluster.queue_stats().await.unwrap().messages, 1, "JetStream keeps the exhausted message");
+    let dead = cluster.dead_letters().await.unwrap();
+    assert_eq!(dead.moved(), 1, "the sweep at start moved it");
+    assert!(matches!(cluster.record("poison").await.unwrap().unwrap().state, State::Dead { deliveries: 2, .. }));
+    assert_eq!(cluster.queue_stats().await.unwrap().messages, 0, "nothing stuck in the queue");
+    assert_eq!(w.lines().iter().filter(|l| l.starts_with("executed poison ")).count(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blob_whose_bytes_do_not_match_its_digest_is_refused() {
     let server = NatsServer::start();
     let cluster = coordinator(&server, "blobs", Settings::default()).await;

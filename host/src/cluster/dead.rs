@@ -4,6 +4,10 @@
 //! marks the task `dead` in the bucket (with the last error a worker
 //! recorded) and deletes the message from the queue, so nothing is stuck
 //! and the failure is visible.
+//!
+//! An advisory is not kept for a coordinator that was not listening, so
+//! starting the mover first sweeps the queue for tasks that failed their
+//! last attempt meanwhile (recorded `retrying` at `max_attempts`).
 
 use std::time::Duration;
 
@@ -58,6 +62,11 @@ impl Cluster {
             .await
             .map_err(|e| ClusterError::js(format!("subscribe to {subject}"), e))?;
         let (count, moved) = tokio::sync::watch::channel(0u64);
+        for (seq, deliveries) in self.missed_dead_letters().await? {
+            let task = self.bury(seq, deliveries).await?;
+            count.send_modify(|m| *m += 1);
+            tracing::warn!(task = %task, deliveries, "task out of attempts (found at start): dead letter");
+        }
         let cluster = self.clone();
         let task = tokio::spawn(async move {
             while let Some(msg) = advisories.next().await {
@@ -75,6 +84,29 @@ impl Cluster {
             }
         });
         Ok(DeadLetters { task, moved })
+    }
+
+    /// The queue's messages whose task failed its last attempt: `(sequence,
+    /// deliveries)`. The queue holds at most one message per task.
+    async fn missed_dead_letters(&self) -> Result<Vec<(u64, u32)>, ClusterError> {
+        let mut tasks = self.tasks.clone();
+        let state = &tasks.info().await.map_err(|e| ClusterError::js("read the queue's info", e))?.state;
+        let mut found = Vec::new();
+        if state.messages == 0 {
+            return Ok(found);
+        }
+        for seq in state.first_sequence..=state.last_sequence {
+            // A sequence already acked or deleted is simply not there.
+            let Ok(raw) = self.tasks.get_raw_message(seq).await else { continue };
+            let Ok(a) = Assignment::decode(&raw.payload) else { continue };
+            if let Some(current) = fence::read(&self.kv, &a.task).await?
+                && let State::Retrying { attempt, .. } = current.record.state
+                && attempt >= self.settings.max_attempts
+            {
+                found.push((seq, attempt));
+            }
+        }
+        Ok(found)
     }
 
     /// Moves message `seq` of the queue to the dead letters; returns its task.

@@ -260,18 +260,28 @@ impl Cluster {
         tasks: &[String],
         timeout: Duration,
     ) -> Result<Result<std::collections::BTreeMap<String, Record>, Vec<String>>, ClusterError> {
+        self.wait_for(tasks, settled, timeout).await
+    }
+
+    /// Waits (on the bucket's watch) until the record of every task of
+    /// `tasks` satisfies `done`, for at most `timeout`; returns their
+    /// records, or the ids that did not when the time ran out.
+    pub async fn wait_for(
+        &self,
+        tasks: &[String],
+        done: impl Fn(&Record) -> bool,
+        timeout: Duration,
+    ) -> Result<Result<std::collections::BTreeMap<String, Record>, Vec<String>>, ClusterError> {
         use futures_util::StreamExt as _;
         let mut watch =
             self.kv.watch_with_history("task.>").await.map_err(|e| ClusterError::js("watch the bucket", e))?;
         let wanted: std::collections::BTreeSet<&str> = tasks.iter().map(String::as_str).collect();
         let mut latest = std::collections::BTreeMap::new();
-        let settled = |latest: &std::collections::BTreeMap<String, Record>| {
-            wanted.iter().all(|t| {
-                latest.get(*t).is_some_and(|r: &Record| matches!(r.state, State::Done { .. } | State::Dead { .. }))
-            })
+        let open = |latest: &std::collections::BTreeMap<String, Record>| -> Vec<String> {
+            wanted.iter().filter(|t| !latest.get(**t).is_some_and(&done)).map(|t| t.to_string()).collect()
         };
         let deadline = tokio::time::Instant::now() + timeout;
-        while !settled(&latest) {
+        while !open(&latest).is_empty() {
             let entry = match tokio::time::timeout_at(deadline, watch.next()).await {
                 Ok(Some(entry)) => entry.map_err(|e| ClusterError::js("watch the bucket", e))?,
                 Ok(None) | Err(_) => break,
@@ -281,12 +291,8 @@ impl Cluster {
                 latest.insert(task.to_string(), Record::decode(task, &entry.value)?);
             }
         }
-        if settled(&latest) {
-            Ok(Ok(latest))
-        } else {
-            let open = wanted.iter().filter(|t| !settled_one(latest.get(**t))).map(|t| t.to_string()).collect();
-            Ok(Err(open))
-        }
+        let still = open(&latest);
+        Ok(if still.is_empty() { Ok(latest) } else { Err(still) })
     }
 
     /// Every record task `task` had that the bucket still keeps (its
@@ -307,6 +313,7 @@ impl Cluster {
     }
 }
 
-fn settled_one(record: Option<&Record>) -> bool {
-    record.is_some_and(|r| matches!(r.state, State::Done { .. } | State::Dead { .. }))
+/// Whether a task is over: done or dead.
+pub fn settled(record: &Record) -> bool {
+    matches!(record.state, State::Done { .. } | State::Dead { .. })
 }
