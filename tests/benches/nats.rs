@@ -59,7 +59,7 @@ async fn jetstream_rate(server: &NatsServer, round: usize, n: usize) -> f64 {
     let worker = Worker::new(Cluster::join(options.connect().await.unwrap(), &team).await.unwrap(), "w", 1);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(async move {
-        worker.run(|_, _| async { Ok(String::new()) }, async { drop(stopped.await) }).await.unwrap();
+        worker.run(|_, _, _| async { Ok(String::new()) }, async { drop(stopped.await) }).await.unwrap();
     });
     let ids: Vec<String> = (0..n).map(|i| format!("t{i}")).collect();
     let start = Instant::now();

@@ -131,6 +131,36 @@ async fn a_blob_whose_bytes_do_not_match_its_digest_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_refuses_a_plugin_whose_bytes_do_not_match_its_digest() {
+    let server = NatsServer::start();
+    let team = "digest";
+    let cluster = coordinator(&server, team, settings(2000, 2)).await;
+    let dead = cluster.dead_letters().await.unwrap();
+    let good = cluster.put_blob(b"\0asm\x0d\0\x01\0 the pinned plugin").await.unwrap();
+    let wanted = sha256_hex(b"\0asm\x0d\0\x01\0 the plugin the plan pinned");
+    let mut evil: &[u8] = b"\0asm\x0d\0\x01\0 other code";
+    cluster.blob_store().put(format!("sha256-{wanted}").as_str(), &mut evil).await.unwrap();
+    cluster.publish(&Assignment::new("swapped", "g", Some(wanted.clone()), "sleep 1")).await.unwrap();
+    cluster.publish(&Assignment::new("genuine", "g", Some(good), "sleep 1")).await.unwrap();
+    let w = WorkerProc::spawn(WORKER, &server.url(), team, "w", 1);
+    let ids = ["swapped".to_string(), "genuine".to_string()];
+    let records = cluster.wait_settled(&ids, Duration::from_secs(20)).await.unwrap().expect("both tasks settle");
+    assert_eq!(worker_of(&records["genuine"]), Some("w"));
+    match &records["swapped"].state {
+        State::Dead { error: Some(error), .. } => {
+            assert!(error.contains("plugin refused") && error.contains(&wanted), "{error}");
+        }
+        other => panic!("the task with the swapped plugin did not fail: {other:?}"),
+    }
+    assert!(
+        !w.lines().iter().any(|l| l.starts_with("executed swapped")),
+        "the runner was handed the swapped bytes: {:?}",
+        w.lines()
+    );
+    assert!(dead.wait_moved(1, Duration::from_secs(10)).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_coordinator_picks_the_state_up_from_the_bucket() {
     let server = NatsServer::start();
     let team = "resume";

@@ -5,8 +5,11 @@
 //! is discarded and counted, and it sends no ack (a late ack would still be
 //! accepted by the server and could drop the new holder's delivery).
 //!
-//! What runs a task is the caller's: a function from the assignment and
-//! its attempt to the output text or the error.
+//! What runs a task is the caller's: a function from the assignment, its
+//! attempt and its plugin's bytes to the output text or the error. The
+//! plugin is read from the object store and re-hashed first: bytes that
+//! do not match the digest the task names are refused (the attempt fails
+//! with the reason, and the runner never sees them).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -77,7 +80,7 @@ impl Worker {
     /// then abandoned (redelivered after `ack_wait`).
     pub async fn run<H, F>(&self, run: H, shutdown: impl Future<Output = ()>) -> Result<(), ClusterError>
     where
-        H: Fn(Assignment, u32) -> F + Send + Sync + 'static,
+        H: Fn(Assignment, u32, Option<Vec<u8>>) -> F + Send + Sync + 'static,
         F: Future<Output = Outcome> + Send + 'static,
     {
         let consumer: consumer::PullConsumer = self
@@ -130,7 +133,7 @@ impl Worker {
     /// One delivery: claim, run with heartbeats, commit, ack.
     async fn handle<H, F>(&self, message: jetstream::Message, run: &H)
     where
-        H: Fn(Assignment, u32) -> F,
+        H: Fn(Assignment, u32, Option<Vec<u8>>) -> F,
         F: Future<Output = Outcome>,
     {
         let attempt = message.info().map_or(1, |i| u32::try_from(i.delivered).unwrap_or(u32::MAX));
@@ -184,9 +187,21 @@ impl Worker {
                 }
             })
         };
-        WorkerStats::bump(&self.stats.executed);
         let task = a.task.clone();
-        let outcome = run(a, attempt).await;
+        let plugin = match &a.plugin {
+            Some(digest) => self.cluster.blob(digest).await.map(Some).map_err(|e| format!("plugin refused: {e}")),
+            None => Ok(None),
+        };
+        let outcome = match plugin {
+            Ok(plugin) => {
+                WorkerStats::bump(&self.stats.executed);
+                run(a, attempt, plugin).await
+            }
+            Err(refused) => {
+                tracing::error!(task = %task, "{refused}");
+                Err(refused)
+            }
+        };
         beat.abort();
         let (record, failed) = match outcome {
             Ok(output) => (Record::new(State::Done { worker: self.id.clone(), attempt, output }), false),

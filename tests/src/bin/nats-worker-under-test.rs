@@ -30,7 +30,7 @@ async fn main() {
     println!("ready {id}");
     worker
         .run(
-            |a, attempt| async move {
+            |a, attempt, _plugin| async move {
                 println!("executed {} {attempt}", a.task);
                 match a.body.split_once(' ') {
                     Some(("sleep", ms)) => {
