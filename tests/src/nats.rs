@@ -35,6 +35,7 @@ pub struct NatsServer {
     dir: tempfile::TempDir,
     port: u16,
     binary: PathBuf,
+    extra: Vec<String>,
 }
 
 /// The nats-server binary to start: `$SWARM_NATS_SERVER`, else the first
@@ -53,8 +54,15 @@ pub fn binary() -> PathBuf {
 impl NatsServer {
     /// Starts a fresh server with JetStream on a random port.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts a fresh server with JetStream and the extra arguments `extra`
+    /// (e.g. `["--auth", "<token>"]`).
+    pub fn start_with(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut server = Self { child: None, dir, port: 0, binary: binary() };
+        let extra = extra.iter().map(|a| a.to_string()).collect();
+        let mut server = Self { child: None, dir, port: 0, binary: binary(), extra };
         server.spawn("-1");
         server
     }
@@ -88,6 +96,7 @@ impl NatsServer {
         let mut child = Command::new(&self.binary)
             .args(["-a", "127.0.0.1", "-p", port, "-js", "-sd"])
             .arg(self.store())
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

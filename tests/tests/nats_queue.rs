@@ -110,6 +110,23 @@ async fn a_poison_task_that_ran_out_while_no_coordinator_listened_is_swept_at_st
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_is_passed_through_and_a_wrong_one_is_refused() {
+    let server = NatsServer::start_with(&["--auth", "team-token-1"]);
+    let right = ConnectOptions { token: Some("team-token-1".into()), ..ConnectOptions::url(server.url()) };
+    Cluster::create(right.connect().await.unwrap(), "auth", Settings::default()).await.unwrap();
+    for wrong in [None, Some("other".to_string())] {
+        let options = ConnectOptions { token: wrong.clone(), ..ConnectOptions::url(server.url()) };
+        match options.connect().await {
+            Err(e @ ClusterError::Connect { .. }) => {
+                assert!(e.to_string().contains(&server.url()), "{e}");
+                assert!(!e.to_string().contains("team-token-1"), "the error shows the token: {e}");
+            }
+            other => panic!("token {wrong:?} was not refused: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blob_whose_bytes_do_not_match_its_digest_is_refused() {
     let server = NatsServer::start();
     let cluster = coordinator(&server, "blobs", Settings::default()).await;
