@@ -273,8 +273,14 @@ impl Cluster {
         timeout: Duration,
     ) -> Result<Result<std::collections::BTreeMap<String, Record>, Vec<String>>, ClusterError> {
         use futures_util::StreamExt as _;
+        // One task: watch its key alone (the whole bucket's history is
+        // replayed to a new watch otherwise).
+        let keys = match tasks {
+            [one] => Names::task_key(one),
+            _ => "task.>".to_string(),
+        };
         let mut watch =
-            self.kv.watch_with_history("task.>").await.map_err(|e| ClusterError::js("watch the bucket", e))?;
+            self.kv.watch_with_history(keys.as_str()).await.map_err(|e| ClusterError::js("watch the bucket", e))?;
         let wanted: std::collections::BTreeSet<&str> = tasks.iter().map(String::as_str).collect();
         let mut latest = std::collections::BTreeMap::new();
         let open = |latest: &std::collections::BTreeMap<String, Record>| -> Vec<String> {
