@@ -32,6 +32,21 @@ fn worker_of(record: &Record) -> Option<&str> {
     }
 }
 
+/// Waits up to `timeout` for the work queue to hold nothing, delivered or
+/// not: a commit is seen on the bucket's watch before the worker's ack
+/// reaches the queue, and JetStream announces no event when a queue
+/// empties, so this reads the counters every 100 ms until the deadline.
+async fn drained(cluster: &Cluster, timeout: Duration) -> swarm_host::cluster::QueueStats {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let stats = cluster.queue_stats().await.unwrap();
+        if (stats.messages, stats.ack_pending, stats.pending) == (0, 0, 0) || tokio::time::Instant::now() > deadline {
+            return stats;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Waits without blocking the runtime's workers.
 async fn wait_line(w: &WorkerProc, pred: impl Fn(&str) -> bool, timeout: Duration) -> Option<String> {
     tokio::task::block_in_place(|| w.wait_line(pred, timeout))
@@ -58,7 +73,7 @@ async fn a_worker_stopped_past_ack_wait_is_fenced_off() {
     assert!(matches!(&record.state, State::Done { worker, attempt: 2, .. } if worker == "b"), "{record:?}");
     let done = cluster.history("t1").await.unwrap().iter().filter(|r| worker_of(r).is_some()).count();
     assert_eq!(done, 1, "one commit in the task's history");
-    let stats = cluster.queue_stats().await.unwrap();
+    let stats = drained(&cluster, Duration::from_secs(10)).await;
     assert_eq!((stats.messages, stats.ack_pending, stats.pending), (0, 0, 0), "the queue is empty: {stats:?}");
 }
 
@@ -85,7 +100,7 @@ async fn a_poison_task_is_dead_lettered_after_max_attempts() {
     assert_eq!(executed, 3, "ran exactly max_attempts times: {:?}", w.lines());
     // The exhausted message was moved out of the queue: nothing is stuck.
     assert!(dead.wait_moved(1, Duration::from_secs(10)).await, "the dead letter was not moved");
-    let stats = cluster.queue_stats().await.unwrap();
+    let stats = drained(&cluster, Duration::from_secs(10)).await;
     assert_eq!(stats.messages, 0, "nothing stuck in the queue: {stats:?}");
     assert_eq!(dead.moved(), 1);
 }
@@ -287,14 +302,7 @@ async fn chaos_every_task_is_committed_exactly_once() {
     }
     // None stuck: acks lost while the server was down are redelivered and
     // acked as already done within ack_wait; wait for the queue to drain.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let stats = loop {
-        let stats = cluster.queue_stats().await.unwrap();
-        if (stats.messages, stats.ack_pending, stats.pending) == (0, 0, 0) || tokio::time::Instant::now() > deadline {
-            break stats;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let stats = drained(&cluster, Duration::from_secs(30)).await;
     assert_eq!((stats.messages, stats.ack_pending, stats.pending), (0, 0, 0), "messages stuck in the queue: {stats:?}");
     println!(
         "chaos: {TASKS} tasks, {spawned} worker processes, {executed} executions ({} duplicates), {fenced} fenced results",
