@@ -17,6 +17,8 @@
 
 pub mod backend;
 pub mod cli;
+#[cfg(feature = "nats")]
+pub mod cluster;
 pub mod coordinator;
 pub mod llm;
 pub mod mailbox;

@@ -9,6 +9,7 @@
 //! | 1 | `llm` | model calls made by the host: providers, budgets, retries, cassettes |
 //! | 2 | `sandbox`, `protocol` | side by side: neither names the other; `protocol` names nothing of the crate |
 //! | 3 | `backend` | where teammates run; converts host types to wire types |
+//! | 3 | `cluster` | scale-out over NATS JetStream (feature `nats`): queue, bucket, fencing, workers |
 //! | 4 | `coordinator` | plan, run, report and their persisted state |
 //! | 5 | `cli` | the command line |
 
@@ -26,6 +27,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("sandbox", 2),
     ("protocol", 2),
     ("backend", 3),
+    ("cluster", 3),
     ("coordinator", 4),
     ("cli", 5),
 ];

@@ -14,6 +14,7 @@
 include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 
 pub mod lang;
+pub mod nats;
 pub mod tmux;
 
 /// The five shipped checkers as `(teammate name in examples/ci-audit.toml,
