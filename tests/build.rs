@@ -119,7 +119,8 @@ const GUESTS: &[Guest] = &[
         package: "bad-planner",
         constant: "BAD_PLANNER",
         doc: "`tests/guests/bad-planner` (world `planner`): by subject, `loop` spins, `panic` \
-              panics, `hog` eats memory, `err` refuses, `log` logs control characters; else one \
+              panics, `hog` eats memory, `err` refuses, `log` logs control characters, `ask <prompt>` asks its \
+              model and names the tasks with the answer; else one \
               task per file. `synthesize` spins for team `loop`.",
     },
     Guest {

@@ -365,7 +365,7 @@ impl Context {
     /// made by the host: see [`llm`]. The teammate is suspended until the
     /// answer or the error comes; a task deadline still applies.
     pub fn complete(&mut self, alias: Option<&str>, request: &llm::Request) -> Result<llm::Response, llm::LlmError> {
-        crate::bindings::swarm::teammate::llm::complete(alias, request)
+        llm::complete(alias, request)
     }
 }
 

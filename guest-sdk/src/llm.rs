@@ -22,6 +22,13 @@ pub use crate::bindings::swarm::teammate::llm::{
     ToolResult, Usage,
 };
 
+/// One model call under `alias` (the caller's default when `None`). A
+/// teammate calls it through [`Context::complete`](crate::Context::complete);
+/// a planner, which has no context, calls it directly.
+pub fn complete(alias: Option<&str>, request: &Request) -> Result<Response, LlmError> {
+    crate::bindings::swarm::teammate::llm::complete(alias, request)
+}
+
 impl Message {
     /// A user message of one text block.
     pub fn user(text: impl Into<String>) -> Self {

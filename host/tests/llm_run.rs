@@ -185,3 +185,24 @@ fn stopping_the_run_cancels_a_model_call_in_flight() {
         assert!(report["interrupted"].is_string(), "{backend}: {report:#}");
     }
 }
+
+#[test]
+fn a_planner_plans_with_the_model_before_anything_spawns_and_its_usage_is_counted() {
+    let planned = r#"{"steps": [{"expect": {"last_text_contains": "name the work"},
+      "reply": {"content": [{"type": "text", "text": "checked by the model's plan"}],
+                "usage": {"input_tokens": 7, "output_tokens": 3}}}]}"#;
+    let planner = format!(
+        "[planner]\nplugin = {:?}\nsubject = \"ask name the work\"\nowns = [\"**\"]\nmodels = [\"s\"]\n",
+        swarm_tests::BAD_PLANNER
+    );
+    // The team file's own task stays; the planner adds one task per file.
+    let dir = team("models = [\"s\"]", "plain", planned, &planner);
+    let (out, report) = run_json(dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{report:#}\n{}", text(&out.stderr));
+    let subjects: Vec<&str> =
+        report["tasks"].as_array().unwrap().iter().map(|t| t["subject"].as_str().unwrap()).collect();
+    assert!(subjects.contains(&"checked by the model's plan"), "{subjects:?}");
+    let usage = &report["llm_usage"];
+    assert_eq!(usage["teammates"]["planner"]["input_tokens"], 7, "{usage:#}");
+    assert_eq!(usage["teammates"]["planner"]["calls"], 1, "{usage:#}");
+}

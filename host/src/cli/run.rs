@@ -31,7 +31,8 @@ pub async fn run(state_dir: &Path, team: &Path, fresh: bool, args: RunArgs) -> C
         Some(config) => Some(Arc::new(crate::llm::Models::new(config).map_err(config_error)?)),
         None => None,
     };
-    let (plan, planner) = build_with_planner(&loaded, args.cache.dir().as_deref()).await.map_err(|e| {
+    let port = models.clone().map(|m| m as crate::llm::SharedModelPort);
+    let (plan, planner) = build_with_planner(&loaded, args.cache.dir().as_deref(), port).await.map_err(|e| {
         // A planner stopped by a sandbox limit is a limit hit, not a bad file
         // (the limit is typed, as the sandbox raised it).
         let code = if e.0.iter().any(|p| p.limit.is_some()) { EXIT_LIMIT } else { EXIT_CONFIG };
@@ -190,10 +191,6 @@ async fn execute_logged(
     let sandbox = match &models {
         Some(m) => sandbox.with_models(m.clone()),
         None => sandbox,
-    };
-    let planner = match (planner, &models) {
-        (Some(p), Some(m)) => Some(p.with_models(m.clone())),
-        (p, _) => p,
     };
     let observer = std::io::stderr().is_terminal().then(|| {
         let view = logging::view(plan.tasks.len());

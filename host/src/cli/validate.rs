@@ -112,8 +112,9 @@ pub async fn check(team: &Path, cache: &CacheArgs) -> Validation {
         if let Err(why) = &load {
             problems.add(loaded.error_at(Some(entry.span().start), why.clone()));
         } else {
-            // Run the planner as `run` would, and validate its tasks with the team file's.
-            match build_with_planner(&loaded, cache_dir.as_deref()).await {
+            // Run the planner as `run` would, and validate its tasks with the
+            // team file's; without model access: validating spends no tokens.
+            match build_with_planner(&loaded, cache_dir.as_deref(), None).await {
                 Ok((with_planned, _)) => plan = Some(with_planned),
                 Err(e) => {
                     plan = None;

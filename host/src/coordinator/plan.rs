@@ -136,7 +136,10 @@ fn exclusions(patterns: &[String]) -> Result<GlobSet, String> {
 
 /// Runs the team file's planner plugin, if any, and validates the whole plan
 /// (team-file tasks and planned tasks together) before anything spawns.
-/// Returns the loaded planner too, for the closing synthesis.
+/// Returns the loaded planner too, for the closing synthesis. With
+/// `models`, the planner's `plan` may call the team's models (its
+/// `[planner]` allow-list and budget apply); without, its calls are
+/// answered `model-not-allowed`.
 ///
 /// The planner is as untrusted as a teammate: it is asked for at most
 /// `groups` tasks (refused if it returns more), and every path it plans must
@@ -144,6 +147,7 @@ fn exclusions(patterns: &[String]) -> Result<GlobSet, String> {
 pub async fn build_with_planner(
     loaded: &Loaded,
     cache_dir: Option<&Path>,
+    models: Option<crate::llm::SharedModelPort>,
 ) -> Result<(Plan, Option<crate::sandbox::planner::Planner>), PlanError> {
     use crate::sandbox::planner::{PlanInput, Planner};
     let Some(entry) = &loaded.team.planner else {
@@ -181,6 +185,10 @@ pub async fn build_with_planner(
         .await
         .map_err(|e| fail(format!("planner load: {e}")))?
         .map_err(|e| fail(e.to_string()))?;
+    let planner = match models {
+        Some(m) => planner.with_models(m),
+        None => planner,
+    };
     let planned = planner.plan(input).await.map_err(|e| {
         let limit = e.limit().map(crate::sandbox::LimitHit::kind);
         PlanError(vec![ConfigError { limit, ..loaded.error_at(at, e.to_string()) }])

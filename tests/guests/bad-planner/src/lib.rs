@@ -6,12 +6,15 @@
 //! - `hog`: allocates and touches 1 MiB chunks until the memory limit stops it;
 //! - `err`: refuses with `err("refused: <team>")`;
 //! - `log`: logs a line with control characters, then plans one task per file;
+//! - `ask <prompt>`: asks its default model `<prompt>` and plans one task
+//!   per file with the answer's text as their subject;
 //! - anything else: one task per file.
 //!
 //! `synthesize` spins forever if the team is named `loop`, else uses the
 //! SDK's default.
 
 use std::hint::black_box;
+use swarm_guest_sdk::llm::{Message, Request};
 use swarm_guest_sdk::planner::*;
 
 /// The planner.
@@ -31,6 +34,17 @@ impl Planner for BadPlanner {
                 }
             }
             "err" => Err(format!("refused: {}", req.team)),
+            ask if ask.starts_with("ask ") => {
+                let request = Request::new(vec![Message::user(&ask[4..])]);
+                let answer = swarm_guest_sdk::llm::complete(None, &request).map_err(|e| e.describe())?;
+                let subject = answer.text();
+                Ok(req
+                    .files
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| PlannedTask::new(format!("p{}", i + 1), &subject, vec![f.clone()]))
+                    .collect())
+            }
             subject => {
                 if subject == "log" {
                     warn("bad\x1b[2Jplanner\r\nsays hi");
