@@ -14,7 +14,7 @@
 //! | `tasks.json` | the task list (status, attempts, reports): a snapshot | at the start of a run (fresh or resumed) |
 //! | `mailbox.json` | per-inbox cursors and undelivered messages: a snapshot | with `tasks.json` |
 //! | `journal.jsonl` | every task change and text message since the snapshots | appended as they happen |
-//! | `roster.json` | teammates and their liveness | as coordinator events arrive (coalesced) |
+//! | `roster.json` | teammates and their liveness | when a teammate's state or task changes; for heartbeats alone at most once a second |
 //! | `run.json` | coordinator pid, start, whether it finished | at start and at the end |
 //! | `report.json` | the final report | at the end |
 //! | `lock` | empty; `flock`ed by the running coordinator ([`lock`]) | at start |
