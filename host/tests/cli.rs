@@ -394,15 +394,16 @@ fn every_teammate_gets_its_own_log_file_in_the_state_dir() {
     assert!(status.contains("Logs: ") && status.contains("logs"), "{status}");
 }
 
-/// Every compiled module in a wasmtime cache directory, with its mtime.
-fn cached_modules(dir: &Path) -> std::collections::BTreeMap<std::path::PathBuf, std::time::SystemTime> {
+/// Every precompiled plugin in a cache directory, with its inode (a
+/// recompiled plugin is written anew, so it gets another).
+fn cached_modules(dir: &Path) -> std::collections::BTreeMap<std::path::PathBuf, u64> {
+    use std::os::unix::fs::MetadataExt as _;
     walk(dir)
         .into_iter()
-        .filter(|p| p.components().any(|c| c.as_os_str() == "modules"))
-        .filter(|p| !p.file_name().unwrap().to_string_lossy().contains('.'))
+        .filter(|p| p.extension().is_some_and(|x| x == "cwasm"))
         .map(|p| {
-            let mtime = std::fs::metadata(&p).unwrap().modified().unwrap();
-            (p, mtime)
+            let inode = std::fs::metadata(&p).unwrap().ino();
+            (p, inode)
         })
         .collect()
 }

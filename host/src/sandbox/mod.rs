@@ -13,6 +13,7 @@ pub mod host;
 pub mod limits;
 pub mod llm;
 pub mod planner;
+mod precompiled;
 pub mod workspace;
 
 use std::collections::HashMap;
@@ -187,7 +188,8 @@ impl std::fmt::Debug for Sandbox {
 
 /// An engine with swarm-host's settings; `cache_dir` enables wasmtime's
 /// compiled-code cache there (keyed by the wasm bytes and the engine
-/// settings, so a changed plugin or setting is recompiled).
+/// settings, so a changed plugin or setting is recompiled). Planners use
+/// it; teammates' code is cached by [`precompiled`] instead.
 pub(crate) fn new_engine(stack: usize, cache_dir: Option<&Path>) -> wasmtime::Result<Engine> {
     new_engine_with(stack, cache_dir, false, None, None)
 }
@@ -304,8 +306,9 @@ impl Sandbox {
         Self::default()
     }
 
-    /// An empty sandbox whose engines cache compiled plugins in `dir`, so a
-    /// second run does not recompile an unchanged plugin.
+    /// An empty sandbox that keeps compiled plugins in `dir/components`
+    /// ([`precompiled`]), so a second run maps an unchanged plugin's code
+    /// instead of compiling it again.
     pub fn with_cache(dir: PathBuf) -> Self {
         Self { cache_dir: Some(dir), ..Self::default() }
     }
@@ -368,7 +371,8 @@ impl Sandbox {
         }
         let (stack, fuel) = key;
         let gate = epoch::EpochGate::new();
-        let engine = new_engine_with(stack, self.cache_dir.as_deref(), fuel, self.pooling, Some(gate.clone()))?;
+        // Teammates' compiled code is cached by `precompiled`, not by wasmtime.
+        let engine = new_engine_with(stack, None, fuel, self.pooling, Some(gate.clone()))?;
         let linker = Arc::new(new_linker(&engine)?);
         let entry = Arc::new(EngineEntry { engine, gate, linker });
         engines.insert(key, entry.clone());
@@ -388,7 +392,10 @@ impl Sandbox {
         let entry = self
             .engine(engine_key)
             .map_err(|e| LoadError::Compile { path: path.to_path_buf(), message: format!("{e:#}") })?;
-        let component = compile_component(&entry.engine, bytes, path, limits.compile_timeout)?;
+        let component = match self.cache_dir.as_deref().and_then(precompiled::Precompiled::open) {
+            Some(cache) => cache.load(&entry.engine, bytes, path, limits.compile_timeout)?,
+            None => compile_component(&entry.engine, bytes, path, limits.compile_timeout)?,
+        };
         let incompatible =
             |e: wasmtime::Error| LoadError::Incompatible { path: path.to_path_buf(), message: format!("{e:#}") };
         let pre = entry.linker.instantiate_pre(&component).map_err(incompatible)?;

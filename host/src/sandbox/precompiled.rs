@@ -1,0 +1,317 @@
+//! The compiled-plugin cache of teammates: each plugin's machine code is
+//! kept as a precompiled file ([`Component::serialize`]) that the next run
+//! maps ([`Component::deserialize_file`]) instead of compiling again.
+//!
+//! It replaces wasmtime's own cache for teammates: that cache stores the
+//! code zstd-compressed, and an interpreter-sized component (Python or
+//! JavaScript: tens of MB of machine code) spent most of a second run
+//! decompressing and copying it (docs/BENCHMARKS.md, "Python and JavaScript
+//! teammates"). A mapped file is paged in on use.
+//!
+//! A file is `<cache>/components/<sha256 of the component>-<engine>.cwasm`,
+//! where `<engine>` hashes wasmtime's version and every setting that
+//! changes the machine code ([`Engine::precompile_compatibility_hash`]).
+//! Loading checks both again, so a file made by another build or with other
+//! settings is a miss (recompiled and replaced), never a wrong load.
+//!
+//! Trust: a precompiled file is machine code the host runs, so whoever can
+//! write one can run code as the host. That is the trust wasmtime's own
+//! cache asks for too (it also deserializes what it finds). The directory
+//! is created owner-only (0700), and a `components` directory that group or
+//! others may write, or that another user owns, is not used: plugins then
+//! compile in memory, with a warning that names the directory.
+//!
+//! Size: at most [`MAX_FILES`] files and [`MAX_BYTES`] in all; storing a new
+//! file removes the least recently used ones (a hit refreshes a file's
+//! modification time).
+
+use std::fs::File;
+use std::hash::{Hash, Hasher};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use sha2::{Digest, Sha256};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+use super::{LoadError, compile_component};
+
+/// Most precompiled files kept.
+pub const MAX_FILES: usize = 64;
+/// Most bytes of precompiled files kept (a Python teammate is about 60 MB).
+pub const MAX_BYTES: u64 = 2 << 30;
+
+/// The precompiled cache under a cache directory.
+pub(crate) struct Precompiled {
+    dir: PathBuf,
+}
+
+impl Precompiled {
+    /// The cache in `<cache_dir>/components`, created owner-only; `None`
+    /// (with a warning) if it cannot be made or may be written by others.
+    pub(crate) fn open(cache_dir: &Path) -> Option<Self> {
+        let dir = cache_dir.join("components");
+        match usable(&dir) {
+            Ok(()) => Some(Self { dir }),
+            Err(why) => {
+                tracing::warn!(
+                    "not using the compiled-plugin cache {}: {why}; plugins compile in memory",
+                    dir.display()
+                );
+                None
+            }
+        }
+    }
+
+    /// The component in `bytes` (read from `path`): mapped from its
+    /// precompiled file if there is a good one, else compiled (within
+    /// `timeout`) and stored for the next run.
+    pub(crate) fn load(
+        &self,
+        engine: &Engine,
+        bytes: Vec<u8>,
+        path: &Path,
+        timeout: Duration,
+    ) -> Result<Component, LoadError> {
+        let file = self.dir.join(file_name(engine, &bytes));
+        if file.is_file() {
+            match map(engine, &file) {
+                Ok(component) => {
+                    // Refresh the file's place in the least-recently-used order.
+                    let _ = File::options().append(true).open(&file).and_then(|f| f.set_modified(SystemTime::now()));
+                    return Ok(component);
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        "precompiled {} is not usable ({e:#}); compiling {} again",
+                        file.display(),
+                        path.display()
+                    );
+                    let _ = std::fs::remove_file(&file);
+                }
+            }
+        }
+        let component = compile_component(engine, bytes, path, timeout)?;
+        match component.serialize().map_err(std::io::Error::other).and_then(|code| store(&self.dir, &file, &code)) {
+            Ok(()) => evict(&self.dir, &file),
+            Err(e) => tracing::warn!("cannot store the precompiled {}: {e}", file.display()),
+        }
+        Ok(component)
+    }
+}
+
+/// The file name of `bytes` compiled by `engine`.
+fn file_name(engine: &Engine, bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let mut hex = String::with_capacity(64);
+    for b in digest {
+        use std::fmt::Write as _;
+        let _ = write!(hex, "{b:02x}");
+    }
+    // A fixed-key hasher: the same engine settings give the same name in
+    // every process of this build.
+    #[allow(deprecated)]
+    let mut h = std::hash::SipHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut h);
+    format!("{hex}-{:016x}.cwasm", h.finish())
+}
+
+/// Maps a precompiled file.
+#[allow(unsafe_code)]
+fn map(engine: &Engine, file: &Path) -> wasmtime::Result<Component> {
+    // SAFETY: `deserialize_file` runs the file's machine code, so the file
+    // must have been made by `Component::serialize` of a compatible wasmtime
+    // and not changed since. Only this module writes the directory, and
+    // `usable` refused it unless it is the host user's own and writable by
+    // no one else (see the module doc: the same trust as wasmtime's own
+    // cache). wasmtime checks the header, version and engine settings and
+    // answers an error for a file that is not one of its own.
+    unsafe { Component::deserialize_file(engine, file) }
+}
+
+/// Creates `dir` owner-only if missing and checks that no one else may
+/// write it.
+fn usable(dir: &Path) -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _};
+        if !dir.is_dir() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| format!("cannot create it: {e}"))?;
+        }
+        let meta = std::fs::symlink_metadata(dir).map_err(|e| e.to_string())?;
+        if !meta.is_dir() {
+            return Err("it is not a directory".into());
+        }
+        if meta.mode() & 0o022 != 0 {
+            return Err(format!("group or others may write it (mode {:o})", meta.mode() & 0o777));
+        }
+        // The effective user owns /proc/self (Linux); elsewhere the mode check stands alone.
+        if let Ok(me) = std::fs::metadata("/proc/self")
+            && me.uid() != meta.uid()
+        {
+            return Err(format!("user {} owns it, not this user ({})", meta.uid(), me.uid()));
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create it: {e}"))
+    }
+}
+
+/// Writes `code` to `file` through a temporary file in `dir`, so a reader
+/// never maps a half-written file.
+fn store(dir: &Path, file: &Path, code: &[u8]) -> std::io::Result<()> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let tmp = dir.join(format!(".{}.{n}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = File::create(&tmp)?;
+        f.write_all(code)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, file)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Removes the least recently used files (never `keep`) until at most
+/// [`MAX_FILES`] and [`MAX_BYTES`] remain.
+fn evict(dir: &Path, keep: &Path) {
+    evict_to(dir, keep, MAX_FILES, MAX_BYTES);
+}
+
+fn evict_to(dir: &Path, keep: &Path, max_files: usize, max_bytes: u64) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut files: Vec<(SystemTime, u64, PathBuf)> = entries
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+        .filter_map(|e| {
+            let meta = e.metadata().ok()?;
+            Some((meta.modified().ok()?, meta.len(), e.path()))
+        })
+        .collect();
+    // `keep` first (it was just stored), then the newest.
+    files.sort_by_key(|(modified, _, path)| (path != keep, std::cmp::Reverse(*modified)));
+    let (mut count, mut bytes) = (0usize, 0u64);
+    for (_, len, path) in files {
+        count += 1;
+        bytes += len;
+        if path != keep && (count > max_files || bytes > max_bytes) {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+
+    fn engine() -> Engine {
+        super::super::new_engine(1 << 20, None).unwrap()
+    }
+
+    fn ping() -> Vec<u8> {
+        std::fs::read(swarm_tests::PING).unwrap()
+    }
+
+    fn cwasm_files(dir: &Path) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "cwasm"))
+            .collect();
+        files.sort();
+        files
+    }
+
+    const LONG: Duration = Duration::from_secs(300);
+
+    #[test]
+    fn the_second_load_maps_the_file_the_first_stored() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = Precompiled::open(tmp.path()).unwrap();
+        let (engine, path) = (engine(), Path::new(swarm_tests::PING));
+        cache.load(&engine, ping(), path, LONG).unwrap();
+        let files = cwasm_files(&cache.dir);
+        assert_eq!(files.len(), 1, "{files:?}");
+        let inode = std::fs::metadata(&files[0]).unwrap().ino();
+        cache.load(&engine, ping(), path, LONG).unwrap();
+        assert_eq!(cwasm_files(&cache.dir), files);
+        assert_eq!(std::fs::metadata(&files[0]).unwrap().ino(), inode, "a hit maps the file, it does not rewrite it");
+        let mode = std::fs::metadata(&cache.dir).unwrap().mode() & 0o777;
+        assert_eq!(mode, 0o700, "the directory is owner-only");
+    }
+
+    #[test]
+    fn a_corrupt_file_is_compiled_again_and_replaced() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = Precompiled::open(tmp.path()).unwrap();
+        let (engine, path) = (engine(), Path::new(swarm_tests::PING));
+        cache.load(&engine, ping(), path, LONG).unwrap();
+        let file = cwasm_files(&cache.dir).remove(0);
+        std::fs::write(&file, b"\x7fELF not really").unwrap();
+        cache.load(&engine, ping(), path, LONG).unwrap();
+        assert!(map(&engine, &file).is_ok(), "the corrupt file was replaced by a good one");
+    }
+
+    #[test]
+    fn a_file_made_with_other_engine_settings_is_not_loaded() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = Precompiled::open(tmp.path()).unwrap();
+        let path = Path::new(swarm_tests::PING);
+        cache.load(&engine(), ping(), path, LONG).unwrap();
+        let fuel = super::super::new_engine_with(1 << 20, None, true, None, None).unwrap();
+        cache.load(&fuel, ping(), path, LONG).unwrap();
+        assert_eq!(cwasm_files(&cache.dir).len(), 2, "fuel changes the code: a file of its own");
+        let [plain, other] = [&cwasm_files(&cache.dir)[0], &cwasm_files(&cache.dir)[1]].map(|p| p.to_path_buf());
+        // Even under the other name, wasmtime refuses code made for other settings.
+        let (with_fuel, without) = if map(&fuel, &plain).is_ok() { (plain, other) } else { (other, plain) };
+        assert!(map(&engine(), &with_fuel).is_err(), "code compiled for fuel is refused by a plain engine");
+        assert!(map(&engine(), &without).is_ok());
+    }
+
+    #[test]
+    fn a_directory_others_may_write_is_not_used() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("components");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(
+            Precompiled::open(tmp.path()).is_none(),
+            "a world-writable cache would let anyone run code as the host"
+        );
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        assert!(Precompiled::open(tmp.path()).is_some());
+    }
+
+    #[test]
+    fn storing_removes_the_least_recently_used_files_past_the_cap() {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = SystemTime::now() - Duration::from_secs(1000);
+        for i in 0..6u64 {
+            let p = tmp.path().join(format!("{i}.cwasm"));
+            std::fs::write(&p, [0u8; 10]).unwrap();
+            File::options().append(true).open(&p).unwrap().set_modified(base + Duration::from_secs(i)).unwrap();
+        }
+        // File 0 is the oldest, but it is the one just stored.
+        evict_to(tmp.path(), &tmp.path().join("0.cwasm"), 3, u64::MAX);
+        let left: Vec<String> =
+            cwasm_files(tmp.path()).iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        assert_eq!(left, ["0.cwasm", "4.cwasm", "5.cwasm"]);
+        evict_to(tmp.path(), &tmp.path().join("5.cwasm"), 10, 15);
+        let left: Vec<String> =
+            cwasm_files(tmp.path()).iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        assert_eq!(left, ["5.cwasm"], "the byte cap counts too");
+    }
+}
