@@ -172,7 +172,7 @@ fn main() {
     for dir in ["wit", "guest-sdk", "plugins", "tests/guests"] {
         println!("cargo:rerun-if-changed={}", workspace.join(dir).display());
     }
-    for file in ["Cargo.toml", "Cargo.lock"] {
+    for file in ["Cargo.toml", "Cargo.lock", "tests/build.rs", "tests/build_lang.rs"] {
         println!("cargo:rerun-if-changed={}", workspace.join(file).display());
     }
 

@@ -45,6 +45,13 @@ const LANG_GUESTS: &[LangGuest] = &[
               `syntax-error` in the task's `.py` files.",
     },
     LangGuest {
+        dir: "plugins/py-agent",
+        lang: Lang::Python,
+        constant: "PY_AGENT",
+        doc: "`plugins/py-agent` (Python): a coding agent on the Python SDK's agent loop \
+              (`swarm_teammate.agent`): the task's subject and description are its instructions.",
+    },
+    LangGuest {
         dir: "plugins/js-package-json",
         lang: Lang::Js,
         constant: "JS_PACKAGE_JSON",

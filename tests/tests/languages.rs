@@ -3,7 +3,8 @@
 //! source by `tests/build.rs` with the pinned toolchains, each on a fixture
 //! tree (exact rule ids and lines); then `examples/polyglot.toml`, one team of
 //! a Rust, a Python and a JavaScript checker, which must give the same report
-//! in-process, as headless processes and in tmux panes.
+//! in-process, as headless processes and in tmux panes; and `py-agent`, the
+//! Python agent, against the scripted model.
 //!
 //! An interpreter-embedding component takes tens of seconds to compile, so
 //! every run here shares one compiled-code cache and runs one at a time.
@@ -240,4 +241,63 @@ fn new_scaffolds_a_plugin_in_each_language_that_builds_passes_its_test_and_runs(
         let found: Vec<_> = findings(&report).into_iter().filter(|f| f.contains(" long.md:")).collect();
         assert_eq!(found, ["sources long.md:2 long-line warning"], "{lang:?}");
     }
+}
+
+/// The Python agent's script: read its file; then, in one turn, write a
+/// file its task does not own and edit its own; then finish.
+const PY_AGENT_SCRIPT: &str = r#"{"steps": [
+  {"expect": {"last_text_contains": "make x two",
+              "tools": ["read_file", "list_files", "search", "write_file", "edit_file", "send_message", "finish"]},
+   "reply": {"content": [{"type": "tool_call", "id": "c1", "name": "read_file", "input": {"path": "src/a.py"}}],
+             "stop_reason": "tool_use", "usage": {"input_tokens": 50, "output_tokens": 10}}},
+  {"expect": {"tool_results": ["c1"]},
+   "reply": {"content": [{"type": "text", "text": "editing"},
+                         {"type": "tool_call", "id": "c2", "name": "write_file",
+                          "input": {"path": "src/b.py", "contents": "pwned\n"}},
+                         {"type": "tool_call", "id": "c3", "name": "edit_file",
+                          "input": {"path": "src/a.py", "old": "x = 1", "new": "x = 2"}}],
+             "stop_reason": "tool_use", "usage": {"input_tokens": 80, "output_tokens": 20}}},
+  {"expect": {"tool_results": ["c2", "c3"]},
+   "reply": {"content": [{"type": "tool_call", "id": "c4", "name": "finish",
+                          "input": {"summary": "x is two",
+                                    "findings": [{"file": "src/a.py", "line": 1, "rule": "edited", "severity": "note"}]}}],
+             "stop_reason": "tool_use", "usage": {"input_tokens": 90, "output_tokens": 5}}}
+]}"#;
+
+#[test]
+fn a_python_agent_edits_its_own_file_through_the_model_and_is_refused_another() {
+    let py_agent = built(swarm_tests::PY_AGENT);
+    let body = format!(
+        "{LANG_LIMITS}[models.s]\nprovider = \"scripted\"\nmodel = \"m\"\nscript = \"script.json\"\n\
+         [[teammate]]\nname = \"coder\"\nplugin = {py_agent:?}\nmodels = [\"s\"]\n\
+         [[task]]\nid = \"t\"\nsubject = \"make x two\"\nowns = [\"src/a.py\"]\nmax_attempts = 1\n"
+    );
+    let dir = swarm_tests::team_dir("py-agent", &[("src/a.py", "x = 1\n"), ("src/b.py", "y = 1\n")], &body);
+    std::fs::write(dir.path().join("script.json"), PY_AGENT_SCRIPT).unwrap();
+    let out = {
+        let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        std::process::Command::new(SWARM_HOST)
+            .args(["run", "--fresh", "--json", "--backend", "in-process", "--cache-dir"])
+            .arg(cache_dir())
+            .arg(dir.path().join("team.toml"))
+            .env("SWARM_STATE_DIR", dir.path().join("state"))
+            .output()
+            .unwrap()
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no JSON report ({e}): {}\n{stderr}", String::from_utf8_lossy(&out.stdout)));
+    assert_eq!(out.status.code(), Some(0), "{report:#}\n{stderr}");
+    let task = &report["tasks"][0];
+    assert_eq!(task["summary"], "x is two", "{report:#}");
+    assert_eq!(task["findings"][0]["rule"], "edited", "{report:#}");
+    let tree = dir.path().join("tree/src");
+    assert_eq!(std::fs::read_to_string(tree.join("a.py")).unwrap(), "x = 2\n", "the owned file was edited");
+    assert_eq!(std::fs::read_to_string(tree.join("b.py")).unwrap(), "y = 1\n", "the file it does not own is unchanged");
+    let denials = report["denials"].as_array().unwrap();
+    assert!(
+        denials.iter().any(|d| d["operation"] == "write" && d["reason"].as_str().unwrap().contains("src/b.py")),
+        "the refused write is reported: {report:#}"
+    );
+    assert_eq!(report["llm_usage"]["total"]["calls"], 3, "{report:#}");
 }
