@@ -221,6 +221,14 @@ fn the_search_finds_a_planted_key_in_a_file_and_in_a_process_environment() {
     std::fs::write(dir.path().join("state/logs/x.log"), format!("line\nkey={KEY}\n")).unwrap();
     assert_eq!(files_with_key(dir.path()), vec![dir.path().join("state/logs/x.log")]);
     let mut child = Command::new("sleep").arg("30").env("PLANTED", KEY).spawn().unwrap();
+    // Until the child's exec has set up its new environment, /proc shows
+    // this process's (or none): wait for the variable's name to appear.
+    let environ = format!("/proc/{}/environ", child.id());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !std::fs::read(&environ).is_ok_and(|b| contains(&b, b"PLANTED=")) {
+        assert!(std::time::Instant::now() < deadline, "the child's environment was not set up within 10 s");
+        std::thread::yield_now();
+    }
     let hits = process_hits(child.id());
     child.kill().unwrap();
     let _ = child.wait();
