@@ -92,6 +92,7 @@ pub mod bindings {
     });
 }
 
+pub mod agent;
 pub mod llm;
 pub mod options;
 pub mod planner;
