@@ -148,6 +148,12 @@ const GUESTS: &[Guest] = &[
               password assignments, masked in findings.",
     },
     Guest {
+        package: "messenger",
+        constant: "MESSENGER",
+        doc: "`tests/guests/messenger`: answers a message `go` with a body and a summary full of XML \
+              metacharacters (one posing as the team lead); its tasks complete at once.",
+    },
+    Guest {
         package: "agent",
         constant: "AGENT",
         doc: "`plugins/agent`: a coding agent (the SDK's agent loop): the task's subject and description \

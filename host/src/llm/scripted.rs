@@ -115,11 +115,13 @@ impl Scripted {
         Ok(Scripted { name: name.to_string(), steps: script.steps, used })
     }
 
-    /// The step `call` takes, and the answer it gives.
+    /// The answer `call` gets (its step's delay aside).
+    #[cfg(test)]
     fn answer(&self, call: &ProviderCall<'_>) -> Result<ProviderAnswer, LlmError> {
         self.take(call).1
     }
 
+    /// The step `call` takes: its delay (milliseconds) and its answer.
     fn take(&self, call: &ProviderCall<'_>) -> (u64, Result<ProviderAnswer, LlmError>) {
         let fail = |text: String| LlmError::Provider(format!("scripted provider ({}): {text}", self.name));
         let i = {

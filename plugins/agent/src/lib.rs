@@ -10,17 +10,28 @@
 //! temperature=<t>` (the line is not part of the instructions). Without
 //! `model=` the agent calls the teammate's default alias: the first of its
 //! `models` in the team file.
+//!
+//! Messages that reach it between tasks are kept (the last
+//! [`MAX_KEPT_MESSAGES`]) and shown to the model at the start of its next
+//! task; those that arrive during a task reach the model at the next tool
+//! boundary (the SDK's loop).
 
-use swarm_guest_sdk::agent::Agent;
+use swarm_guest_sdk::agent::{Agent, xml};
 use swarm_guest_sdk::options::Options;
 use swarm_guest_sdk::prelude::*;
 
 /// The options the agent reads.
 const KNOWN: &[&str] = &["model", "max-turns", "temperature"];
 
+/// Most messages kept between tasks; older ones are dropped (and logged).
+pub const MAX_KEPT_MESSAGES: usize = 20;
+
 /// The agent teammate.
 #[derive(Default)]
-pub struct CodingAgent;
+pub struct CodingAgent {
+    /// Messages received between tasks, for the next task's model.
+    kept: Vec<Message>,
+}
 
 /// The instructions and the options line of a task description.
 fn split_options(description: &str) -> (String, Option<&str>) {
@@ -80,12 +91,25 @@ impl Teammate for CodingAgent {
         }
         let instructions =
             if description.is_empty() { task.subject.clone() } else { format!("{}\n\n{description}", task.subject) };
+        let mut instructions = instructions;
+        for m in self.kept.drain(..) {
+            instructions.push_str("\n\n");
+            instructions.push_str(&xml::teammate_message(&m.sender, m.summary.as_deref(), &m.body));
+        }
         let outcome = agent.run(ctx, task, &instructions)?;
         ctx.info(&format!(
             "agent: {} turns, {} tool calls ({} errors), {} tokens in, {} out",
             outcome.turns, outcome.tool_calls, outcome.tool_errors, outcome.input_tokens, outcome.output_tokens
         ));
         outcome.into_report()
+    }
+
+    fn on_message(&mut self, ctx: &mut Context, msg: &Message) {
+        if self.kept.len() == MAX_KEPT_MESSAGES {
+            let old = self.kept.remove(0);
+            ctx.warn(&format!("dropped the oldest kept message (from {}): over {MAX_KEPT_MESSAGES}", old.sender));
+        }
+        self.kept.push(msg.clone());
     }
 }
 
