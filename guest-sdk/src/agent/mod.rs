@@ -29,7 +29,7 @@
 //!
 //! # Example: an agent in about 30 lines
 //!
-//! ```ignore
+//! ```no_run
 //! use swarm_guest_sdk::agent::{Agent, Tool};
 //! use swarm_guest_sdk::prelude::*;
 //!
