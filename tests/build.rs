@@ -147,6 +147,19 @@ const GUESTS: &[Guest] = &[
         doc: "`plugins/secret-scan`: AWS keys, private keys, GitHub/Slack tokens, high-entropy \
               password assignments, masked in findings.",
     },
+    Guest {
+        package: "messenger",
+        constant: "MESSENGER",
+        doc: "`tests/guests/messenger`: answers a message `go` with a body and a summary full of XML \
+              metacharacters (one posing as the team lead); its tasks complete at once.",
+    },
+    Guest {
+        package: "agent",
+        constant: "AGENT",
+        doc: "`plugins/agent`: a coding agent (the SDK's agent loop): the task's subject and description \
+              are its instructions; a description line `options: model=<alias> max-turns=<n> \
+              temperature=<t>`.",
+    },
 ];
 
 /// Variables of the outer build that must not leak into the guest build:

@@ -45,6 +45,14 @@
 //! export_teammate!(LongLines);
 //! ```
 //!
+//! # Agents
+//!
+//! A teammate whose work is a tool-using model loop builds an
+//! [`agent::Agent`] in its `on_task`: a system prompt, tools (built-in ones
+//! over the workspace and the mailbox, and its own), a model alias and a
+//! turn limit; [`agent`] shows one in about 30 lines. `plugins/agent` is the
+//! shipped coding agent.
+//!
 //! # The loop
 //!
 //! [`run`] (which [`export_teammate!`] exports as the component's `run`)
@@ -92,6 +100,7 @@ pub mod bindings {
     });
 }
 
+pub mod agent;
 pub mod llm;
 pub mod options;
 pub mod planner;

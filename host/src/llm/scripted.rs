@@ -17,6 +17,13 @@
 //! A call takes the first unused step for its teammate (a step with no
 //! `teammate` serves anyone). `expect` is checked against the request; a
 //! broken expectation, or no step left, is a provider error naming the step.
+//! Besides `last_text_contains`, `tools` and `tool_results`, `expect` may
+//! hold `last_result_contains`: one of the last message's tool results
+//! contains this text (e.g. the reason of a refused write).
+//!
+//! A step's `delay_ms` makes the answer (or the error) come that many
+//! milliseconds after the call, as a model's latency would (benches); the
+//! waiting call holds no thread.
 
 use super::models::{BoxFuture, Provider, ProviderAnswer, ProviderCall};
 use super::retry::AttemptError;
@@ -42,6 +49,9 @@ struct Step {
     reply: Option<Reply>,
     #[serde(default)]
     error: Option<LlmError>,
+    /// Milliseconds before the answer comes.
+    #[serde(default)]
+    delay_ms: u64,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -56,6 +66,9 @@ struct Expect {
     /// The last message answers these tool call ids.
     #[serde(default)]
     tool_results: Option<Vec<String>>,
+    /// One of the last message's tool results contains this.
+    #[serde(default)]
+    last_result_contains: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -102,17 +115,31 @@ impl Scripted {
         Ok(Scripted { name: name.to_string(), steps: script.steps, used })
     }
 
+    /// The answer `call` gets (its step's delay aside).
+    #[cfg(test)]
     fn answer(&self, call: &ProviderCall<'_>) -> Result<ProviderAnswer, LlmError> {
+        self.take(call).1
+    }
+
+    /// The step `call` takes: its delay (milliseconds) and its answer.
+    fn take(&self, call: &ProviderCall<'_>) -> (u64, Result<ProviderAnswer, LlmError>) {
         let fail = |text: String| LlmError::Provider(format!("scripted provider ({}): {text}", self.name));
         let i = {
             let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
-            let i = (0..self.steps.len())
-                .find(|&i| !used[i] && self.steps[i].teammate.as_deref().is_none_or(|t| t == call.teammate))
-                .ok_or_else(|| fail(format!("no step left for teammate '{}'", call.teammate)))?;
+            let found = (0..self.steps.len())
+                .find(|&i| !used[i] && self.steps[i].teammate.as_deref().is_none_or(|t| t == call.teammate));
+            let Some(i) = found else {
+                return (0, Err(fail(format!("no step left for teammate '{}'", call.teammate))));
+            };
             used[i] = true;
             i
         };
         let step = &self.steps[i];
+        (step.delay_ms, self.check(i, step, call))
+    }
+
+    fn check(&self, i: usize, step: &Step, call: &ProviderCall<'_>) -> Result<ProviderAnswer, LlmError> {
+        let fail = |text: String| LlmError::Provider(format!("scripted provider ({}): {text}", self.name));
         let last = call.request.messages.last();
         if let Some(want) = &step.expect.last_text_contains {
             let text: String = last
@@ -149,6 +176,21 @@ impl Scripted {
                 return Err(fail(format!("steps[{i}] expected results for {want:?}, got {got:?}")));
             }
         }
+        if let Some(want) = &step.expect.last_result_contains {
+            let results: Vec<&str> = last
+                .map(|m| {
+                    m.content
+                        .iter()
+                        .filter_map(|b| {
+                            if let Block::ToolResult { content, .. } = b { Some(content.as_str()) } else { None }
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !results.iter().any(|r| r.contains(want.as_str())) {
+                return Err(fail(format!("steps[{i}] expected a tool result containing {want:?}, got {results:?}")));
+            }
+        }
         if let Some(e) = &step.error {
             return Err(e.clone());
         }
@@ -167,7 +209,13 @@ impl Provider for Scripted {
     fn attempt<'a>(&'a self, call: &'a ProviderCall<'a>) -> BoxFuture<'a, Result<ProviderAnswer, AttemptError>> {
         // Scripted errors are answered as they are: retrying would consume
         // the next step.
-        Box::pin(async move { self.answer(call).map_err(AttemptError::fatal) })
+        Box::pin(async move {
+            let (delay_ms, answer) = self.take(call);
+            if delay_ms > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+            }
+            answer.map_err(AttemptError::fatal)
+        })
     }
 
     fn endpoint(&self) -> String {
@@ -211,6 +259,34 @@ mod tests {
         let req = ModelRequest { messages: vec![Message::user("hello")], ..ModelRequest::default() };
         let err = s.answer(&call("a", &req)).unwrap_err().to_string();
         assert!(err.contains("steps[1] expected the last message to contain \"start\", got \"hello\""), "{err}");
+    }
+
+    #[test]
+    fn a_step_can_expect_a_tool_result_and_old_scripts_still_load() {
+        let s = Scripted::parse(
+            "t.json",
+            r#"{"steps": [{"expect": {"last_result_contains": "refused: denied"}, "delay_ms": 5,
+                           "reply": {"content": [{"type": "text", "text": "ok"}]}}]}"#,
+        )
+        .unwrap();
+        let result = |content: &str| ModelRequest {
+            messages: vec![Message {
+                role: Role::User,
+                content: vec![Block::ToolResult { call_id: "c1".into(), content: content.into(), is_error: true }],
+            }],
+            ..ModelRequest::default()
+        };
+        let (delay, answer) = s.take(&call("a", &result("refused: denied: b.rs is not owned")));
+        assert_eq!((delay, answer.unwrap().content), (5, vec![Block::text("ok")]));
+        let s = Scripted::parse(
+            "t.json",
+            r#"{"steps": [{"expect": {"last_result_contains": "refused"},
+            "reply": {"content": []}}]}"#,
+        )
+        .unwrap();
+        let err = s.answer(&call("a", &result("wrote a.rs"))).unwrap_err().to_string();
+        assert!(err.contains("steps[0] expected a tool result containing \"refused\", got [\"wrote a.rs\"]"), "{err}");
+        assert!(Scripted::parse("t.json", SCRIPT).is_ok(), "a script without the new fields loads");
     }
 
     #[test]
