@@ -257,7 +257,7 @@ const PY_AGENT_SCRIPT: &str = r#"{"steps": [
                          {"type": "tool_call", "id": "c3", "name": "edit_file",
                           "input": {"path": "src/a.py", "old": "x = 1", "new": "x = 2"}}],
              "stop_reason": "tool_use", "usage": {"input_tokens": 80, "output_tokens": 20}}},
-  {"expect": {"tool_results": ["c2", "c3"]},
+  {"expect": {"tool_results": ["c2", "c3"], "last_result_contains": "not owned by the held task; a new file must match one of the `owns` patterns of task `t`. This task owns only these files (only they can change): src/a.py"},
    "reply": {"content": [{"type": "tool_call", "id": "c4", "name": "finish",
                           "input": {"summary": "x is two",
                                     "findings": [{"file": "src/a.py", "line": 1, "rule": "edited", "severity": "note"}]}}],

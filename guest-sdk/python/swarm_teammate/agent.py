@@ -87,8 +87,13 @@ class ToolCtx:
     def refusal(self, err: FsError) -> str:
         """A refused workspace call, for the model: the reason and the files
         the task owns."""
+        if err.kind not in ("denied", "invalid-path", "too-large"):
+            return err.describe()
         owned = ", ".join(self.task.owned_files) or "(none)"
-        return f"{err.describe()}. This task may change only: {owned}. Ask the lead (send_message to team-lead) for anything else."
+        return (
+            f"refused: {err.describe()}. This task owns only these files (only they can change): {owned}. "
+            "For anything else, ask the team lead with send_message."
+        )
 
 
 def escape(text: str) -> str:
