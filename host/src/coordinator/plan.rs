@@ -10,7 +10,9 @@
 //! time linear in its size: nothing recurses ([`graph`]) and files are
 //! matched against every task at once ([`owns`]).
 
+pub mod file;
 mod graph;
+mod lead;
 pub mod limits;
 pub mod owns;
 mod walk;
@@ -151,6 +153,12 @@ pub async fn build_with_planner(
 ) -> Result<(Plan, Option<crate::sandbox::planner::Planner>), PlanError> {
     use crate::sandbox::planner::{PlanInput, Planner};
     let Some(entry) = &loaded.team.planner else {
+        if loaded.team.goal.is_some() {
+            return Err(PlanError(vec![loaded.error_at(
+                None,
+                "goal: a goal is planned by a lead: add a [planner] table whose plugin is a lead (world `lead`), e.g. plugins/lead",
+            )]));
+        }
         return Plan::build(loaded).map(|p| (p, None));
     };
     let span = entry.span();
@@ -189,6 +197,10 @@ pub async fn build_with_planner(
         Some(m) => planner.with_models(m),
         None => planner,
     };
+    if let Some(goal) = &loaded.team.goal {
+        let scope = lead::Scope { entry, root: &root, files: &input.files, wanted: &wanted, exclude: &exclude };
+        return lead::plan(loaded, planner, goal, scope).await;
+    }
     let planned = planner.plan(input).await.map_err(|e| {
         let limit = e.limit().map(crate::sandbox::LimitHit::kind);
         PlanError(vec![ConfigError { limit, ..loaded.error_at(at, e.to_string()) }])
