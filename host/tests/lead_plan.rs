@@ -249,3 +249,30 @@ fn with_read_rights_the_lead_reads_a_listed_file_and_is_refused_one_it_was_not_s
     assert!(second.contains("is not one of the files listed"), "the escape was refused: {second}");
     assert!(!second.contains("[planner]"), "the team file's text leaked: {second}");
 }
+
+#[test]
+fn a_setting_only_the_other_kind_of_planner_uses_is_refused_not_ignored() {
+    // A lead's settings on a plain planner.
+    let body = format!(
+        "[[teammate]]\nname = \"scan\"\nplugin = {:?}\n[planner]\nplugin = {:?}\nreplan_rounds = 2\n",
+        swarm_tests::TODO_SCAN,
+        swarm_tests::PLANNER,
+    );
+    let dir = swarm_tests::team_dir("plain", &[("a.rs", "x")], &body);
+    let team_file = dir.path().join("team.toml");
+    let out = swarm_host(dir.path(), &["validate", team_file.to_str().unwrap()]);
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(all.contains("[planner] replan_rounds: only a lead planning the team's `goal` uses it"), "{all}");
+
+    // A planner's subject template on a lead, refused before any model call.
+    let dir = team(&[], "subject = \"scan {n}\"");
+    let team_file = dir.path().join("team.toml");
+    let out = swarm_host(dir.path(), &["plan", team_file.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("[planner] subject: a goal is planned by a lead, which takes no subject template"),
+        "{stderr}"
+    );
+}

@@ -165,6 +165,24 @@ pub async fn build_with_planner(
     let at = Some(span.start);
     let fail = |message: String| PlanError(vec![loaded.error_at(at, message)]);
     let p = entry.get_ref();
+    // Settings of the other kind of planner would be silently ignored.
+    let ignored: Vec<&str> = if loaded.team.goal.is_some() {
+        [("subject", !p.subject.is_empty())].into_iter().filter(|(_, set)| *set).map(|(k, _)| k).collect()
+    } else {
+        [("replan_rounds", p.replan_rounds.is_some()), ("read_kib", p.read_kib.is_some())]
+            .into_iter()
+            .filter(|(_, set)| *set)
+            .map(|(k, _)| k)
+            .collect()
+    };
+    if let Some(key) = ignored.first() {
+        let why = if loaded.team.goal.is_some() {
+            "a goal is planned by a lead, which takes no subject template"
+        } else {
+            "only a lead planning the team's `goal` uses it"
+        };
+        return Err(fail(format!("[planner] {key}: {why}")));
+    }
     let root = loaded.dir.join(&loaded.team.root).canonicalize().map_err(|e| fail(format!("root: {e}")))?;
     let exclude = exclusions(&loaded.team.exclude).map_err(fail)?;
     let mut wanted = GlobSetBuilder::new();
