@@ -276,3 +276,38 @@ fn a_setting_only_the_other_kind_of_planner_uses_is_refused_not_ignored() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_teammates_message_to_team_lead_reaches_the_lead_and_its_answer_reaches_the_teammate() {
+    // `ping` sends `ping from ping-1` to team-lead and completes only once
+    // `pong from team-lead` comes back.
+    let plan = r#"[{"id": "ask", "subject": "ask the lead", "instructions": "send-to:team-lead", "owns": [], "owner": "ping"}]"#;
+    let steps = [
+        step("Goal:", &submit("c1", plan), "tool_use"),
+        step(
+            "Message from teammate ping-1:\nping from ping-1",
+            r#"{"type": "text", "text": "pong from team-lead"}"#,
+            "end_turn",
+        ),
+        synthesis(),
+    ];
+    let body = format!(
+        "goal = \"say hello\"\n\
+         [models.s]\nprovider = \"scripted\"\nmodel = \"m\"\nscript = \"script.json\"\n\
+         [[teammate]]\nname = \"ping\"\nplugin = {:?}\n\
+         [planner]\nplugin = {:?}\nmodels = [\"s\"]\n",
+        swarm_tests::PING,
+        swarm_tests::LEAD,
+    );
+    let dir = swarm_tests::team_dir("talk", &[("a.txt", "x")], &body);
+    std::fs::write(dir.path().join("script.json"), format!("{{\"steps\": [{}]}}", steps.join(",\n"))).unwrap();
+    let team_file = dir.path().join("team.toml");
+    let out = swarm_host(dir.path(), &["run", "--json", "--backend", "in-process", team_file.to_str().unwrap()]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no JSON report ({e}): {}\n{}", text(&out.stdout), text(&out.stderr)));
+    assert_eq!(out.status.code(), Some(0), "{report:#}\n{}", text(&out.stderr));
+    assert_eq!(report["tasks"][0]["summary"], "got: pong from team-lead", "{report:#}");
+    // The message is in the report too, and the lead's answer cost one call.
+    assert_eq!(report["messages"][0]["body"], "ping from ping-1", "{report:#}");
+    assert_eq!(report["llm_usage"]["teammates"]["planner"]["calls"], 3, "{report:#}");
+}

@@ -18,7 +18,7 @@ use super::{
 use crate::backend::detect::{Env, Kind};
 use crate::coordinator::plan::build_with_planner;
 use crate::coordinator::plan::file::PlanFile;
-use crate::coordinator::run::run_on;
+use crate::coordinator::run::{LeadHook, run_on};
 use crate::coordinator::state::StateDir;
 use crate::coordinator::{Interrupt, Loaded, Observer, Plan, Restored, RunOptions, RunReport, StartError, Verdict};
 use crate::sandbox::planner::{Planner, TaskOutcome, TaskResult};
@@ -231,6 +231,23 @@ async fn execute_logged(
         }
         Observer(Arc::new(move |team| view.update(team)))
     });
+    // A lead answers teammates' messages to `team-lead` while the team runs.
+    let planner = planner.map(|(p, goal)| (Arc::new(p), goal));
+    let lead = planner.as_ref().filter(|(p, _)| p.is_lead()).map(|(p, goal)| {
+        let (p, goal, team) = (p.clone(), goal.clone(), plan.team.clone());
+        LeadHook(Arc::new(move |from: String, body: String| {
+            let (p, goal, team) = (p.clone(), goal.clone(), team.clone());
+            Box::pin(async move {
+                match p.on_message(&team, &goal, &from, &body).await {
+                    Ok(answer) => answer,
+                    Err(e) => {
+                        tracing::warn!(teammate = %from, "the lead could not answer: {e}");
+                        None
+                    }
+                }
+            })
+        }))
+    });
     let options = RunOptions {
         shutdown_grace: args.shutdown_grace,
         interrupts,
@@ -238,6 +255,7 @@ async fn execute_logged(
         state: Some(state.clone()),
         restored,
         observer,
+        lead,
     };
     let mut report = run_on(kind, plan, &sandbox, options, args.cache.dir()).await.map_err(|e| match e {
         // swarm-host could not keep its own state: not the user's mistake.

@@ -9,6 +9,9 @@
 //! plan; a rejected plan comes back in a new `plan-goal` call with every
 //! problem listed, which the first message then shows.
 //!
+//! `on-message` answers a teammate's message to `team-lead` with the model's
+//! text, or answers nothing when the model says `NO-ANSWER`.
+//!
 //! `synthesize-run` asks the model for the closing text from every task's
 //! outcome ([`prompt::synthesis_message`]); if the call fails, the text
 //! says so after the counts.
@@ -110,6 +113,10 @@ mod guest {
             Err(format!("the model did not submit a valid plan in {MAX_TURNS} turns"))
         }
 
+        fn on_message(team: String, goal: String, sender: String, body: String) -> Option<String> {
+            answer(&team, &goal, &sender, &body)
+        }
+
         fn synthesize_run(team: String, goal: String, outcomes: Vec<TaskOutcome>) -> String {
             let shown: Vec<Outcome<'_>> = outcomes
                 .iter()
@@ -130,6 +137,17 @@ mod guest {
                 Ok(_) => prompt::fallback_synthesis(&shown, "it answered no text"),
                 Err(e) => prompt::fallback_synthesis(&shown, &e.describe()),
             }
+        }
+    }
+
+    /// The lead's answer to a teammate: the model's, or why it has none.
+    fn answer(team: &str, goal: &str, sender: &str, body: &str) -> Option<String> {
+        let request = Request::new(vec![Message::user(prompt::message_message(team, goal, sender, body))])
+            .system(prompt::MESSAGE_SYSTEM);
+        match llm::complete(None, &request) {
+            Ok(answer) => prompt::answer_of(&answer.text()),
+            // The sender may be waiting: it learns that no answer comes.
+            Err(e) => Some(format!("the lead could not answer: {}", e.describe())),
         }
     }
 

@@ -30,6 +30,26 @@ pub const SYNTHESIS_SYSTEM: &str = "You are the lead of a team that has finished
 closing summary for people: what was achieved towards the goal, what failed and why, and what is left to do. \
 Plain text, no more than 20 lines.";
 
+/// The system prompt for a teammate's message while the team runs.
+pub const MESSAGE_SYSTEM: &str = "You are the lead of a team that is running. A teammate wrote to you. If the \
+message needs an answer (a question, a request for a decision), answer it in a few sentences. If it needs \
+none (a status note, an acknowledgement), answer exactly NO-ANSWER.";
+
+/// What the model answers when a message needs no answer.
+pub const NO_ANSWER: &str = "NO-ANSWER";
+
+/// The user message for a teammate's message.
+pub fn message_message(team: &str, goal: &str, sender: &str, body: &str) -> String {
+    format!("Team: {team}\nGoal: {goal}\n\nMessage from teammate {sender}:\n{body}")
+}
+
+/// The model's answer to a teammate's message as the lead's answer:
+/// nothing for [`NO_ANSWER`] or no text.
+pub fn answer_of(text: &str) -> Option<String> {
+    let text = text.trim();
+    (!text.is_empty() && text != NO_ANSWER).then(|| text.to_string())
+}
+
 /// One team group, as shown to the model.
 pub struct Teammate<'a> {
     /// Group name.
@@ -284,6 +304,15 @@ mod tests {
             problems: vec![],
             can_read: false,
         }
+    }
+
+    #[test]
+    fn no_answer_and_empty_text_answer_nothing() {
+        assert_eq!(answer_of(" NO-ANSWER\n"), None);
+        assert_eq!(answer_of("  "), None);
+        assert_eq!(answer_of(" pong from team-lead\n").as_deref(), Some("pong from team-lead"));
+        let m = message_message("t", "g", "ping-1", "ping from ping-1");
+        assert!(m.ends_with("Message from teammate ping-1:\nping from ping-1"), "{m}");
     }
 
     #[test]

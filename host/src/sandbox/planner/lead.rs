@@ -221,6 +221,37 @@ impl Planner {
         Ok(planned.into_iter().map(PlannedTask::from).collect())
     }
 
+    /// Runs the lead's `on-message` for a teammate's message to `team-lead`
+    /// in a fresh sandbox: its answer to `sender`, if any, cut to
+    /// `message_kib`.
+    pub async fn on_message(
+        &self,
+        team: &str,
+        goal: &str,
+        sender: &str,
+        body: &str,
+    ) -> Result<Option<String>, PlannerError> {
+        let call = "on-message";
+        let pre = self.lead_pre(call)?;
+        let mut store = self.store(call, None);
+        let lead = self.instantiated(pre.instantiate_async(&mut store).await, &store)?;
+        let answer = match lead.call_on_message(&mut store, team, goal, sender, body).await {
+            Ok(answer) => answer,
+            Err(e) => return Err(self.trap(call, &e, store.data())),
+        };
+        Ok(answer.map(|mut text| {
+            let max = self.limits.message_bytes();
+            if text.len() > max {
+                let mut cut = max;
+                while !text.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                text.truncate(cut);
+            }
+            text
+        }))
+    }
+
     /// Runs the lead's `synthesize-run` in a fresh sandbox and returns its
     /// text, control characters escaped line by line.
     pub async fn synthesize_run(
