@@ -311,3 +311,15 @@ fn a_teammates_message_to_team_lead_reaches_the_lead_and_its_answer_reaches_the_
     assert_eq!(report["messages"][0]["body"], "ping from ping-1", "{report:#}");
     assert_eq!(report["llm_usage"]["teammates"]["planner"]["calls"], 3, "{report:#}");
 }
+
+#[test]
+fn plugins_inspect_says_a_lead_is_a_lead() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = swarm_host(dir.path(), &["plugins", "inspect", "--json", swarm_tests::LEAD]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let i: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(i["world"], "lead", "{i:#}");
+    let fits: Vec<(&str, bool)> =
+        i["fits"].as_array().unwrap().iter().map(|f| (f["world"].as_str().unwrap(), f["fits"] == true)).collect();
+    assert_eq!(fits, [("teammate", false), ("lead", true)], "{i:#}");
+}
