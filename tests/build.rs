@@ -116,6 +116,12 @@ const GUESTS: &[Guest] = &[
               disjoint tasks `p1..pN`; synthesizes `N tasks: X completed, Y failed, Z findings.`.",
     },
     Guest {
+        package: "lead",
+        constant: "LEAD",
+        doc: "`plugins/lead` (world `lead`): plans the team's goal with its model (`submit_plan` \
+              tool call, replans on the host's problems) and writes the closing text with it.",
+    },
+    Guest {
         package: "bad-planner",
         constant: "BAD_PLANNER",
         doc: "`tests/guests/bad-planner` (world `planner`): by subject, `loop` spins, `panic` \

@@ -165,6 +165,8 @@ pub async fn examine(file: &Path, cache: &CacheArgs) -> Result<Inspection, Strin
         "teammate"
     } else if exported("plan") && exported("synthesize") {
         "planner"
+    } else if exported("plan-goal") && exported("synthesize-run") {
+        "lead"
     } else {
         "unknown"
     };
@@ -177,8 +179,10 @@ pub async fn examine(file: &Path, cache: &CacheArgs) -> Result<Inspection, Strin
             None => crate::sandbox::Sandbox::new(),
         };
         let teammate = sandbox.load(&owned, &limits).map(drop).map_err(|e| e.to_string());
-        let planner = Planner::load_with_cache(&owned, &limits, dir.as_deref()).map(drop).map_err(|e| e.to_string());
-        [("teammate", teammate), ("planner", planner)]
+        // The planner loader takes leads too (world `lead`), and says which it got.
+        let planner = Planner::load_with_cache(&owned, &limits, dir.as_deref()).map_err(|e| e.to_string());
+        let planner_world = if planner.as_ref().is_ok_and(Planner::is_lead) { "lead" } else { "planner" };
+        [("teammate", teammate), (planner_world, planner.map(drop))]
             .into_iter()
             .map(|(world, r)| Fit { world, fits: r.is_ok(), error: r.err() })
             .collect::<Vec<_>>()

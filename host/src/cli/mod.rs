@@ -16,6 +16,7 @@ pub mod exit;
 pub mod inspect;
 pub mod logging;
 pub mod new;
+pub mod plan;
 pub mod run;
 pub mod status;
 pub mod team_logs;
@@ -199,10 +200,21 @@ pub enum Command {
         /// Start over even if an unfinished run of this team has state.
         #[arg(long)]
         fresh: bool,
+        /// Run the tasks of this saved plan (`swarm-host plan --json`,
+        /// possibly edited) instead of the team file's tasks, planner and
+        /// goal; it is validated again like a team file.
+        #[arg(long, value_name = "PLAN.json")]
+        plan: Option<PathBuf>,
         /// Shared run options.
         #[command(flatten)]
         args: RunArgs,
     },
+    /// Plan a team without running it: the team file's tasks and its
+    /// planner's or lead's (a goal is planned with the lead's model, with
+    /// replans), validated; prints the plan, or saves it for `run --plan`.
+    /// Exits 0 with a valid plan, 2 with every problem listed.
+    #[command(after_help = exit::EXIT_CODES_HELP)]
+    Plan(plan::PlanArgs),
     /// Finish the remaining tasks of a run whose coordinator stopped
     /// (crashed, killed or interrupted): completed tasks are not rerun,
     /// tasks that were in flight are.
@@ -310,7 +322,8 @@ pub fn main() -> ExitCode {
 async fn dispatch(cli: Cli) -> u8 {
     let state_dir = cli.state_dir;
     let result = match cli.command {
-        Command::Run { team, fresh, args } => run::run(&state_dir, &team, fresh, args).await,
+        Command::Run { team, fresh, plan, args } => run::run(&state_dir, &team, fresh, plan.as_deref(), args).await,
+        Command::Plan(args) => plan::plan(&args).await,
         Command::Resume { team, allow_changed_plugins, args } => {
             run::resume(&state_dir, &team, allow_changed_plugins, args).await
         }

@@ -17,14 +17,15 @@ use super::{
 };
 use crate::backend::detect::{Env, Kind};
 use crate::coordinator::plan::build_with_planner;
-use crate::coordinator::run::run_on;
+use crate::coordinator::plan::file::PlanFile;
+use crate::coordinator::run::{LeadHook, run_on};
 use crate::coordinator::state::StateDir;
 use crate::coordinator::{Interrupt, Loaded, Observer, Plan, Restored, RunOptions, RunReport, StartError, Verdict};
-use crate::sandbox::planner::{Planner, TaskResult};
+use crate::sandbox::planner::{Planner, TaskOutcome, TaskResult};
 use crate::tasks::Status;
 
-/// `swarm-host run <team.toml>`.
-pub async fn run(state_dir: &Path, team: &Path, fresh: bool, args: RunArgs) -> CliResult {
+/// `swarm-host run <team.toml> [--plan PLAN.json]`.
+pub async fn run(state_dir: &Path, team: &Path, fresh: bool, saved: Option<&Path>, args: RunArgs) -> CliResult {
     let loaded = Loaded::read(team).map_err(config_error)?;
     // Keys are read here, by the coordinator only.
     let models = match loaded.llm_config(args.llm_mode()).map_err(config_error)? {
@@ -32,12 +33,22 @@ pub async fn run(state_dir: &Path, team: &Path, fresh: bool, args: RunArgs) -> C
         None => None,
     };
     let port = models.clone().map(|m| m as crate::llm::SharedModelPort);
-    let (plan, planner) = build_with_planner(&loaded, args.cache.dir().as_deref(), port).await.map_err(|e| {
-        // A planner stopped by a sandbox limit is a limit hit, not a bad file
-        // (the limit is typed, as the sandbox raised it).
-        let code = if e.0.iter().any(|p| p.limit.is_some()) { EXIT_LIMIT } else { EXIT_CONFIG };
-        (code, e.to_string())
-    })?;
+    let (plan, planner) = match saved {
+        // A saved plan replaces the team file's tasks and planning; the
+        // planner (or lead) still writes the closing text.
+        Some(path) => {
+            let file = PlanFile::read(path).map_err(config_error)?;
+            let plan = file.build(&loaded, path).map_err(config_error)?;
+            (plan, closing_planner(&loaded, args.cache.dir(), port).await?)
+        }
+        None => build_with_planner(&loaded, args.cache.dir().as_deref(), port).await.map_err(|e| {
+            // A planner stopped by a sandbox limit is a limit hit, not a bad file
+            // (the limit is typed, as the sandbox raised it).
+            let code = if e.0.iter().any(|p| p.limit.is_some()) { EXIT_LIMIT } else { EXIT_CONFIG };
+            (code, e.to_string())
+        })?,
+    };
+    let planner = planner.map(|p| (p, loaded.team.goal.clone().unwrap_or_default()));
     for w in &plan.warnings {
         tracing::warn!("{w}");
     }
@@ -60,6 +71,27 @@ pub async fn run(state_dir: &Path, team: &Path, fresh: bool, args: RunArgs) -> C
     execute(&plan, state, None, planner, models, args).await
 }
 
+/// The team file's planner (or lead), loaded for the closing text of a run
+/// of a saved plan.
+async fn closing_planner(
+    loaded: &Loaded,
+    cache: Option<std::path::PathBuf>,
+    models: Option<crate::llm::SharedModelPort>,
+) -> Result<Option<Planner>, (u8, String)> {
+    let Some(entry) = &loaded.team.planner else {
+        return Ok(None);
+    };
+    let (path, limits) = (loaded.dir.join(&entry.get_ref().plugin), loaded.team.limits.clone());
+    let planner = tokio::task::spawn_blocking(move || Planner::load_with_cache(&path, &limits, cache.as_deref()))
+        .await
+        .map_err(|e| (EXIT_INTERNAL, format!("planner load: {e}")))?
+        .map_err(config_error)?;
+    Ok(Some(match models {
+        Some(m) => planner.with_models(m),
+        None => planner,
+    }))
+}
+
 /// `swarm-host resume <team> [--allow-changed-plugins]`.
 pub async fn resume(state_dir: &Path, team: &str, allow_changed_plugins: bool, args: RunArgs) -> CliResult {
     let state = StateDir::open(state_dir, team).map_err(config_error)?;
@@ -80,7 +112,7 @@ async fn execute(
     plan: &Plan,
     state: StateDir,
     restored: Option<Restored>,
-    planner: Option<Planner>,
+    planner: Option<(Planner, String)>,
     models: Option<Arc<crate::llm::Models>>,
     args: RunArgs,
 ) -> CliResult {
@@ -166,7 +198,7 @@ async fn execute_logged(
     plan: &Plan,
     state: StateDir,
     restored: Option<Restored>,
-    planner: Option<Planner>,
+    planner: Option<(Planner, String)>,
     models: Option<Arc<crate::llm::Models>>,
     args: &RunArgs,
 ) -> Result<RunReport, (u8, String)> {
@@ -199,6 +231,23 @@ async fn execute_logged(
         }
         Observer(Arc::new(move |team| view.update(team)))
     });
+    // A lead answers teammates' messages to `team-lead` while the team runs.
+    let planner = planner.map(|(p, goal)| (Arc::new(p), goal));
+    let lead = planner.as_ref().filter(|(p, _)| p.is_lead()).map(|(p, goal)| {
+        let (p, goal, team) = (p.clone(), goal.clone(), plan.team.clone());
+        LeadHook(Arc::new(move |from: String, body: String| {
+            let (p, goal, team) = (p.clone(), goal.clone(), team.clone());
+            Box::pin(async move {
+                match p.on_message(&team, &goal, &from, &body).await {
+                    Ok(answer) => answer,
+                    Err(e) => {
+                        tracing::warn!(teammate = %from, "the lead could not answer: {e}");
+                        None
+                    }
+                }
+            })
+        }))
+    });
     let options = RunOptions {
         shutdown_grace: args.shutdown_grace,
         interrupts,
@@ -206,6 +255,7 @@ async fn execute_logged(
         state: Some(state.clone()),
         restored,
         observer,
+        lead,
     };
     let mut report = run_on(kind, plan, &sandbox, options, args.cache.dir()).await.map_err(|e| match e {
         // swarm-host could not keep its own state: not the user's mistake.
@@ -215,27 +265,68 @@ async fn execute_logged(
     if let Some(m) = &models {
         report.llm_usage = Some(m.usage());
     }
-    if let Some(planner) = planner {
-        let results = report
-            .tasks
-            .iter()
-            .map(|t| TaskResult {
-                id: t.id.clone(),
-                completed: t.status == Status::Completed,
-                summary: t.summary.clone().or_else(|| t.error.clone()).unwrap_or_default(),
-                findings: t.findings.len() as u32,
-            })
-            .collect();
-        match planner.synthesize(&plan.team, results).await {
-            Ok(text) => {
-                report.synthesis = Some(text);
-                if let Err(e) = state.write_report(&report) {
-                    state.failed("the report", &e);
-                    report.state_errors = state.failures();
-                }
-            }
+    if let Some((planner, goal)) = planner {
+        let synthesis = if planner.is_lead() {
+            planner.synthesize_run(&plan.team, &goal, report.tasks.iter().map(outcome).collect()).await
+        } else {
+            let results = report
+                .tasks
+                .iter()
+                .map(|t| TaskResult {
+                    id: t.id.clone(),
+                    completed: t.status == Status::Completed,
+                    summary: t.summary.clone().or_else(|| t.error.clone()).unwrap_or_default(),
+                    findings: t.findings.len() as u32,
+                })
+                .collect();
+            planner.synthesize(&plan.team, results).await
+        };
+        // The synthesis' model calls are the lead's too: counted again.
+        if let Some(m) = &models {
+            report.llm_usage = Some(m.usage());
+        }
+        match synthesis {
+            Ok(text) => report.synthesis = Some(text),
             Err(e) => tracing::warn!("the planner's synthesis failed: {e}"),
+        }
+        if let Err(e) = state.write_report(&report) {
+            state.failed("the report", &e);
+            report.state_errors = state.failures();
         }
     }
     Ok(report)
+}
+
+/// What the lead's `synthesize-run` sees of a task: its outcome, findings
+/// and diff stats.
+fn outcome(t: &crate::coordinator::report::TaskOutcome) -> TaskOutcome {
+    let (mut added, mut removed) = (0u32, 0u32);
+    for d in &t.diffs {
+        for line in d.diff.lines() {
+            if line.starts_with('+') && !line.starts_with("+++") {
+                added = added.saturating_add(1);
+            } else if line.starts_with('-') && !line.starts_with("---") {
+                removed = removed.saturating_add(1);
+            }
+        }
+    }
+    TaskOutcome {
+        id: t.id.clone(),
+        subject: t.subject.clone(),
+        completed: t.status == Status::Completed,
+        summary: t.summary.clone().or_else(|| t.error.clone()).unwrap_or_default(),
+        findings: t
+            .findings
+            .iter()
+            .take(crate::sandbox::planner::lead::MAX_FINDINGS_SHOWN)
+            .map(|f| match f.line {
+                Some(line) => format!("{}:{line}: {}", f.file, f.message),
+                None => format!("{}: {}", f.file, f.message),
+            })
+            .collect(),
+        finding_count: t.findings.len() as u32,
+        files_changed: t.diffs.len() as u32,
+        lines_added: added,
+        lines_removed: removed,
+    }
 }

@@ -34,7 +34,7 @@ pub struct Problem {
 pub struct PluginCheck {
     /// The plugin path, as resolved from the team file.
     pub path: PathBuf,
-    /// `teammate` or `planner`.
+    /// `teammate`, `planner` or `lead`.
     pub world: &'static str,
     /// Teammate groups (or `[planner]`) using it.
     pub used_by: Vec<String>,
@@ -108,9 +108,26 @@ pub async fn check(team: &Path, cache: &CacheArgs) -> Validation {
         let load = tokio::task::spawn_blocking(move || Planner::load_with_cache(&owned, &limits, dir.as_deref()))
             .await
             .map_err(|e| e.to_string())
-            .and_then(|r| r.map(drop).map_err(|e| e.to_string()));
+            .and_then(|r| r.map_err(|e| e.to_string()));
+        let is_lead = load.as_ref().is_ok_and(Planner::is_lead);
+        let load = load.map(drop);
         if let Err(why) = &load {
             problems.add(loaded.error_at(Some(entry.span().start), why.clone()));
+        } else if loaded.team.goal.is_some() {
+            // A goal is planned by a model: validating spends no tokens, so
+            // the lead is checked to be a lead, and its plan is left to
+            // `swarm-host plan`.
+            if !is_lead {
+                problems.add(loaded.error_at(
+                    Some(entry.span().start),
+                    "[planner]: the team has a goal, so its plugin must be a lead (world `lead`, e.g. plugins/lead), not a planner",
+                ));
+            }
+        } else if is_lead {
+            problems.add(loaded.error_at(
+                Some(entry.span().start),
+                "[planner]: the plugin is a lead (world `lead`), which plans from a goal: add `goal = \"...\"` to the team file",
+            ));
         } else {
             // Run the planner as `run` would, and validate its tasks with the
             // team file's; without model access: validating spends no tokens.
@@ -122,7 +139,8 @@ pub async fn check(team: &Path, cache: &CacheArgs) -> Validation {
                 }
             }
         }
-        plugins.push(PluginCheck { path, world: "planner", used_by: vec!["[planner]".into()], error: load.err() });
+        let world = if is_lead { "lead" } else { "planner" };
+        plugins.push(PluginCheck { path, world, used_by: vec!["[planner]".into()], error: load.err() });
     }
 
     let sandbox = Arc::new(cache.sandbox());

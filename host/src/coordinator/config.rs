@@ -108,6 +108,11 @@ pub struct TeamFile {
     /// A planner plugin that adds tasks by splitting the file tree.
     #[serde(default)]
     pub planner: Option<Spanned<PlannerEntry>>,
+    /// What the team is to achieve, in free text: the `[planner]` (a lead,
+    /// world `lead`) plans the tasks from it with a model, beside any
+    /// tasks listed here.
+    #[serde(default)]
+    pub goal: Option<String>,
     /// Model aliases teammates may name.
     #[serde(default)]
     pub models: BTreeMap<String, Spanned<ModelEntry>>,
@@ -212,6 +217,14 @@ pub struct PlannerEntry {
     /// Its model budget.
     #[serde(default)]
     pub budget: Option<BudgetEntry>,
+    /// A lead only: how many times a rejected plan goes back to it, with
+    /// every problem listed, before the run stops (default 3).
+    #[serde(default)]
+    pub replan_rounds: Option<u32>,
+    /// A lead only: how many KiB of files it may read while planning
+    /// (with the team's `read = "root"`; default 256).
+    #[serde(default)]
+    pub read_kib: Option<u32>,
 }
 
 fn dot() -> PathBuf {

@@ -10,7 +10,9 @@
 //! time linear in its size: nothing recurses ([`graph`]) and files are
 //! matched against every task at once ([`owns`]).
 
+pub mod file;
 mod graph;
+mod lead;
 pub mod limits;
 pub mod owns;
 mod walk;
@@ -151,12 +153,36 @@ pub async fn build_with_planner(
 ) -> Result<(Plan, Option<crate::sandbox::planner::Planner>), PlanError> {
     use crate::sandbox::planner::{PlanInput, Planner};
     let Some(entry) = &loaded.team.planner else {
+        if loaded.team.goal.is_some() {
+            return Err(PlanError(vec![loaded.error_at(
+                None,
+                "goal: a goal is planned by a lead: add a [planner] table whose plugin is a lead (world `lead`), e.g. plugins/lead",
+            )]));
+        }
         return Plan::build(loaded).map(|p| (p, None));
     };
     let span = entry.span();
     let at = Some(span.start);
     let fail = |message: String| PlanError(vec![loaded.error_at(at, message)]);
     let p = entry.get_ref();
+    // Settings of the other kind of planner would be silently ignored.
+    let ignored: Vec<&str> = if loaded.team.goal.is_some() {
+        [("subject", !p.subject.is_empty())].into_iter().filter(|(_, set)| *set).map(|(k, _)| k).collect()
+    } else {
+        [("replan_rounds", p.replan_rounds.is_some()), ("read_kib", p.read_kib.is_some())]
+            .into_iter()
+            .filter(|(_, set)| *set)
+            .map(|(k, _)| k)
+            .collect()
+    };
+    if let Some(key) = ignored.first() {
+        let why = if loaded.team.goal.is_some() {
+            "a goal is planned by a lead, which takes no subject template"
+        } else {
+            "only a lead planning the team's `goal` uses it"
+        };
+        return Err(fail(format!("[planner] {key}: {why}")));
+    }
     let root = loaded.dir.join(&loaded.team.root).canonicalize().map_err(|e| fail(format!("root: {e}")))?;
     let exclude = exclusions(&loaded.team.exclude).map_err(fail)?;
     let mut wanted = GlobSetBuilder::new();
@@ -189,6 +215,10 @@ pub async fn build_with_planner(
         Some(m) => planner.with_models(m),
         None => planner,
     };
+    if let Some(goal) = &loaded.team.goal {
+        let scope = lead::Scope { entry, root: &root, files: &input.files, wanted: &wanted, exclude: &exclude };
+        return lead::plan(loaded, planner, goal, scope).await;
+    }
     let planned = planner.plan(input).await.map_err(|e| {
         let limit = e.limit().map(crate::sandbox::LimitHit::kind);
         PlanError(vec![ConfigError { limit, ..loaded.error_at(at, e.to_string()) }])

@@ -117,6 +117,47 @@ pub struct RunOptions {
     /// Called after every coordinator event and once at the end (the live
     /// team view).
     pub observer: Option<Observer>,
+    /// Answers teammates' messages to `team-lead` (a lead component);
+    /// `None`: they are only logged and reported.
+    pub lead: Option<LeadHook>,
+}
+
+/// Answers a teammate's message to `team-lead`: `(sender, body)` to the
+/// answer for the sender, if any. Messages reach it one at a time, in the
+/// order they arrived; the answer is delivered as a message from
+/// `team-lead`.
+#[derive(Clone)]
+pub struct LeadHook(
+    pub Arc<dyn Fn(String, String) -> futures_util::future::BoxFuture<'static, Option<String>> + Send + Sync>,
+);
+
+impl std::fmt::Debug for LeadHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LeadHook")
+    }
+}
+
+/// Messages waiting for the lead, at most; more are logged and reported
+/// but not answered.
+const LEAD_QUEUE: usize = 64;
+
+/// Feeds teammates' messages to `hook` one at a time and delivers its
+/// answers; ends when the run drops the sender.
+fn lead_worker(hook: LeadHook, team: Arc<Team>) -> mpsc::Sender<(String, String)> {
+    let (tx, mut rx) = mpsc::channel::<(String, String)>(LEAD_QUEUE);
+    tokio::spawn(async move {
+        while let Some((from, body)) = rx.recv().await {
+            let Some(answer) = (hook.0)(from.clone(), body).await else {
+                continue;
+            };
+            let msg = Incoming::Message { sender: crate::mailbox::TEAM_LEAD.to_string(), body: answer, summary: None };
+            match team.mailbox.send(&from, msg) {
+                Ok(()) => tracing::info!(teammate = %from, "the lead answered"),
+                Err(e) => tracing::warn!(teammate = %from, "the lead's answer was not delivered: {e}"),
+            }
+        }
+    });
+    tx
 }
 
 /// A callback that looks at the team after each change.
@@ -138,6 +179,7 @@ impl Default for RunOptions {
             state: None,
             restored: None,
             observer: None,
+            lead: None,
         }
     }
 }
@@ -518,6 +560,7 @@ impl<B: TeammateBackend> Running<B> {
             }
         };
         tokio::pin!(timeout);
+        let to_lead = options.lead.clone().map(|hook| lead_worker(hook, self.team.clone()));
         loop {
             self.stop_when_done(options.shutdown_grace);
             if self.live.is_empty() {
@@ -531,7 +574,14 @@ impl<B: TeammateBackend> Running<B> {
             }
             tokio::select! {
                 ev = events.recv() => match ev {
-                    Some(Event::Message(msg)) => self.lead.on_message(msg),
+                    Some(Event::Message(msg)) => {
+                        if let (Some(tx), TeammateMessage::Message { from, body, .. }) = (&to_lead, &msg)
+                            && tx.try_send((from.clone(), body.clone())).is_err()
+                        {
+                            tracing::warn!(teammate = %from, "the lead is busy ({LEAD_QUEUE} messages wait): this one is reported, not answered");
+                        }
+                        self.lead.on_message(msg);
+                    }
                     Some(Event::Exited { id, reason }) => self.on_exit(&id, &reason),
                     // Every teammate holds a sender through the team; this
                     // only happens once all are gone, which `live` tracks.

@@ -23,6 +23,12 @@
 //! validates the plan (ownership, ids, owners, the plan limits) and
 //! sanitises task subjects when it prints them. The synthesis is text for
 //! people, so its control characters are escaped here, line by line.
+//!
+//! The same loader takes a *lead* (the `lead` world, see [`lead`]): a
+//! component that plans from the team's goal with a model
+//! ([`Planner::plan_goal`]) and writes the closing text from every task's
+//! outcome ([`Planner::synthesize_run`]). Which world a component is of is
+//! decided from its exports when it is loaded.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -33,6 +39,8 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::{InstanceLimiter, LimitHit, Limits, LoadError};
+pub mod lead;
+pub use lead::{FileInfo, GoalInput, TaskOutcome, TeammateInfo, TreeAccess};
 
 /// Generated bindings for the `planner` world of `wit/`.
 #[allow(missing_docs)]
@@ -140,6 +148,19 @@ pub enum PlannerError {
         /// How many it returned.
         returned: usize,
     },
+    /// The component is of the other world: a `planner` asked to plan from
+    /// a goal, or a lead asked for a `planner` call.
+    #[error("{path} is {is}, so it cannot {call}: {hint}")]
+    WrongWorld {
+        /// The component path.
+        path: PathBuf,
+        /// What was asked.
+        call: &'static str,
+        /// What it is, e.g. `a planner (world planner)`.
+        is: &'static str,
+        /// What to change.
+        hint: &'static str,
+    },
     /// What the planner returned is over the `report_kib` limit.
     #[error("planner {path} returned {size} bytes from {call}, over report_kib = {limit_kib} KiB")]
     TooLarge {
@@ -186,11 +207,19 @@ pub async fn synthesize(
 pub struct Planner {
     /// Holds the component, and with it its engine (and the engine's epoch
     /// ticker thread, which ends once the engine is dropped).
-    pre: bindings::PlannerPre<PlannerState>,
+    pre: Pre,
     path: PathBuf,
     name: String,
     limits: Limits,
     models: Option<crate::llm::SharedModelPort>,
+}
+
+/// The world a loaded component is of.
+enum Pre {
+    /// `planner`: `plan` and `synthesize`.
+    Planner(bindings::PlannerPre<PlannerState>),
+    /// `lead`: `plan-goal` and `synthesize-run`.
+    Lead(lead::bindings::LeadPre<PlannerState>),
 }
 
 impl std::fmt::Debug for Planner {
@@ -219,8 +248,13 @@ impl Planner {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(compile)?;
         bindings::Planner::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(compile)?;
+        // A lead imports `tree` too; `log` and `llm` are linked above.
+        lead::bindings::swarm::teammate::tree::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(compile)?;
         let pre = linker.instantiate_pre(&component).map_err(incompatible)?;
-        let pre = bindings::PlannerPre::new(pre).map_err(incompatible)?;
+        let pre = match lead::bindings::LeadPre::new(pre.clone()) {
+            Ok(lead) => Pre::Lead(lead),
+            Err(_) => Pre::Planner(bindings::PlannerPre::new(pre).map_err(incompatible)?),
+        };
         let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
         Ok(Self { pre, path: path.to_path_buf(), name, limits: limits.clone(), models: None })
     }
@@ -249,6 +283,23 @@ impl Planner {
         &self.path
     }
 
+    /// True for a lead (world `lead`), false for a planner (world `planner`).
+    pub fn is_lead(&self) -> bool {
+        matches!(self.pre, Pre::Lead(_))
+    }
+
+    fn planner_pre(&self, call: &'static str) -> Result<&bindings::PlannerPre<PlannerState>, PlannerError> {
+        match &self.pre {
+            Pre::Planner(pre) => Ok(pre),
+            Pre::Lead(_) => Err(PlannerError::WrongWorld {
+                path: self.path.clone(),
+                call,
+                is: "a lead (world lead)",
+                hint: "a lead plans from the team file's `goal`; give the team a goal, or use a planner plugin",
+            }),
+        }
+    }
+
     /// Runs the planner's `plan` in a fresh sandbox. `Err` if it traps (a
     /// limit, a panic), refuses, returns more tasks than `input.groups`, or
     /// returns more than `report_kib`.
@@ -262,7 +313,9 @@ impl Planner {
             subject: input.subject,
             teammates: input.teammates,
         };
-        let (mut store, planner) = self.instantiate(call).await?;
+        let pre = self.planner_pre(call)?;
+        let mut store = self.store(call, None);
+        let planner = self.instantiated(pre.instantiate_async(&mut store).await, &store)?;
         let planned = match planner.call_plan(&mut store, &req).await {
             Ok(Ok(tasks)) => tasks,
             Ok(Err(reason)) => {
@@ -273,25 +326,8 @@ impl Planner {
         if planned.len() > groups as usize {
             return Err(PlannerError::TooManyTasks { path: self.path.clone(), groups, returned: planned.len() });
         }
-        let size: usize = planned
-            .iter()
-            .map(|t| {
-                let strings = t.owns.iter().chain(&t.blocked_by).chain(&t.owner).map(String::len).sum::<usize>();
-                t.id.len() + t.subject.len() + t.description.len() + strings
-            })
-            .sum();
-        self.check_size(call, size)?;
-        Ok(planned
-            .into_iter()
-            .map(|t| PlannedTask {
-                id: t.id,
-                subject: t.subject,
-                description: t.description,
-                owns: t.owns,
-                owner: t.owner,
-                blocked_by: t.blocked_by,
-            })
-            .collect())
+        self.check_size(call, plan_size(&planned))?;
+        Ok(planned.into_iter().map(PlannedTask::from).collect())
     }
 
     /// Runs the planner's `synthesize` in a fresh sandbox and returns its
@@ -307,7 +343,9 @@ impl Planner {
                 findings: r.findings,
             })
             .collect();
-        let (mut store, planner) = self.instantiate(call).await?;
+        let pre = self.planner_pre(call)?;
+        let mut store = self.store(call, None);
+        let planner = self.instantiated(pre.instantiate_async(&mut store).await, &store)?;
         let text = match planner.call_synthesize(&mut store, team, &results).await {
             Ok(text) => text,
             Err(e) => return Err(self.trap(call, &e, store.data())),
@@ -316,10 +354,9 @@ impl Planner {
         Ok(text.lines().map(crate::sanitize::line).collect::<Vec<_>>().join("\n"))
     }
 
-    /// A fresh store with its limits and deadline, and the planner
-    /// instantiated in it. The deadline runs from now, so it covers
-    /// instantiation too.
-    async fn instantiate(&self, call: &'static str) -> Result<(Store<PlannerState>, bindings::Planner), PlannerError> {
+    /// A fresh store with its limits and deadline (from now, so that it
+    /// covers instantiation too), and `tree` for a lead's reads.
+    fn store(&self, call: &'static str, tree: Option<TreeAccess>) -> Store<PlannerState> {
         let stderr = MemoryOutputPipe::new(STDERR_BYTES);
         let state = PlannerState {
             wasi: super::sandboxed_wasi(&stderr),
@@ -330,8 +367,13 @@ impl Planner {
             last_panic: None,
             models: self.models.clone(),
             deadline: None,
+            tree,
         };
-        let mut store = Store::new(self.pre.engine(), state);
+        let engine = match &self.pre {
+            Pre::Planner(pre) => pre.engine(),
+            Pre::Lead(pre) => pre.engine(),
+        };
+        let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limiter);
         let (deadline_len, deadline) = (self.limits.task_deadline, Instant::now() + self.limits.task_deadline);
         store.data_mut().deadline = Some((call, deadline, deadline_len));
@@ -345,10 +387,12 @@ impl Planner {
             }
             Ok(UpdateDeadline::Yield(1))
         });
-        match self.pre.instantiate_async(&mut store).await {
-            Ok(planner) => Ok((store, planner)),
-            Err(e) => Err(self.trap("instantiate", &e, store.data())),
-        }
+        store
+    }
+
+    /// The instance, or the trap that stopped its instantiation.
+    fn instantiated<T>(&self, got: wasmtime::Result<T>, store: &Store<PlannerState>) -> Result<T, PlannerError> {
+        got.map_err(|e| self.trap("instantiate", &e, store.data()))
     }
 
     fn check_size(&self, call: &'static str, size: usize) -> Result<(), PlannerError> {
@@ -405,6 +449,8 @@ struct PlannerState {
     /// The call running (`plan` or `synthesize`), when it must end and the
     /// deadline's length.
     deadline: Option<(&'static str, Instant, std::time::Duration)>,
+    /// What a lead's `tree.read` may read (`None`: every read is refused).
+    tree: Option<TreeAccess>,
 }
 
 impl WasiView for PlannerState {
@@ -414,6 +460,43 @@ impl WasiView for PlannerState {
 }
 
 impl planning::Host for PlannerState {}
+
+impl From<planning::PlannedTask> for PlannedTask {
+    fn from(t: planning::PlannedTask) -> Self {
+        PlannedTask {
+            id: t.id,
+            subject: t.subject,
+            description: t.description,
+            owns: t.owns,
+            owner: t.owner,
+            blocked_by: t.blocked_by,
+        }
+    }
+}
+
+impl From<&PlannedTask> for planning::PlannedTask {
+    fn from(t: &PlannedTask) -> Self {
+        planning::PlannedTask {
+            id: t.id.clone(),
+            subject: t.subject.clone(),
+            description: t.description.clone(),
+            owns: t.owns.clone(),
+            owner: t.owner.clone(),
+            blocked_by: t.blocked_by.clone(),
+        }
+    }
+}
+
+/// The total bytes of text in `tasks`, for the `report_kib` check.
+fn plan_size(tasks: &[planning::PlannedTask]) -> usize {
+    tasks
+        .iter()
+        .map(|t| {
+            let strings = t.owns.iter().chain(&t.blocked_by).chain(&t.owner).map(String::len).sum::<usize>();
+            t.id.len() + t.subject.len() + t.description.len() + strings
+        })
+        .sum()
+}
 
 impl wit_llm::Host for PlannerState {
     async fn complete(
