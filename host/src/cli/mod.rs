@@ -126,6 +126,11 @@ pub struct RunArgs {
     /// Also write the HTML report to this file, whatever `--format` prints.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Also write every file the tasks changed as one patch (`git diff`
+    /// form, for `git apply`) to this file. Binary files and files over the
+    /// diff size limit are left out, and named on stderr.
+    #[arg(long, value_name = "FILE")]
+    pub patch: Option<PathBuf>,
     /// In GitHub Actions (`GITHUB_ACTIONS=true`), also print findings and
     /// failed tasks as `::error`/`::warning`/`::notice` annotations (on
     /// stderr). The job summary is written to `$GITHUB_STEP_SUMMARY` there

@@ -107,6 +107,12 @@ async fn execute(
         eprintln!("error: cannot write the HTML report to {}: {e}", path.display());
         return Ok(EXIT_INTERNAL);
     }
+    if let Some(path) = &args.patch
+        && let Err(e) = write_patch(path, &report)
+    {
+        eprintln!("error: cannot write the patch to {}: {e}", path.display());
+        return Ok(EXIT_INTERNAL);
+    }
     github_outputs(&report, &args);
     let code = exit::of_report(&report);
     if code == EXIT_INTERNAL {
@@ -114,6 +120,16 @@ async fn execute(
         eprintln!("error: {}", crate::sanitize::line(why));
     }
     Ok(code)
+}
+
+/// Writes every change of the run as one patch to `path`; names the files
+/// left out of it on stderr.
+fn write_patch(path: &Path, report: &RunReport) -> std::io::Result<()> {
+    let (patch, left_out) = crate::coordinator::changes::patch(report);
+    for file in &left_out {
+        eprintln!("warning: not in the patch: {}", crate::sanitize::line(file));
+    }
+    std::fs::write(path, patch)
 }
 
 /// In GitHub Actions: annotations on stderr when asked for (the runner
@@ -206,6 +222,7 @@ async fn execute_logged(
         state: Some(state.clone()),
         restored,
         observer,
+        diffs: true,
     };
     let mut report = run_on(kind, plan, &sandbox, options, args.cache.dir()).await.map_err(|e| match e {
         // swarm-host could not keep its own state: not the user's mistake.

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+use super::changes::Baseline;
 use super::events::{EventBook, Kind as EventKind, Log};
 use super::plan::Plan;
 use super::report::{Denial, LeadMessage, RunReport, StopCause};
@@ -117,6 +118,10 @@ pub struct RunOptions {
     /// Called after every coordinator event and once at the end (the live
     /// team view).
     pub observer: Option<Observer>,
+    /// Put each task's changed files, diffed, in the report
+    /// ([`super::changes`]): every owned file is read once before the run
+    /// (bounded by [`super::changes::MAX_BASELINE`]). On by default.
+    pub diffs: bool,
 }
 
 /// A callback that looks at the team after each change.
@@ -138,6 +143,7 @@ impl Default for RunOptions {
             state: None,
             restored: None,
             observer: None,
+            diffs: true,
         }
     }
 }
@@ -244,9 +250,10 @@ pub async fn run_in_process(plan: &Plan, sandbox: &Sandbox, options: RunOptions)
     if let (Some(state), None) = (&options.state, &options.restored) {
         state.start_fresh(plan)?;
     }
+    let baseline = capture(plan, &options, &policy).await;
     let (team, events) = team_of(plan, options.restored.as_ref(), options.state.as_ref());
     let backend = InProcess::with_policy(team.clone(), root, policy, plugins);
-    run(plan, Arc::new(backend), events, options).await
+    run_with(plan, Arc::new(backend), events, options, baseline).await
 }
 
 /// Runs `plan` on the backend `kind`, resolved for this environment.
@@ -304,7 +311,8 @@ pub async fn run_native<L: Launcher>(
     // Each teammate process builds the policy again from its launch
     // config; a bad glob fails the run here, before anything starts.
     let workspace = workspace_spec(plan, options.state.as_ref(), cache_dir.as_deref());
-    Policy::build(&root, plan.read, &workspace)?;
+    let policy = Arc::new(Policy::build(&root, plan.read, &workspace)?);
+    let baseline = capture(plan, &options, &policy).await;
     if let (Some(state), None) = (&options.state, &options.restored) {
         state.start_fresh(plan)?;
     }
@@ -316,7 +324,17 @@ pub async fn run_native<L: Launcher>(
     }
     let setup = NativeSetup { exe, root, read: plan.read, workspace, plugins, cache_dir };
     let backend = Native::new(team, server, launcher, setup).with_team_limits(plan.teammates.iter().map(|t| &t.limits));
-    run(plan, Arc::new(backend), events, options).await
+    run_with(plan, Arc::new(backend), events, options, baseline).await
+}
+
+/// The tree before the run, when `options` asks for diffs (off the async
+/// workers: it reads every owned file).
+async fn capture(plan: &Plan, options: &RunOptions, policy: &Arc<Policy>) -> Option<Baseline> {
+    if !options.diffs {
+        return None;
+    }
+    let (root, tasks, policy) = (plan.root.clone(), plan.tasks.clone(), policy.clone());
+    tokio::task::spawn_blocking(move || Baseline::capture(&root, None, &tasks, policy)).await.ok()
 }
 
 /// Runs `plan` on `backend`, whose team came from [`team_of`], in named
@@ -328,8 +346,19 @@ pub async fn run_native<L: Launcher>(
 pub async fn run<B: TeammateBackend>(
     plan: &Plan,
     backend: Arc<B>,
+    events: mpsc::Receiver<Event>,
+    options: RunOptions,
+) -> Result<RunReport, StartError> {
+    run_with(plan, backend, events, options, None).await
+}
+
+/// [`run`], and with `baseline` the report holds each task's diffs.
+async fn run_with<B: TeammateBackend>(
+    plan: &Plan,
+    backend: Arc<B>,
     mut events: mpsc::Receiver<Event>,
     mut options: RunOptions,
+    baseline: Option<Baseline>,
 ) -> Result<RunReport, StartError> {
     let started = Instant::now();
     let team = backend.team().clone();
@@ -351,7 +380,14 @@ pub async fn run<B: TeammateBackend>(
         Some(p) => p.close(&running.team).await,
         None => running.team.tasks.finish(),
     };
-    let report = running.report(plan, started.elapsed(), tasks);
+    let mut report = running.report(plan, started.elapsed(), tasks);
+    if let Some(baseline) = baseline {
+        // Off the async workers: it reads every changed file.
+        match tokio::task::spawn_blocking(move || baseline.changes()).await {
+            Ok(changes) => super::changes::fill(&mut report, changes),
+            Err(e) => tracing::warn!("the tasks' diffs could not be computed: {e}"),
+        }
+    }
     Ok(match persisted {
         Some(p) => p.finish(report).await,
         None => report,
