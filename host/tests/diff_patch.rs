@@ -2,7 +2,9 @@
 //! binary on the in-process and the `process` backend: the coordinator
 //! diffs what each task changed (a guest cannot lie about it), the report
 //! holds the diffs, and the patch applies with `git apply` to a copy of
-//! the tree as it was, giving the tree the run left.
+//! the tree as it was, giving the tree the run left. With `--dry-run` the
+//! root stays byte-for-byte as it was, reads in the run see the overlay,
+//! and the patch is the output.
 
 use std::path::Path;
 use std::process::Command;
@@ -135,4 +137,57 @@ fn in_process_diffs_match_the_tree_and_the_patch_applies_with_git() {
 #[test]
 fn teammate_process_diffs_match_the_tree_and_the_patch_applies_with_git() {
     diffs_match_the_tree_and_the_patch_applies("process");
+}
+
+/// The dry-run team: `one` also reads back what it wrote and lists the
+/// directory it created a file in.
+fn dry_body() -> String {
+    body().replace(
+        "description = \"write src/a.rs\\nwrite src/new/made.txt\"",
+        "description = \"write src/a.rs\\nwrite src/new/made.txt\\nread src/a.rs\\nlist src/new\"",
+    )
+}
+
+fn dry_run_leaves_the_root_unchanged_and_its_patch_applies(backend: &str) {
+    let body = dry_body();
+    assert_ne!(body, self::body(), "the dry-run team reads back");
+    let dir = swarm_tests::team_dir("dry", FILES, &body);
+    let tree = dir.path().join("tree");
+    let before = snapshot(&tree);
+    let copy = dir.path().join("copy");
+    plant(&copy);
+
+    let report = run(dir.path(), backend, &["--dry-run"]);
+
+    assert_eq!(snapshot(&tree), before, "nothing under the root changed");
+    assert!(!tree.join("src/new").exists(), "no directory was created under the root");
+    assert_eq!(changed(&report, "one"), ["src/a.rs", "src/new/made.txt"]);
+    assert_eq!(changed(&report, "two"), ["docs/b.md"]);
+    let one = &report["tasks"][0];
+    let seen: Vec<String> = one["findings"].as_array().unwrap().iter().map(|f| f["message"].to_string()).collect();
+    assert_eq!(seen[2], "\"read 7 bytes\"", "a read in the run sees the overlay's `escaped`: {seen:#?}");
+    assert_eq!(seen[3], "\"listed 1 entries\"", "a listing in the run sees the created file: {seen:#?}");
+    let patch = dir.path().join("out.patch");
+    git_apply(&copy, &patch, true);
+    git_apply(&copy, &patch, false);
+    let mut want: Vec<(String, Vec<u8>)> = FILES
+        .iter()
+        .map(|(p, c)| {
+            let c = if ["src/a.rs", "docs/b.md"].contains(p) { "escaped" } else { c };
+            (p.to_string(), c.as_bytes().to_vec())
+        })
+        .collect();
+    want.push(("src/new/made.txt".into(), b"escaped".to_vec()));
+    want.sort();
+    assert_eq!(snapshot(&copy), want, "the patch makes the changes the run made in its overlay");
+}
+
+#[test]
+fn in_process_dry_run_leaves_the_root_byte_for_byte_unchanged_and_its_patch_applies() {
+    dry_run_leaves_the_root_unchanged_and_its_patch_applies("in-process");
+}
+
+#[test]
+fn teammate_process_dry_run_leaves_the_root_byte_for_byte_unchanged_and_its_patch_applies() {
+    dry_run_leaves_the_root_unchanged_and_its_patch_applies("process");
 }

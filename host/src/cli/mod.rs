@@ -131,6 +131,11 @@ pub struct RunArgs {
     /// diff size limit are left out, and named on stderr.
     #[arg(long, value_name = "FILE")]
     pub patch: Option<PathBuf>,
+    /// Change nothing under the root: teammates write to a private overlay
+    /// (reads see their changes); the report's diffs and `--patch` are the
+    /// output. Nothing is kept to resume.
+    #[arg(long)]
+    pub dry_run: bool,
     /// In GitHub Actions (`GITHUB_ACTIONS=true`), also print findings and
     /// failed tasks as `::error`/`::warning`/`::notice` annotations (on
     /// stderr). The job summary is written to `$GITHUB_STEP_SUMMARY` there

@@ -219,10 +219,12 @@ async fn execute_logged(
         shutdown_grace: args.shutdown_grace,
         interrupts,
         timeout: args.timeout.or(plan.timeout),
-        state: Some(state.clone()),
+        // A dry run keeps no state: a resume would write to the root.
+        state: (!args.dry_run).then(|| state.clone()),
         restored,
         observer,
         diffs: true,
+        dry_run: args.dry_run,
     };
     let mut report = run_on(kind, plan, &sandbox, options, args.cache.dir()).await.map_err(|e| match e {
         // swarm-host could not keep its own state: not the user's mistake.

@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 use similar::TextDiff;
 
 use super::report::{FileDiff, RunReport};
-use crate::sandbox::workspace::Policy;
+use crate::sandbox::workspace::{Overlay, Policy};
 use crate::tasks::TaskSpec;
 
 /// Largest file diffed, in bytes (before or after): larger ones are noted.
@@ -71,8 +71,9 @@ impl Unheld {
 #[derive(Debug)]
 pub struct Baseline {
     root: PathBuf,
-    /// The `--dry-run` overlay the teammates write to, when there is one.
-    overlay: Option<PathBuf>,
+    /// The `--dry-run` overlay the teammates write to, when there is one
+    /// (removed when the baseline is dropped, after the diffs are taken).
+    overlay: Option<Overlay>,
     policy: Arc<Policy>,
     /// Owned file → (task, contents before).
     owned: BTreeMap<String, (String, Before)>,
@@ -86,7 +87,7 @@ impl Baseline {
     /// the existing files their `owns` patterns match (walks the root, only
     /// when some task has patterns). `overlay` is where a dry run's writes
     /// land; `policy` decides which new files a task could have created.
-    pub fn capture(root: &Path, overlay: Option<&Path>, tasks: &[TaskSpec], policy: Arc<Policy>) -> Self {
+    pub fn capture(root: &Path, overlay: Option<Overlay>, tasks: &[TaskSpec], policy: Arc<Policy>) -> Self {
         let mut budget = MAX_BASELINE;
         let mut owned = BTreeMap::new();
         for t in tasks {
@@ -107,7 +108,7 @@ impl Baseline {
         } else {
             files_under(root).into_iter().filter(|rel| !policy.creation().owners(rel).is_empty()).collect()
         };
-        Self { root: root.to_path_buf(), overlay: overlay.map(Path::to_path_buf), policy, owned, existing }
+        Self { root: root.to_path_buf(), overlay, policy, owned, existing }
     }
 
     /// Every task's changed files, diffed against the tree now, in path
@@ -152,7 +153,7 @@ impl Baseline {
         if self.policy.creation().is_empty() {
             return BTreeSet::new();
         }
-        let tree = self.overlay.as_deref().unwrap_or(&self.root);
+        let tree = self.overlay.as_ref().map_or(self.root.as_path(), Overlay::path);
         files_under(tree)
             .into_iter()
             .filter(|rel| !self.owned.contains_key(rel) && !self.existing.contains(rel))
@@ -163,7 +164,7 @@ impl Baseline {
     /// A file as the run left it: the overlay's copy if it has one.
     fn read_after(&self, rel: &str) -> std::io::Result<Option<Vec<u8>>> {
         if let Some(overlay) = &self.overlay
-            && let Some(bytes) = read_regular(&overlay.join(rel))?
+            && let Some(bytes) = read_regular(&overlay.path().join(rel))?
         {
             return Ok(Some(bytes));
         }
@@ -406,16 +407,19 @@ mod tests {
     #[test]
     fn a_dry_run_reads_the_overlay_first() {
         let root = tempfile::tempdir().unwrap();
-        let overlay = tempfile::tempdir().unwrap();
+        let overlay = Overlay::create(root.path()).unwrap();
+        let above = overlay.path().to_path_buf();
         std::fs::write(root.path().join("a.txt"), "a\n").unwrap();
         std::fs::write(root.path().join("b.txt"), "b\n").unwrap();
         let tasks = [task("t", &["a.txt", "b.txt"], &["new/*"])];
-        let base = Baseline::capture(root.path(), Some(overlay.path()), &tasks, policy(root.path(), &tasks));
-        std::fs::write(overlay.path().join("a.txt"), "A\n").unwrap();
-        std::fs::create_dir(overlay.path().join("new")).unwrap();
-        std::fs::write(overlay.path().join("new/c.txt"), "c\n").unwrap();
+        let base = Baseline::capture(root.path(), Some(overlay), &tasks, policy(root.path(), &tasks));
+        std::fs::write(above.join("a.txt"), "A\n").unwrap();
+        std::fs::create_dir(above.join("new")).unwrap();
+        std::fs::write(above.join("new/c.txt"), "c\n").unwrap();
         let paths: Vec<String> = base.changes()["t"].iter().map(|d| d.path.clone()).collect();
         assert_eq!(paths, ["a.txt", "new/c.txt"]);
+        drop(base);
+        assert!(!above.exists(), "the overlay is removed with the baseline");
     }
 
     #[test]

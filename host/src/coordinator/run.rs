@@ -37,7 +37,7 @@ use crate::backend::server::{HEARTBEAT_TIMEOUT, LinkServer, SocketDir, SocketErr
 use crate::backend::{Headless, InProcess, Iterm, Native, NativeSetup, TeammateBackend, Tmux};
 use crate::mailbox::{Incoming, Mailbox, MailboxState};
 use crate::model::TeammateMessage;
-use crate::sandbox::workspace::{Policy, PolicyError, PolicySpec};
+use crate::sandbox::workspace::{Overlay, OverlayError, Policy, PolicyError, PolicySpec};
 use crate::sandbox::{Launch, LoadError, Sandbox, Workspace};
 use crate::sanitize;
 use crate::tasks::TaskList;
@@ -87,6 +87,9 @@ pub enum StartError {
     /// The team's state could not be saved before anything started.
     #[error("cannot save the team's state: {0}")]
     State(#[from] StateError),
+    /// The `--dry-run` overlay could not be set up.
+    #[error(transparent)]
+    Overlay(#[from] OverlayError),
 }
 
 /// A request from outside to stop the run: the first stops the team
@@ -122,6 +125,10 @@ pub struct RunOptions {
     /// ([`super::changes`]): every owned file is read once before the run
     /// (bounded by [`super::changes::MAX_BASELINE`]). On by default.
     pub diffs: bool,
+    /// `--dry-run`: the teammates write to a private overlay directory
+    /// outside the root ([`Overlay`]) and nothing under the root changes;
+    /// the report's diffs (always computed then) are the output.
+    pub dry_run: bool,
 }
 
 /// A callback that looks at the team after each change.
@@ -144,6 +151,7 @@ impl Default for RunOptions {
             restored: None,
             observer: None,
             diffs: true,
+            dry_run: false,
         }
     }
 }
@@ -250,9 +258,16 @@ pub async fn run_in_process(plan: &Plan, sandbox: &Sandbox, options: RunOptions)
     if let (Some(state), None) = (&options.state, &options.restored) {
         state.start_fresh(plan)?;
     }
-    let baseline = capture(plan, &options, &policy).await;
+    let overlay = if options.dry_run { Some(Overlay::create(&plan.root)?) } else { None };
+    let overlay_dir = match &overlay {
+        Some(o) => {
+            Some(Workspace::open_root(o.path()).map_err(|source| StartError::Root { path: o.path().into(), source })?)
+        }
+        None => None,
+    };
+    let baseline = capture(plan, &options, &policy, overlay).await;
     let (team, events) = team_of(plan, options.restored.as_ref(), options.state.as_ref());
-    let backend = InProcess::with_policy(team.clone(), root, policy, plugins);
+    let backend = InProcess::with_policy(team.clone(), root, policy, plugins).with_overlay(overlay_dir);
     run_with(plan, Arc::new(backend), events, options, baseline).await
 }
 
@@ -312,7 +327,9 @@ pub async fn run_native<L: Launcher>(
     // config; a bad glob fails the run here, before anything starts.
     let workspace = workspace_spec(plan, options.state.as_ref(), cache_dir.as_deref());
     let policy = Arc::new(Policy::build(&root, plan.read, &workspace)?);
-    let baseline = capture(plan, &options, &policy).await;
+    let overlay = if options.dry_run { Some(Overlay::create(&root)?) } else { None };
+    let overlay_path = overlay.as_ref().map(|o| o.path().to_path_buf());
+    let baseline = capture(plan, &options, &policy, overlay).await;
     if let (Some(state), None) = (&options.state, &options.restored) {
         state.start_fresh(plan)?;
     }
@@ -323,18 +340,26 @@ pub async fn run_native<L: Launcher>(
         server.set_models(models.clone());
     }
     let setup = NativeSetup { exe, root, read: plan.read, workspace, plugins, cache_dir };
-    let backend = Native::new(team, server, launcher, setup).with_team_limits(plan.teammates.iter().map(|t| &t.limits));
+    let backend = Native::new(team, server, launcher, setup)
+        .with_team_limits(plan.teammates.iter().map(|t| &t.limits))
+        .with_overlay(overlay_path);
     run_with(plan, Arc::new(backend), events, options, baseline).await
 }
 
-/// The tree before the run, when `options` asks for diffs (off the async
-/// workers: it reads every owned file).
-async fn capture(plan: &Plan, options: &RunOptions, policy: &Arc<Policy>) -> Option<Baseline> {
-    if !options.diffs {
+/// The tree before the run, when `options` asks for diffs or a dry run
+/// (off the async workers: it reads every owned file). It keeps `overlay`
+/// until the diffs are taken.
+async fn capture(
+    plan: &Plan,
+    options: &RunOptions,
+    policy: &Arc<Policy>,
+    overlay: Option<Overlay>,
+) -> Option<Baseline> {
+    if !options.diffs && overlay.is_none() {
         return None;
     }
     let (root, tasks, policy) = (plan.root.clone(), plan.tasks.clone(), policy.clone());
-    tokio::task::spawn_blocking(move || Baseline::capture(&root, None, &tasks, policy)).await.ok()
+    tokio::task::spawn_blocking(move || Baseline::capture(&root, overlay, &tasks, policy)).await.ok()
 }
 
 /// Runs `plan` on `backend`, whose team came from [`team_of`], in named

@@ -133,6 +133,10 @@ pub struct WorkspaceRules {
     /// cache), absolute: out of every teammate's reach.
     #[serde(default)]
     pub protected: Vec<std::path::PathBuf>,
+    /// `--dry-run`: the private directory (absolute) where writes land
+    /// instead of the root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlay: Option<std::path::PathBuf>,
 }
 
 /// Which limit stopped a teammate.
