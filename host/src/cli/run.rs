@@ -122,6 +122,38 @@ async fn execute(
     Ok(code)
 }
 
+/// Puts each task's model transcript, as the host saw the calls, in the
+/// report.
+fn fill_transcripts(report: &mut RunReport, models: &crate::llm::Models) {
+    use crate::coordinator::report::{TranscriptEntry, TranscriptKind};
+    use crate::llm::transcript::EntryKind;
+    for t in &mut report.tasks {
+        let (entries, dropped) = models.transcript(&t.id);
+        t.transcript = entries
+            .into_iter()
+            .map(|e| TranscriptEntry {
+                kind: match e.kind {
+                    EntryKind::Model => TranscriptKind::Model,
+                    EntryKind::ToolCall => TranscriptKind::ToolCall,
+                    EntryKind::ToolResult => TranscriptKind::ToolResult,
+                    EntryKind::Message => TranscriptKind::Message,
+                },
+                name: e.name,
+                text: e.text,
+                denied: e.error,
+            })
+            .collect();
+        if dropped > 0 {
+            t.transcript.push(TranscriptEntry {
+                kind: TranscriptKind::Model,
+                name: None,
+                text: format!("… {dropped} more entries left out (the transcript keeps the first ones)"),
+                denied: false,
+            });
+        }
+    }
+}
+
 /// Writes every change of the run as one patch to `path`; names the files
 /// left out of it on stderr.
 fn write_patch(path: &Path, report: &RunReport) -> std::io::Result<()> {
@@ -233,6 +265,7 @@ async fn execute_logged(
     })?;
     if let Some(m) = &models {
         report.llm_usage = Some(m.usage());
+        fill_transcripts(&mut report, m);
     }
     if let Some(planner) = planner {
         let results = report
