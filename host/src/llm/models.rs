@@ -329,6 +329,12 @@ impl Models {
         self.usage.report()
     }
 
+    /// How many model turns `task` has had and the last tool its model
+    /// called (the live view).
+    pub fn turn_of(&self, task: &str) -> Option<(usize, Option<String>)> {
+        self.transcripts.now(task)
+    }
+
     /// The model transcript of `task` so far, and how many entries were
     /// left out past the cap ([`super::transcript`]).
     pub fn transcript(&self, task: &str) -> (Vec<super::transcript::Entry>, usize) {

@@ -52,6 +52,10 @@ struct Transcript {
     calls: HashMap<String, String>,
     /// Entries left out past the cap.
     dropped: usize,
+    /// Calls answered (model turns).
+    turns: usize,
+    /// The last tool the model called.
+    last_tool: Option<String>,
 }
 
 impl Transcript {
@@ -103,6 +107,7 @@ impl TranscriptBook {
                 Block::Text { text } => t.push(EntryKind::Model, None, text, false),
                 Block::ToolCall { id, name, input } => {
                     t.calls.insert(id.clone(), name.clone());
+                    t.last_tool = Some(name.clone());
                     t.push(EntryKind::ToolCall, Some(name.clone()), &input.to_string(), false);
                 }
                 Block::ToolResult { .. } => {}
@@ -110,6 +115,14 @@ impl TranscriptBook {
         }
         // The response becomes the next request's assistant message.
         t.seen = request.messages.len() + 1;
+        t.turns += 1;
+    }
+
+    /// How many model turns `task` has had and the last tool its model
+    /// called (cheap: for the live view).
+    pub fn now(&self, task: &str) -> Option<(usize, Option<String>)> {
+        let all = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        all.get(task).map(|t| (t.turns, t.last_tool.clone()))
     }
 
     /// The transcript of `task` and how many entries were left out.
@@ -168,6 +181,8 @@ mod tests {
         );
         assert_eq!(dropped, 0);
         assert!(book.of("other").0.is_empty());
+        assert_eq!(book.now("t"), Some((2, Some("write_file".into()))), "two turns, the last tool");
+        assert_eq!(book.now("other"), None);
     }
 
     #[test]
