@@ -16,6 +16,7 @@ pub mod exit;
 pub mod inspect;
 pub mod logging;
 pub mod new;
+pub mod pane;
 pub mod run;
 pub mod status;
 pub mod team_logs;

@@ -98,8 +98,9 @@ async fn run_teammate(config: &LaunchConfig, link: SharedPort, models: crate::ll
         Some(dir) => Sandbox::with_cache(dir.clone()),
         None => Sandbox::new(),
     };
-    // Model calls go to the coordinator, which holds the keys.
-    let sandbox = sandbox.with_models(models);
+    // Model calls go to the coordinator, which holds the keys; each one's
+    // transcript is shown on this process's stderr (its pane).
+    let sandbox = sandbox.with_models(std::sync::Arc::new(super::pane::PaneTranscript::new(models)));
     let limits = crate::sandbox::Limits::from(&config.limits);
     let (path, load_limits) = (config.plugin.clone(), limits.clone());
     // Compiling blocks; heartbeats keep flowing from the other workers.
