@@ -6,6 +6,13 @@
 //! root stays byte-for-byte as it was, reads in the run see the overlay,
 //! and the patch is the output.
 
+// Dependency results and model transcripts share this test binary (one
+// binary less to link in CI).
+#[path = "diff/dependencies.rs"]
+mod dependencies;
+#[path = "diff/transcript.rs"]
+mod transcript;
+
 use std::path::Path;
 use std::process::Command;
 
