@@ -65,15 +65,18 @@ impl ModelPort for PaneTranscript {
     fn complete(&self, call: ModelCall) -> BoxFuture<'_, Result<ModelResponse, LlmError>> {
         Box::pin(async move {
             let (task, request) = (call.task.clone(), call.request.clone());
+            // Headless teammate processes share the coordinator's stderr:
+            // each line names its teammate.
+            let who = sanitize::line(&call.teammate);
             let answer = self.inner.complete(call).await;
             match (&answer, task) {
                 (Ok(response), Some(task)) => {
                     self.book.record(&task, &request, response);
                     for l in self.new_lines(&task) {
-                        eprintln!("{l}");
+                        eprintln!("{who}: {l}");
                     }
                 }
-                (Err(e), _) => eprintln!("{}", line(&format!("model call failed: {e}"))),
+                (Err(e), _) => eprintln!("{who}: {}", line(&format!("model call failed: {e}"))),
                 (Ok(_), None) => {}
             }
             answer
