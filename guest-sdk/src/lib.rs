@@ -110,6 +110,10 @@ use bindings::swarm::teammate::{log as wit_log, mailbox, task_list, workspace};
 pub use bindings::swarm::teammate::log::Level;
 pub use bindings::swarm::teammate::mailbox::{Incoming, Message, SendError, ShutdownRequest};
 pub use bindings::swarm::teammate::task_list::TaskError;
+/// What a task the held task was `blocked_by` produced: its id, subject,
+/// summary and findings (the WIT `dependency-result`); see
+/// [`Context::dependency_results`].
+pub use bindings::swarm::teammate::types::DependencyResult;
 /// One thing a teammate found: file, line, rule, message and [`Severity`]
 /// (the WIT `rated-finding`). [`Finding::new`] and [`Finding::for_file`]
 /// rate it [`Severity::Warning`]; [`Finding::rated`] says otherwise.
@@ -366,6 +370,13 @@ impl Context {
     /// Reports progress on the held task: `done` of `total` steps.
     pub fn progress(&self, done: u32, total: u32) {
         wit_log::progress(done, total);
+    }
+
+    /// What the tasks `task` was `blocked_by` produced, in its
+    /// `blocked_by` order: each one's summary and findings (empty without
+    /// dependencies). `task` must be the held task.
+    pub fn dependency_results(&self, task: &Task) -> Result<Vec<DependencyResult>, TaskError> {
+        task_list::dependency_results(&task.id)
     }
 
     // ----- model ---------------------------------------------------------

@@ -149,6 +149,64 @@ pub struct Claimed {
     pub spec: TaskSpec,
     /// 1 for the first attempt.
     pub attempt: u32,
+    /// What the tasks it was `blocked_by` produced, in its `blocked_by`
+    /// order (at most [`DEPENDENCY_RESULT_BYTES`] of text in all).
+    pub dependencies: Vec<DependencyResult>,
+}
+
+/// Most bytes of summaries, files and messages the dependency results of
+/// one claim carry; findings past it are counted, not carried (a claim
+/// must fit its teammate's frame).
+pub const DEPENDENCY_RESULT_BYTES: usize = 64 * 1024;
+
+/// What a task a claimed task was `blocked_by` produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DependencyResult {
+    /// Its id.
+    pub task_id: String,
+    /// Its subject.
+    pub subject: String,
+    /// Its report's summary.
+    pub summary: String,
+    /// Its report's findings (the first ones, within the byte budget).
+    pub findings: Vec<Finding>,
+    /// Findings left out for the byte budget.
+    #[serde(default)]
+    pub omitted_findings: u32,
+}
+
+/// The results of `spec`'s completed dependencies in `tasks`.
+fn dependency_results(inner: &Inner, spec: &TaskSpec) -> Vec<DependencyResult> {
+    let mut budget = DEPENDENCY_RESULT_BYTES;
+    let mut take = |text: &str| {
+        let fits = text.len() <= budget;
+        if fits {
+            budget -= text.len();
+        }
+        fits
+    };
+    let mut out = Vec::new();
+    for dep in &spec.blocked_by {
+        let Some(t) = inner.deps.by_id.get(dep).map(|&i| &inner.tasks[i]) else { continue };
+        let Some(report) = &t.report else { continue };
+        let summary = if take(&report.summary) { report.summary.clone() } else { String::new() };
+        let mut result = DependencyResult {
+            task_id: t.spec.id.clone(),
+            subject: t.spec.subject.clone(),
+            summary,
+            findings: Vec::new(),
+            omitted_findings: 0,
+        };
+        for f in &report.findings {
+            if take(&f.file) && take(&f.rule) && take(&f.message) {
+                result.findings.push(f.clone());
+            } else {
+                result.omitted_findings += 1;
+            }
+        }
+        out.push(result);
+    }
+    out
 }
 
 /// Why a task operation was refused.
@@ -500,7 +558,8 @@ impl TaskList {
         let mut tasks = self.lock();
         if let Some(&held) = tasks.holders.get(id) {
             let held = &tasks.tasks[held];
-            return Some(Claimed { spec: held.spec.clone(), attempt: held.attempts.len() as u32 });
+            let dependencies = dependency_results(&tasks, &held.spec);
+            return Some(Claimed { spec: held.spec.clone(), attempt: held.attempts.len() as u32, dependencies });
         }
         let idx = tasks.ready.first_for(id, group)?;
         let claimed_seq = tasks.tick();
@@ -517,7 +576,9 @@ impl TaskList {
             limit: None,
             claimed_unix_ms: Some(unix_ms()),
         });
-        let claimed = Claimed { spec: t.spec.clone(), attempt: t.attempts.len() as u32 };
+        let (spec, attempt) = (t.spec.clone(), t.attempts.len() as u32);
+        let dependencies = dependency_results(&tasks, &spec);
+        let claimed = Claimed { spec, attempt, dependencies };
         self.saved(&tasks, [idx]);
         Some(claimed)
     }

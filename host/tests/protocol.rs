@@ -12,8 +12,8 @@ use swarm_host::protocol::frame::{
     Call, FrameError, FrameReader, MAX_FRAME_BYTES, Reply, ToCoordinator, ToTeammate, decode, encode, encode_frame,
 };
 use swarm_host::protocol::wire::{
-    WireBeat, WireEvent, WireExitReason, WireFinding, WireIncoming, WireLimitKind, WireSendError, WireSeverity,
-    WireTaskReport, WireTaskSpec,
+    WireBeat, WireDependency, WireEvent, WireExitReason, WireFinding, WireIncoming, WireLimitKind, WireSendError,
+    WireSeverity, WireTaskReport, WireTaskSpec,
 };
 
 fn events(a: &str, b: &str) -> Vec<WireEvent> {
@@ -84,7 +84,16 @@ fn to_teammate(a: &str) -> Vec<ToTeammate> {
         Reply::Incoming { entry: Some(WireIncoming::TasksAvailable) },
         Reply::Sent { error: Some(WireSendError::InboxFull { recipient: "w".into(), limit: 3 }) },
         Reply::Roster { ids: vec![a.into()] },
-        Reply::Claimed { task: Some((spec, 1)) },
+        Reply::Claimed {
+            task: Some((Box::new(spec), 1)),
+            dependencies: vec![WireDependency {
+                task_id: a.into(),
+                subject: a.into(),
+                summary: a.into(),
+                findings: Vec::new(),
+                omitted_findings: 1,
+            }],
+        },
         Reply::Done { error: Some(a.into()) },
     ];
     let mut frames = vec![ToTeammate::Refused { reason: a.into() }];

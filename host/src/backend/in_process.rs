@@ -32,6 +32,8 @@ pub struct InProcess {
     /// The run's workspace rules, shared by every teammate's workspace.
     policy: Arc<Policy>,
     plugins: HashMap<String, Plugin>,
+    /// `--dry-run`: where the teammates' writes land.
+    overlay: Option<Dir>,
 }
 
 impl InProcess {
@@ -45,7 +47,14 @@ impl InProcess {
     /// A backend running the plugins of `plugins` over the workspace `root`
     /// under the run's `policy`.
     pub fn with_policy(team: Arc<Team>, root: Dir, policy: Arc<Policy>, plugins: HashMap<String, Plugin>) -> Self {
-        Self { team, root, policy, plugins }
+        Self { team, root, policy, plugins, overlay: None }
+    }
+
+    /// Every teammate writes to the `--dry-run` overlay `dir` instead of
+    /// the root.
+    pub fn with_overlay(mut self, dir: Option<Dir>) -> Self {
+        self.overlay = dir;
+        self
     }
 }
 
@@ -71,7 +80,12 @@ impl TeammateBackend for InProcess {
             .ok_or_else(|| anyhow::anyhow!("no plugin loaded for teammate group `{}`", launch.group))?
             .clone();
         let root = self.root.try_clone().map_err(|e| anyhow::anyhow!("cannot share the workspace root: {e}"))?;
-        let workspace = Arc::new(Workspace::with_policy(root, self.policy.clone(), launch.limits.file_bytes()));
+        let mut workspace = Workspace::with_policy(root, self.policy.clone(), launch.limits.file_bytes());
+        if let Some(overlay) = &self.overlay {
+            let overlay = overlay.try_clone().map_err(|e| anyhow::anyhow!("cannot share the dry-run overlay: {e}"))?;
+            workspace = workspace.with_overlay(overlay);
+        }
+        let workspace = Arc::new(workspace);
         let team = self.team.clone();
         let id = launch.id.clone();
         let guest = tokio::spawn(async move {

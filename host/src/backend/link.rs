@@ -59,7 +59,13 @@ pub async fn serve_call(team: &Team, models: Option<&dyn ModelPort>, id: &str, g
             Reply::Sent { error: team.broadcast_from(id, body, summary).await.err().map(Into::into) }
         }
         Call::Roster => Reply::Roster { ids: team.mailbox.roster().to_vec() },
-        Call::Claim => Reply::Claimed { task: team.tasks.claim(id, group).map(|c| (c.spec.into(), c.attempt)) },
+        Call::Claim => match team.tasks.claim(id, group) {
+            Some(c) => Reply::Claimed {
+                task: Some((Box::new(c.spec.into()), c.attempt)),
+                dependencies: c.dependencies.into_iter().map(Into::into).collect(),
+            },
+            None => Reply::Claimed { task: None, dependencies: Vec::new() },
+        },
         Call::Complete { task_id, report } => {
             Reply::Done { error: team.complete_for(id, &task_id, report.into()).await.err() }
         }
@@ -154,7 +160,11 @@ impl TeamPort for Remote {
     fn claim<'a>(&'a self, _id: &'a str, _group: &'a str) -> PortFuture<'a, Result<Option<Claimed>, PortError>> {
         Box::pin(async move {
             match self.call(Call::Claim).await? {
-                Reply::Claimed { task } => Ok(task.map(|(spec, attempt)| Claimed { spec: spec.into(), attempt })),
+                Reply::Claimed { task, dependencies } => Ok(task.map(|(spec, attempt)| Claimed {
+                    spec: (*spec).into(),
+                    attempt,
+                    dependencies: dependencies.into_iter().map(Into::into).collect(),
+                })),
                 other => Err(unexpected("claim", &other)),
             }
         })

@@ -97,8 +97,9 @@ pub struct NativeSetup {
 }
 
 /// The wire form of a workspace policy spec.
-fn rules_of(spec: &PolicySpec) -> WorkspaceRules {
+fn rules_of(spec: &PolicySpec, overlay: Option<&PathBuf>) -> WorkspaceRules {
     WorkspaceRules {
+        overlay: overlay.cloned(),
         read_allow: spec.read_allow.clone(),
         exclude: spec.exclude.clone(),
         creates: spec.creates.clone(),
@@ -139,6 +140,8 @@ pub struct Native<L: Launcher> {
     setup: NativeSetup,
     /// The frame cap every connection of the team gets at least.
     frame_bytes: usize,
+    /// `--dry-run`: where the teammates' writes land.
+    overlay: Option<PathBuf>,
 }
 
 /// The frame cap for a team's connections: the largest frame any of
@@ -166,7 +169,14 @@ impl<L: Launcher> Native<L> {
     /// see [`Native::with_team_limits`].
     pub fn new(team: Arc<Team>, server: Arc<LinkServer>, launcher: L, setup: NativeSetup) -> Self {
         let frame_bytes = team_frame_bytes(&team, []);
-        Self { team, server, launcher: Arc::new(launcher), setup, frame_bytes }
+        Self { team, server, launcher: Arc::new(launcher), setup, frame_bytes, overlay: None }
+    }
+
+    /// Every teammate writes to the `--dry-run` overlay directory `path`
+    /// instead of the root.
+    pub fn with_overlay(mut self, path: Option<PathBuf>) -> Self {
+        self.overlay = path;
+        self
     }
 
     /// Sizes every connection's frame cap for the limits of all the team's
@@ -222,7 +232,7 @@ impl<L: Launcher> TeammateBackend for Native<L> {
             read: self.setup.read.into(),
             cache_dir: self.setup.cache_dir.clone(),
             heartbeat_ms: HEARTBEAT_INTERVAL.as_millis() as u64,
-            workspace: rules_of(&self.setup.workspace),
+            workspace: rules_of(&self.setup.workspace, self.overlay.as_ref()),
             frame_bytes: self.frame_bytes.max(launch.limits.frame_bytes()),
         };
         let (kill, kill_rx) = watch::channel(None);

@@ -12,15 +12,15 @@ use crate::llm::{
 use crate::mailbox::{Incoming, SendError};
 use crate::model::{Finding, LimitKind, Severity, TeammateMessage};
 use crate::protocol::wire::{
-    WireBeat, WireEvent, WireExitReason, WireFinding, WireIncoming, WireLimitKind, WireLimits, WireLiveness,
-    WireReadScope, WireSendError, WireSeverity, WireTaskReport, WireTaskSpec,
+    WireBeat, WireDependency, WireEvent, WireExitReason, WireFinding, WireIncoming, WireLimitKind, WireLimits,
+    WireLiveness, WireReadScope, WireSendError, WireSeverity, WireTaskReport, WireTaskSpec,
 };
 use crate::protocol::wire::{
     WireBlock, WireBudgetLeft, WireModelCall, WireModelError, WireModelMessage, WireModelResponse, WireRole,
     WireStopReason, WireTool, WireToolChoice, WireUsage,
 };
 use crate::sandbox::{Limits, ReadScope};
-use crate::tasks::{TaskReport, TaskSpec};
+use crate::tasks::{DependencyResult, TaskReport, TaskSpec};
 use crate::team::{Beat, ExitReason, Liveness};
 
 fn ms(d: Duration) -> u64 {
@@ -67,6 +67,20 @@ fn findings_to_wire(findings: Vec<Finding>) -> Vec<WireFinding> {
 
 fn findings_from_wire(findings: Vec<WireFinding>) -> Vec<Finding> {
     findings.into_iter().map(Into::into).collect()
+}
+
+impl From<DependencyResult> for WireDependency {
+    fn from(d: DependencyResult) -> Self {
+        let DependencyResult { task_id, subject, summary, findings, omitted_findings } = d;
+        Self { task_id, subject, summary, findings: findings_to_wire(findings), omitted_findings }
+    }
+}
+
+impl From<WireDependency> for DependencyResult {
+    fn from(d: WireDependency) -> Self {
+        let WireDependency { task_id, subject, summary, findings, omitted_findings } = d;
+        Self { task_id, subject, summary, findings: findings_from_wire(findings), omitted_findings }
+    }
 }
 
 impl From<TaskReport> for WireTaskReport {

@@ -16,6 +16,7 @@ pub mod exit;
 pub mod inspect;
 pub mod logging;
 pub mod new;
+pub mod pane;
 pub mod plan;
 pub mod run;
 pub mod status;
@@ -127,6 +128,16 @@ pub struct RunArgs {
     /// Also write the HTML report to this file, whatever `--format` prints.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Also write every file the tasks changed as one patch (`git diff`
+    /// form, for `git apply`) to this file. Binary files and files over the
+    /// diff size limit are left out, and named on stderr.
+    #[arg(long, value_name = "FILE")]
+    pub patch: Option<PathBuf>,
+    /// Change nothing under the root: teammates write to a private overlay
+    /// (reads see their changes); the report's diffs and `--patch` are the
+    /// output. Nothing is kept to resume.
+    #[arg(long)]
+    pub dry_run: bool,
     /// In GitHub Actions (`GITHUB_ACTIONS=true`), also print findings and
     /// failed tasks as `::error`/`::warning`/`::notice` annotations (on
     /// stderr). The job summary is written to `$GITHUB_STEP_SUMMARY` there

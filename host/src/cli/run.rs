@@ -139,6 +139,12 @@ async fn execute(
         eprintln!("error: cannot write the HTML report to {}: {e}", path.display());
         return Ok(EXIT_INTERNAL);
     }
+    if let Some(path) = &args.patch
+        && let Err(e) = write_patch(path, &report)
+    {
+        eprintln!("error: cannot write the patch to {}: {e}", path.display());
+        return Ok(EXIT_INTERNAL);
+    }
     github_outputs(&report, &args);
     let code = exit::of_report(&report);
     if code == EXIT_INTERNAL {
@@ -146,6 +152,48 @@ async fn execute(
         eprintln!("error: {}", crate::sanitize::line(why));
     }
     Ok(code)
+}
+
+/// Puts each task's model transcript, as the host saw the calls, in the
+/// report.
+fn fill_transcripts(report: &mut RunReport, models: &crate::llm::Models) {
+    use crate::coordinator::report::{TranscriptEntry, TranscriptKind};
+    use crate::llm::transcript::EntryKind;
+    for t in &mut report.tasks {
+        let (entries, dropped) = models.transcript(&t.id);
+        t.transcript = entries
+            .into_iter()
+            .map(|e| TranscriptEntry {
+                kind: match e.kind {
+                    EntryKind::Model => TranscriptKind::Model,
+                    EntryKind::ToolCall => TranscriptKind::ToolCall,
+                    EntryKind::ToolResult => TranscriptKind::ToolResult,
+                    EntryKind::Message => TranscriptKind::Message,
+                },
+                name: e.name,
+                text: e.text,
+                denied: e.error,
+            })
+            .collect();
+        if dropped > 0 {
+            t.transcript.push(TranscriptEntry {
+                kind: TranscriptKind::Model,
+                name: None,
+                text: format!("… {dropped} more entries left out (the transcript keeps the first ones)"),
+                denied: false,
+            });
+        }
+    }
+}
+
+/// Writes every change of the run as one patch to `path`; names the files
+/// left out of it on stderr.
+fn write_patch(path: &Path, report: &RunReport) -> std::io::Result<()> {
+    let (patch, left_out) = crate::coordinator::changes::patch(report);
+    for file in &left_out {
+        eprintln!("warning: not in the patch: {}", crate::sanitize::line(file));
+    }
+    std::fs::write(path, patch)
 }
 
 /// In GitHub Actions: annotations on stderr when asked for (the runner
@@ -252,10 +300,13 @@ async fn execute_logged(
         shutdown_grace: args.shutdown_grace,
         interrupts,
         timeout: args.timeout.or(plan.timeout),
-        state: Some(state.clone()),
+        // A dry run keeps no state: a resume would write to the root.
+        state: (!args.dry_run).then(|| state.clone()),
         restored,
         observer,
         lead,
+        diffs: true,
+        dry_run: args.dry_run,
     };
     let mut report = run_on(kind, plan, &sandbox, options, args.cache.dir()).await.map_err(|e| match e {
         // swarm-host could not keep its own state: not the user's mistake.
@@ -264,6 +315,7 @@ async fn execute_logged(
     })?;
     if let Some(m) = &models {
         report.llm_usage = Some(m.usage());
+        fill_transcripts(&mut report, m);
     }
     if let Some((planner, goal)) = planner {
         let synthesis = if planner.is_lead() {

@@ -98,8 +98,9 @@ async fn run_teammate(config: &LaunchConfig, link: SharedPort, models: crate::ll
         Some(dir) => Sandbox::with_cache(dir.clone()),
         None => Sandbox::new(),
     };
-    // Model calls go to the coordinator, which holds the keys.
-    let sandbox = sandbox.with_models(models);
+    // Model calls go to the coordinator, which holds the keys; each one's
+    // transcript is shown on this process's stderr (its pane).
+    let sandbox = sandbox.with_models(std::sync::Arc::new(super::pane::PaneTranscript::new(models)));
     let limits = crate::sandbox::Limits::from(&config.limits);
     let (path, load_limits) = (config.plugin.clone(), limits.clone());
     // Compiling blocks; heartbeats keep flowing from the other workers.
@@ -123,7 +124,14 @@ async fn run_teammate(config: &LaunchConfig, link: SharedPort, models: crate::ll
         Ok(p) => Arc::new(p),
         Err(e) => return spawn_failed(format!("workspace policy: {e}")),
     };
-    let workspace = Arc::new(Workspace::with_policy(root, policy, limits.file_bytes()));
+    let mut workspace = Workspace::with_policy(root, policy, limits.file_bytes());
+    if let Some(path) = &rules.overlay {
+        match Workspace::open_root(path) {
+            Ok(dir) => workspace = workspace.with_overlay(dir),
+            Err(e) => return spawn_failed(format!("cannot open the dry-run overlay {}: {e}", path.display())),
+        }
+    }
+    let workspace = Arc::new(workspace);
     let launch = Launch { id: config.id.clone(), group: config.group.clone(), color: config.color.clone(), limits };
     let instance = match plugin.instantiate_linked(&launch, link.clone(), &config.team, workspace).await {
         Ok(i) => i,

@@ -3,7 +3,9 @@
 //! otherwise (the plain log lines already say what happens).
 //!
 //! With `[models]`, each teammate's bar and the team's also show the model
-//! usage so far (calls, tokens in/out, estimated cost).
+//! usage so far (calls, tokens in/out, estimated cost), and a teammate's bar
+//! its task's current model turn, the last tool its model called and the
+//! tokens its budget has left.
 //!
 //! Everything shown that a teammate chose (ids, task ids) is sanitised.
 
@@ -26,6 +28,15 @@ pub struct TeamView {
 
 fn usage_text(u: &crate::llm::UsageTotals) -> String {
     format!(" · {} calls {}/{} tok ~${:.4}", u.calls, u.input_tokens, u.output_tokens, u.usd)
+}
+
+/// An agent's turn, last tool and tokens left, e.g. ` · turn 3 · read_file ·
+/// 1200 tok left` (empty before its first model call).
+fn agent_text(models: &crate::llm::Models, teammate: &str, task: &str) -> String {
+    let Some((turns, tool)) = models.turn_of(task) else { return String::new() };
+    let tool = tool.map(|t| format!(" · {}", sanitize::line(&t))).unwrap_or_default();
+    let left = models.budget_left(teammate).tokens.map(|n| format!(" · {n} tok left")).unwrap_or_default();
+    format!(" · turn {turns}{tool}{left}")
 }
 
 impl std::fmt::Debug for TeamView {
@@ -82,7 +93,11 @@ impl TeamView {
             let state = format!("{:?}", m.state).to_lowercase();
             let task = m.task.as_deref().map(|t| format!(" {}", sanitize::line(t))).unwrap_or_default();
             let used = usage.teammates.get(&m.id).map(usage_text).unwrap_or_default();
-            bar.set_message(format!("{state}{task}{used}"));
+            let agent = match (self.models.get(), m.task.as_deref()) {
+                (Some(models), Some(task)) => agent_text(models, &m.id, task),
+                _ => String::new(),
+            };
+            bar.set_message(format!("{state}{task}{used}{agent}"));
             if matches!(m.state, Liveness::Exited | Liveness::Dead) && !bar.is_finished() {
                 bar.set_position(bar.length().unwrap_or(1));
                 bar.finish_with_message(state);

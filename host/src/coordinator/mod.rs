@@ -2,6 +2,7 @@
 //! events → synthesized report. Teammates only execute; everything that
 //! decides lives here.
 
+pub mod changes;
 pub mod config;
 pub mod events;
 pub mod plan;

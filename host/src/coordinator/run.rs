@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+use super::changes::Baseline;
 use super::events::{EventBook, Kind as EventKind, Log};
 use super::plan::Plan;
 use super::report::{Denial, LeadMessage, RunReport, StopCause};
@@ -36,7 +37,7 @@ use crate::backend::server::{HEARTBEAT_TIMEOUT, LinkServer, SocketDir, SocketErr
 use crate::backend::{Headless, InProcess, Iterm, Native, NativeSetup, TeammateBackend, Tmux};
 use crate::mailbox::{Incoming, Mailbox, MailboxState};
 use crate::model::TeammateMessage;
-use crate::sandbox::workspace::{Policy, PolicyError, PolicySpec};
+use crate::sandbox::workspace::{Overlay, OverlayError, Policy, PolicyError, PolicySpec};
 use crate::sandbox::{Launch, LoadError, Sandbox, Workspace};
 use crate::sanitize;
 use crate::tasks::TaskList;
@@ -86,6 +87,9 @@ pub enum StartError {
     /// The team's state could not be saved before anything started.
     #[error("cannot save the team's state: {0}")]
     State(#[from] StateError),
+    /// The `--dry-run` overlay could not be set up.
+    #[error(transparent)]
+    Overlay(#[from] OverlayError),
 }
 
 /// A request from outside to stop the run: the first stops the team
@@ -117,6 +121,14 @@ pub struct RunOptions {
     /// Called after every coordinator event and once at the end (the live
     /// team view).
     pub observer: Option<Observer>,
+    /// Put each task's changed files, diffed, in the report
+    /// ([`super::changes`]): every owned file is read once before the run
+    /// (bounded by [`super::changes::MAX_BASELINE`]). On by default.
+    pub diffs: bool,
+    /// `--dry-run`: the teammates write to a private overlay directory
+    /// outside the root ([`Overlay`]) and nothing under the root changes;
+    /// the report's diffs (always computed then) are the output.
+    pub dry_run: bool,
     /// Answers teammates' messages to `team-lead` (a lead component);
     /// `None`: they are only logged and reported.
     pub lead: Option<LeadHook>,
@@ -179,6 +191,8 @@ impl Default for RunOptions {
             state: None,
             restored: None,
             observer: None,
+            diffs: true,
+            dry_run: false,
             lead: None,
         }
     }
@@ -286,9 +300,17 @@ pub async fn run_in_process(plan: &Plan, sandbox: &Sandbox, options: RunOptions)
     if let (Some(state), None) = (&options.state, &options.restored) {
         state.start_fresh(plan)?;
     }
+    let overlay = if options.dry_run { Some(Overlay::create(&plan.root)?) } else { None };
+    let overlay_dir = match &overlay {
+        Some(o) => {
+            Some(Workspace::open_root(o.path()).map_err(|source| StartError::Root { path: o.path().into(), source })?)
+        }
+        None => None,
+    };
+    let baseline = capture(plan, &options, &policy, overlay).await;
     let (team, events) = team_of(plan, options.restored.as_ref(), options.state.as_ref());
-    let backend = InProcess::with_policy(team.clone(), root, policy, plugins);
-    run(plan, Arc::new(backend), events, options).await
+    let backend = InProcess::with_policy(team.clone(), root, policy, plugins).with_overlay(overlay_dir);
+    run_with(plan, Arc::new(backend), events, options, baseline).await
 }
 
 /// Runs `plan` on the backend `kind`, resolved for this environment.
@@ -346,7 +368,10 @@ pub async fn run_native<L: Launcher>(
     // Each teammate process builds the policy again from its launch
     // config; a bad glob fails the run here, before anything starts.
     let workspace = workspace_spec(plan, options.state.as_ref(), cache_dir.as_deref());
-    Policy::build(&root, plan.read, &workspace)?;
+    let policy = Arc::new(Policy::build(&root, plan.read, &workspace)?);
+    let overlay = if options.dry_run { Some(Overlay::create(&root)?) } else { None };
+    let overlay_path = overlay.as_ref().map(|o| o.path().to_path_buf());
+    let baseline = capture(plan, &options, &policy, overlay).await;
     if let (Some(state), None) = (&options.state, &options.restored) {
         state.start_fresh(plan)?;
     }
@@ -357,8 +382,26 @@ pub async fn run_native<L: Launcher>(
         server.set_models(models.clone());
     }
     let setup = NativeSetup { exe, root, read: plan.read, workspace, plugins, cache_dir };
-    let backend = Native::new(team, server, launcher, setup).with_team_limits(plan.teammates.iter().map(|t| &t.limits));
-    run(plan, Arc::new(backend), events, options).await
+    let backend = Native::new(team, server, launcher, setup)
+        .with_team_limits(plan.teammates.iter().map(|t| &t.limits))
+        .with_overlay(overlay_path);
+    run_with(plan, Arc::new(backend), events, options, baseline).await
+}
+
+/// The tree before the run, when `options` asks for diffs or a dry run
+/// (off the async workers: it reads every owned file). It keeps `overlay`
+/// until the diffs are taken.
+async fn capture(
+    plan: &Plan,
+    options: &RunOptions,
+    policy: &Arc<Policy>,
+    overlay: Option<Overlay>,
+) -> Option<Baseline> {
+    if !options.diffs && overlay.is_none() {
+        return None;
+    }
+    let (root, tasks, policy) = (plan.root.clone(), plan.tasks.clone(), policy.clone());
+    tokio::task::spawn_blocking(move || Baseline::capture(&root, overlay, &tasks, policy)).await.ok()
 }
 
 /// Runs `plan` on `backend`, whose team came from [`team_of`], in named
@@ -370,8 +413,19 @@ pub async fn run_native<L: Launcher>(
 pub async fn run<B: TeammateBackend>(
     plan: &Plan,
     backend: Arc<B>,
+    events: mpsc::Receiver<Event>,
+    options: RunOptions,
+) -> Result<RunReport, StartError> {
+    run_with(plan, backend, events, options, None).await
+}
+
+/// [`run`], and with `baseline` the report holds each task's diffs.
+async fn run_with<B: TeammateBackend>(
+    plan: &Plan,
+    backend: Arc<B>,
     mut events: mpsc::Receiver<Event>,
     mut options: RunOptions,
+    baseline: Option<Baseline>,
 ) -> Result<RunReport, StartError> {
     let started = Instant::now();
     let team = backend.team().clone();
@@ -393,7 +447,14 @@ pub async fn run<B: TeammateBackend>(
         Some(p) => p.close(&running.team).await,
         None => running.team.tasks.finish(),
     };
-    let report = running.report(plan, started.elapsed(), tasks);
+    let mut report = running.report(plan, started.elapsed(), tasks);
+    if let Some(baseline) = baseline {
+        // Off the async workers: it reads every changed file.
+        match tokio::task::spawn_blocking(move || baseline.changes()).await {
+            Ok(changes) => super::changes::fill(&mut report, changes),
+            Err(e) => tracing::warn!("the tasks' diffs could not be computed: {e}"),
+        }
+    }
     Ok(match persisted {
         Some(p) => p.finish(report).await,
         None => report,

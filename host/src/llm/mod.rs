@@ -78,6 +78,7 @@ mod port;
 pub mod retry;
 pub mod scripted;
 mod secret;
+pub mod transcript;
 mod validate;
 
 pub use budget::{Budget, BudgetLeft, Price};

@@ -198,6 +198,7 @@ pub struct Models {
     limits: CallLimits,
     cassettes: Option<Cassettes>,
     usage: UsageBook,
+    transcripts: super::transcript::TranscriptBook,
 }
 
 impl std::fmt::Debug for Models {
@@ -302,7 +303,15 @@ impl Models {
             )));
         }
         let ledger = Ledger::new(team_budget, teammates.iter().map(|(n, t)| (n.clone(), t.budget)));
-        Ok(Models { aliases: built, teammates, ledger, limits, cassettes, usage: UsageBook::default() })
+        Ok(Models {
+            aliases: built,
+            teammates,
+            ledger,
+            limits,
+            cassettes,
+            usage: UsageBook::default(),
+            transcripts: Default::default(),
+        })
     }
 
     /// Checks `config` as [`Models::new`] does, without keeping the service.
@@ -318,6 +327,18 @@ impl Models {
     /// What every teammate and task has used so far.
     pub fn usage(&self) -> UsageReport {
         self.usage.report()
+    }
+
+    /// How many model turns `task` has had and the last tool its model
+    /// called (the live view).
+    pub fn turn_of(&self, task: &str) -> Option<(usize, Option<String>)> {
+        self.transcripts.now(task)
+    }
+
+    /// The model transcript of `task` so far, and how many entries were
+    /// left out past the cap ([`super::transcript`]).
+    pub fn transcript(&self, task: &str) -> (Vec<super::transcript::Entry>, usize) {
+        self.transcripts.of(task)
     }
 
     /// One model call for `teammate` under `alias` (its default when `None`).
@@ -428,7 +449,7 @@ impl Models {
             ms = started.elapsed().as_millis() as u64,
             "model call"
         );
-        Ok(ModelResponse {
+        let response = ModelResponse {
             id: answer.id,
             alias: alias_name.to_string(),
             model: answer.model,
@@ -436,7 +457,11 @@ impl Models {
             stop_reason: answer.stop_reason,
             usage: u,
             budget,
-        })
+        };
+        if let Some(task) = task {
+            self.transcripts.record(task, &request, &response);
+        }
+        Ok(response)
     }
 
     fn resolve<'a>(&'a self, teammate: &str, alias: Option<&'a str>) -> Result<(&'a str, &'a Alias), LlmError> {

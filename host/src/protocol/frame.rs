@@ -20,8 +20,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::VERSION;
 use super::wire::{
-    WireBeat, WireEvent, WireExitReason, WireIncoming, WireLimits, WireModelCall, WireModelError, WireModelResponse,
-    WireReadScope, WireSendError, WireTaskReport, WireTaskSpec, WorkspaceRules,
+    WireBeat, WireDependency, WireEvent, WireExitReason, WireIncoming, WireLimits, WireModelCall, WireModelError,
+    WireModelResponse, WireReadScope, WireSendError, WireTaskReport, WireTaskSpec, WorkspaceRules,
 };
 
 /// Cap of one frame's payload, in bytes, during the hello and welcome, and
@@ -169,8 +169,12 @@ pub enum Reply {
     },
     /// Answer to `claim`.
     Claimed {
-        /// The task and attempt number, or none.
-        task: Option<(WireTaskSpec, u32)>,
+        /// The task and attempt number, or none (boxed: the other replies
+        /// are small).
+        task: Option<(Box<WireTaskSpec>, u32)>,
+        /// What the tasks it was blocked by produced.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        dependencies: Vec<WireDependency>,
     },
     /// Answer to `complete` and `fail`.
     Done {

@@ -55,6 +55,24 @@ pub struct WireTaskReport {
     pub findings: Vec<WireFinding>,
 }
 
+/// What a dependency of a claimed task produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireDependency {
+    /// Its id.
+    pub task_id: String,
+    /// Its subject.
+    pub subject: String,
+    /// Its report's summary.
+    pub summary: String,
+    /// Its report's findings (the first ones).
+    #[serde(default)]
+    pub findings: Vec<WireFinding>,
+    /// Findings left out.
+    #[serde(default)]
+    pub omitted_findings: u32,
+}
+
 /// A task as a teammate receives it when it claims one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -133,6 +151,10 @@ pub struct WorkspaceRules {
     /// cache), absolute: out of every teammate's reach.
     #[serde(default)]
     pub protected: Vec<std::path::PathBuf>,
+    /// `--dry-run`: the private directory (absolute) where writes land
+    /// instead of the root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlay: Option<std::path::PathBuf>,
 }
 
 /// Which limit stopped a teammate.

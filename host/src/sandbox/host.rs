@@ -281,7 +281,7 @@ impl task_list::Host for TeammateState {
             self.alive();
             return Ok(None);
         };
-        let spec = claimed.spec;
+        let (spec, dependencies) = (claimed.spec, claimed.dependencies);
         // Holding a task, the guest is bounded by its deadline; the idle
         // sum starts over.
         self.idle.claimed(Instant::now());
@@ -293,6 +293,7 @@ impl task_list::Host for TeammateState {
                 owned: spec.owned_files.clone(),
                 deadline: Instant::now() + deadline_len,
                 deadline_len,
+                dependencies,
             });
         }
         self.beat(Beat::Working { task: spec.id.clone() });
@@ -303,6 +304,42 @@ impl task_list::Host for TeammateState {
             owned_files: spec.owned_files.into_iter().collect(),
             attempt: claimed.attempt,
         }))
+    }
+
+    async fn dependency_results(
+        &mut self,
+        task_id: String,
+    ) -> wasmtime::Result<Result<Vec<types::DependencyResult>, task_list::TaskError>> {
+        self.alive();
+        let Some(held) = self.held.as_ref().filter(|h| h.id == task_id) else {
+            return Ok(Err(task_list::TaskError::NotHeld(not_held(&task_id, &self.id))));
+        };
+        let severity = |s: Severity| match s {
+            Severity::Note => types::Severity::Note,
+            Severity::Warning => types::Severity::Warning,
+            Severity::Error => types::Severity::Error,
+        };
+        Ok(Ok(held
+            .dependencies
+            .iter()
+            .map(|d| types::DependencyResult {
+                task_id: d.task_id.clone(),
+                subject: d.subject.clone(),
+                summary: d.summary.clone(),
+                findings: d
+                    .findings
+                    .iter()
+                    .map(|f| types::RatedFinding {
+                        file: f.file.clone(),
+                        line: f.line,
+                        rule: f.rule.clone(),
+                        message: f.message.clone(),
+                        severity: severity(f.severity),
+                    })
+                    .collect(),
+                omitted_findings: d.omitted_findings,
+            })
+            .collect()))
     }
 
     async fn complete(

@@ -495,6 +495,8 @@ pub struct Held {
     pub deadline: Instant,
     /// The deadline's length, for messages.
     pub deadline_len: Duration,
+    /// What the tasks it was blocked by produced (`dependency-results`).
+    pub dependencies: Vec<crate::tasks::DependencyResult>,
 }
 
 /// Everything one teammate's store holds.

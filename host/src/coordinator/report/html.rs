@@ -132,7 +132,7 @@ mod tests {
         r.tasks[0].subject = HOSTILE.into();
         r.tasks[0].summary = Some(HOSTILE.into());
         r.tasks[0].findings.push(finding(HOSTILE, Some(1), HOSTILE, HOSTILE));
-        r.tasks[0].diffs = vec![FileDiff { path: HOSTILE.into(), diff: format!("+{HOSTILE}\n") }];
+        r.tasks[0].diffs = vec![FileDiff { path: HOSTILE.into(), diff: format!("+{HOSTILE}\n"), note: None }];
         r.tasks[0].transcript = vec![TranscriptEntry {
             kind: TranscriptKind::ToolCall,
             name: Some(HOSTILE.into()),

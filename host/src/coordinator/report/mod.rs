@@ -57,8 +57,9 @@ pub struct TaskOutcome {
     /// attempt also names the limit that ended it, if any).
     #[serde(default)]
     pub limit: Option<LimitKind>,
-    /// The diff of every file the task changed, when its teammate reported
-    /// them (agent teammates; empty for checkers).
+    /// The diff of every file the task changed, computed by the
+    /// coordinator from the tree before and after the run
+    /// ([`super::changes`]); empty when it changed nothing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub diffs: Vec<FileDiff>,
     /// An agent task's transcript: each model turn, each tool call with its
@@ -72,8 +73,30 @@ pub struct TaskOutcome {
 pub struct FileDiff {
     /// Root-relative path.
     pub path: String,
-    /// The change as a unified diff (`---`/`+++` header, `@@` hunks).
+    /// The change as `git diff` writes it (`diff --git`, `---`/`+++`
+    /// header, `@@` hunks); empty when `note` says why it is not diffed.
     pub diff: String,
+    /// Why the change is not shown as a diff (a binary file, a file over
+    /// the diff size limit); such a file is left out of `--patch`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl FileDiff {
+    /// A changed file shown with a note instead of a diff.
+    pub fn noted(path: &str, note: String) -> Self {
+        Self { path: path.to_string(), diff: String::new(), note: Some(note) }
+    }
+
+    /// Lines added and removed.
+    pub fn counts(&self) -> (usize, usize) {
+        let body = self.diff.lines().skip_while(|l| !l.starts_with("@@"));
+        body.fold((0, 0), |(a, r), l| match l.as_bytes().first() {
+            Some(b'+') => (a + 1, r),
+            Some(b'-') => (a, r + 1),
+            _ => (a, r),
+        })
+    }
 }
 
 /// What a transcript entry records.

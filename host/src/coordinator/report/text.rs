@@ -40,6 +40,15 @@ impl RunReport {
             if let Some(e) = &t.error {
                 let _ = writeln!(out, "     error: {}", s(e));
             }
+            for d in &t.diffs {
+                let _ = match &d.note {
+                    Some(note) => writeln!(out, "     changed {}: {}", s(&d.path), s(note)),
+                    None => {
+                        let (added, removed) = d.counts();
+                        writeln!(out, "     changed {} (+{added} -{removed})", s(&d.path))
+                    }
+                };
+            }
             for f in t.findings.iter().take(max_findings_per_task) {
                 let at = f.line.map(|l| format!(":{l}")).unwrap_or_default();
                 let _ = writeln!(out, "     {}{at}  {}  {}", s(&f.file), s(&f.rule), s(&f.message));

@@ -32,8 +32,12 @@
 //!   reach whatever the scope or `read_allow`; `exclude`d paths too.
 //!   Listings show only regular files and directories a read or a listing
 //!   could reach; symlinks and names that are not UTF-8 are left out.
+//! - **Dry run** ([`overlay`]): with an overlay, writes land in a private
+//!   directory outside the root after the same checks against the root;
+//!   reads and listings see the overlay over the root.
 
 mod creation;
+mod overlay;
 mod policy;
 mod walk;
 
@@ -45,6 +49,7 @@ use cap_std::fs::Dir;
 use serde::{Deserialize, Serialize};
 
 pub use creation::{CreationRules, Refusal};
+pub use overlay::{Overlay, OverlayError};
 pub use policy::{DENY_LIST, Policy, PolicyError, PolicySpec};
 pub use walk::Written;
 
@@ -119,6 +124,8 @@ pub struct Workspace {
     root: Dir,
     policy: Arc<Policy>,
     max_file: u64,
+    /// Where writes land instead of the root (`--dry-run`).
+    overlay: Option<Dir>,
 }
 
 /// Checks and normalises a guest-supplied relative path. `""` and `.` mean
@@ -175,7 +182,14 @@ impl Workspace {
 
     /// A workspace over `root` under the run's `policy`.
     pub fn with_policy(root: Dir, policy: Arc<Policy>, max_file: u64) -> Self {
-        Self { root, policy, max_file }
+        Self { root, policy, max_file, overlay: None }
+    }
+
+    /// This workspace with its writes going to `overlay` instead of the
+    /// root, and its reads and listings seeing them (see [`overlay`]).
+    pub fn with_overlay(mut self, overlay: Dir) -> Self {
+        self.overlay = Some(overlay);
+        self
     }
 
     /// Opens `path` as the root directory capability.
@@ -195,7 +209,11 @@ impl Workspace {
             return Err(FsError::InvalidPath(format!("{}: is a directory", printable(raw))));
         }
         self.policy.check_read(&rel, holder.owned)?;
-        walk::read(&self.root, &rel, self.max_file, self.policy.scope() == ReadScope::Owned)
+        let no_links = self.policy.scope() == ReadScope::Owned;
+        match &self.overlay {
+            Some(overlay) => overlay::read(&self.root, overlay, &rel, self.max_file, no_links),
+            None => walk::read(&self.root, &rel, self.max_file, no_links),
+        }
     }
 
     /// Writes a whole file: replaces one the held task owns, or creates a
@@ -212,10 +230,16 @@ impl Workspace {
         }
         if holder.owned.contains(&rel) {
             self.policy.check_write(&rel)?;
-            return walk::replace(&self.root, &rel, contents);
+            return match &self.overlay {
+                Some(overlay) => overlay::replace(&self.root, overlay, &rel, contents),
+                None => walk::replace(&self.root, &rel, contents),
+            };
         }
         self.policy.check_create(&rel, holder.task)?;
-        walk::create(&self.root, &rel, contents)
+        match &self.overlay {
+            Some(overlay) => overlay::create(&self.root, overlay, &rel, contents),
+            None => walk::create(&self.root, &rel, contents),
+        }
     }
 
     /// Lists a directory. With `read = "owned"`, only the held task's files
@@ -224,7 +248,11 @@ impl Workspace {
     pub fn list(&self, raw: &str, holder: &Holder<'_>) -> Result<Vec<DirEntry>, FsError> {
         let rel = clean(raw)?;
         self.policy.check_list(&rel, holder.owned)?;
-        let mut out: Vec<DirEntry> = walk::list(&self.root, &rel)?
+        let found = match &self.overlay {
+            Some(overlay) => overlay::list(&self.root, overlay, &rel)?,
+            None => walk::list(&self.root, &rel)?,
+        };
+        let mut out: Vec<DirEntry> = found
             .into_iter()
             .filter_map(|f| {
                 let path = if rel.is_empty() { f.name } else { format!("{rel}/{}", f.name) };

@@ -46,7 +46,7 @@ pub enum Written {
     Created(String),
 }
 
-fn io_error(rel: &str, e: std::io::Error) -> FsError {
+pub(super) fn io_error(rel: &str, e: std::io::Error) -> FsError {
     match e.kind() {
         std::io::ErrorKind::NotFound => FsError::NotFound(rel.to_string()),
         std::io::ErrorKind::PermissionDenied => FsError::Denied(format!("{}: {e}", printable(rel))),
@@ -56,7 +56,7 @@ fn io_error(rel: &str, e: std::io::Error) -> FsError {
 
 /// The error for a failed open of `name` in `dir` (`rel` is its whole
 /// path): a symlink is named as such.
-fn refused(dir: &Dir, name: &str, rel: &str, e: std::io::Error) -> FsError {
+pub(super) fn refused(dir: &Dir, name: &str, rel: &str, e: std::io::Error) -> FsError {
     match dir.symlink_metadata(name) {
         Ok(m) if m.file_type().is_symlink() => {
             FsError::Denied(format!("{}: is a symlink; symlinks are not followed", printable(rel)))
@@ -66,7 +66,7 @@ fn refused(dir: &Dir, name: &str, rel: &str, e: std::io::Error) -> FsError {
 }
 
 /// Splits `a/b/c` into (`["a", "b"]`, `"c"`).
-fn split(rel: &str) -> (Vec<&str>, &str) {
+pub(super) fn split(rel: &str) -> (Vec<&str>, &str) {
     let mut parts: Vec<&str> = rel.split('/').filter(|p| !p.is_empty()).collect();
     let name = parts.pop().unwrap_or("");
     (parts, name)
@@ -74,7 +74,7 @@ fn split(rel: &str) -> (Vec<&str>, &str) {
 
 /// Opens the directory `parts` under `root` without following symlinks,
 /// creating missing directories one by one if `create`.
-fn open_dir(root: &Dir, parts: &[&str], create: bool) -> Result<Dir, FsError> {
+pub(super) fn open_dir(root: &Dir, parts: &[&str], create: bool) -> Result<Dir, FsError> {
     let mut current = root.try_clone().map_err(|e| io_error("", e))?;
     for (i, part) in parts.iter().enumerate() {
         let shown = parts[..=i].join("/");
@@ -109,7 +109,7 @@ fn open_dir(root: &Dir, parts: &[&str], create: bool) -> Result<Dir, FsError> {
 /// Refuses anything but a regular file at `name` before it is opened: a
 /// FIFO in the repository would block an open forever. (Whether it is a
 /// symlink is decided by the no-follow open itself.)
-fn expect_file(dir: &Dir, name: &str, rel: &str) -> Result<(), FsError> {
+pub(super) fn expect_file(dir: &Dir, name: &str, rel: &str) -> Result<(), FsError> {
     match dir.symlink_metadata(name) {
         Ok(m) if m.is_dir() => Err(FsError::InvalidPath(format!("{}: is a directory", printable(rel)))),
         Ok(m) if !m.is_file() && !m.file_type().is_symlink() => {
@@ -133,7 +133,7 @@ fn links(meta: &std::fs::Metadata) -> u64 {
     }
 }
 
-fn refuse_links(meta: &std::fs::Metadata, rel: &str, doing: &str) -> Result<(), FsError> {
+pub(super) fn refuse_links(meta: &std::fs::Metadata, rel: &str, doing: &str) -> Result<(), FsError> {
     let n = links(meta);
     if n > 1 {
         return Err(FsError::Denied(format!(
