@@ -42,10 +42,18 @@ fn body() -> String {
 /// Runs the team of `dir` on `backend` with `--json --patch dir/out.patch`
 /// plus `extra`, state and cache outside the tree; returns the report.
 fn run(dir: &Path, backend: &str, extra: &[&str]) -> serde_json::Value {
+    let patch = dir.join("out.patch");
+    let mut args = vec!["run", "--backend", backend, "--json", "--patch", patch.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    report_of(dir, &args)
+}
+
+/// Runs `swarm-host ARGS dir/team.toml` with the state and the cache outside
+/// the tree and no terminal multiplexer in its environment; returns the
+/// JSON report it printed.
+fn report_of(dir: &Path, args: &[&str]) -> serde_json::Value {
     let out = Command::new(BIN)
-        .args(["run", "--backend", backend, "--json", "--patch"])
-        .arg(dir.join("out.patch"))
-        .args(extra)
+        .args(args)
         .arg(dir.join("team.toml"))
         .env("NO_COLOR", "1")
         .env("SWARM_STATE_DIR", dir.join("state"))

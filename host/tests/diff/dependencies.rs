@@ -4,25 +4,9 @@
 //! process (over the socket, in the claim's answer).
 
 use std::path::Path;
-use std::process::Command;
-
-const BIN: &str = env!("CARGO_BIN_EXE_swarm-host");
 
 fn run(dir: &Path, backend: &str) -> serde_json::Value {
-    let out = Command::new(BIN)
-        .args(["run", "--backend", backend, "--json"])
-        .arg(dir.join("team.toml"))
-        .env("NO_COLOR", "1")
-        .env("SWARM_STATE_DIR", dir.join("state"))
-        .env("XDG_CACHE_HOME", dir.join("cache"))
-        .env_remove("TMUX")
-        .env_remove("TMUX_PANE")
-        .env_remove("TERM_PROGRAM")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("no JSON report ({e}): {stdout}\n{}", String::from_utf8_lossy(&out.stderr)))
+    super::report_of(dir, &["run", "--backend", backend, "--json"])
 }
 
 fn task<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {

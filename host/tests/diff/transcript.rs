@@ -4,7 +4,6 @@
 //! a teammate process (whose calls reach the coordinator's model service).
 
 use std::path::Path;
-use std::process::Command;
 
 const SCRIPT: &str = r#"{"steps": [{"reply": {"content": [
     {"type": "text", "text": "reading it first"},
@@ -12,20 +11,7 @@ const SCRIPT: &str = r#"{"steps": [{"reply": {"content": [
   "stop_reason": "tool_use", "usage": {"input_tokens": 10, "output_tokens": 5}}}]}"#;
 
 fn run(dir: &Path, backend: &str) -> serde_json::Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_swarm-host"))
-        .args(["run", "--fresh", "--json", "--backend", backend])
-        .arg(dir.join("team.toml"))
-        .env("NO_COLOR", "1")
-        .env("SWARM_STATE_DIR", dir.join("state"))
-        .env("XDG_CACHE_HOME", dir.join("cache"))
-        .env_remove("TMUX")
-        .env_remove("TMUX_PANE")
-        .env_remove("TERM_PROGRAM")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("no JSON report ({e}): {stdout}\n{}", String::from_utf8_lossy(&out.stderr)))
+    super::report_of(dir, &["run", "--fresh", "--json", "--backend", backend])
 }
 
 #[test]
