@@ -1,22 +1,9 @@
 //! The real `swarm-host` binary: `validate` (plan and plugin checks without
 //! running) and `plugins inspect` (a component's world, imports, exports).
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod cli_run;
 
-fn swarm_host(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_swarm-host"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env("SWARM_STATE_DIR", dir.join("state"))
-        .env("XDG_CACHE_HOME", Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache"))
-        .output()
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use cli_run::{swarm_host, text};
 
 /// A temp dir with `tree/` holding `files` and `team.toml` = header + `body`.
 fn fixture(files: &[&str], body: &str) -> tempfile::TempDir {

@@ -6,22 +6,10 @@
 //! it again, and the lead's synthesis sees every task's outcome. No test
 //! reaches the internet: the model is the scripted provider.
 
+mod cli_run;
+
+use cli_run::{swarm_host, text};
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn swarm_host(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_swarm-host"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env("SWARM_STATE_DIR", dir.join("state"))
-        .env("XDG_CACHE_HOME", Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache"))
-        .output()
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 /// A `submit_plan` tool call answering with `tasks` (JSON array text).
 fn submit(id: &str, tasks: &str) -> String {

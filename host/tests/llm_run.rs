@@ -3,22 +3,11 @@
 //! answers (a scripted provider, or a loopback server that never answers),
 //! and the report says what was used. No test reaches the internet.
 
+mod cli_run;
+
+use cli_run::{swarm_host, text};
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn swarm_host(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_swarm-host"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env("SWARM_STATE_DIR", dir.join("state"))
-        .env("XDG_CACHE_HOME", Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache"))
-        .output()
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use std::process::Output;
 
 /// A team of one `llm-caller` (`models` is its teammate line) and one task
 /// `subject`, the scripted provider's file `script`, and `extra` TOML.

@@ -5,8 +5,10 @@
 //! not UTF-8 are skipped with a warning, and `owns` patterns grant the
 //! creation of new files, with warnings where two tasks could create one.
 
+mod cli_run;
+
+use cli_run::{swarm_host, text};
 use std::path::Path;
-use std::process::{Command, Output};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -182,20 +184,6 @@ fn ten_thousand_files_are_matched_against_ten_thousand_tasks_at_once() {
 }
 
 // ---- The binary: exit 2 and the limit named, from `validate` and `run`. ----
-
-fn swarm_host(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_swarm-host"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env("SWARM_STATE_DIR", dir.join("state"))
-        .env("XDG_CACHE_HOME", Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache"))
-        .output()
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 fn team(dir: &Path) -> String {
     dir.join("team.toml").to_string_lossy().into_owned()
