@@ -37,7 +37,7 @@ use crate::backend::server::{HEARTBEAT_TIMEOUT, LinkServer, SocketDir, SocketErr
 use crate::backend::{Headless, InProcess, Iterm, Native, NativeSetup, TeammateBackend, Tmux};
 use crate::mailbox::{Incoming, Mailbox, MailboxState};
 use crate::model::TeammateMessage;
-use crate::sandbox::workspace::{Overlay, OverlayError, Policy, PolicyError, PolicySpec};
+use crate::sandbox::workspace::{Keep, Overlay, OverlayError, Policy, PolicyError, PolicySpec};
 use crate::sandbox::{Launch, LoadError, Sandbox, Workspace};
 use crate::sanitize;
 use crate::tasks::TaskList;
@@ -122,8 +122,8 @@ pub struct RunOptions {
     /// team view).
     pub observer: Option<Observer>,
     /// Put each task's changed files, diffed, in the report
-    /// ([`super::changes`]): every owned file is read once before the run
-    /// (bounded by [`super::changes::MAX_BASELINE`]). On by default.
+    /// ([`super::changes`]): the teammates keep each file as it was before
+    /// its first write, and only those are diffed. On by default.
     pub diffs: bool,
     /// `--dry-run`: the teammates write to a private overlay directory
     /// outside the root ([`Overlay`]) and nothing under the root changes;
@@ -300,17 +300,11 @@ pub async fn run_in_process(plan: &Plan, sandbox: &Sandbox, options: RunOptions)
     if let (Some(state), None) = (&options.state, &options.restored) {
         state.start_fresh(plan)?;
     }
-    let overlay = if options.dry_run { Some(Overlay::create(&plan.root)?) } else { None };
-    let overlay_dir = match &overlay {
-        Some(o) => {
-            Some(Workspace::open_root(o.path()).map_err(|source| StartError::Root { path: o.path().into(), source })?)
-        }
-        None => None,
-    };
-    let baseline = capture(plan, &options, &policy, overlay).await;
+    let side = WriteSide::create(plan, &options, &policy)?;
+    let (overlay, keep) = (WriteSide::open(side.overlay.as_ref())?, WriteSide::open(side.keep.as_ref())?);
     let (team, events) = team_of(plan, options.restored.as_ref(), options.state.as_ref());
-    let backend = InProcess::with_policy(team.clone(), root, policy, plugins).with_overlay(overlay_dir);
-    run_with(plan, Arc::new(backend), events, options, baseline).await
+    let backend = InProcess::with_policy(team.clone(), root, policy, plugins).with_overlay(overlay).with_keep(keep);
+    run_with(plan, Arc::new(backend), events, options, side.baseline).await
 }
 
 /// Runs `plan` on the backend `kind`, resolved for this environment.
@@ -369,9 +363,7 @@ pub async fn run_native<L: Launcher>(
     // config; a bad glob fails the run here, before anything starts.
     let workspace = workspace_spec(plan, options.state.as_ref(), cache_dir.as_deref());
     let policy = Arc::new(Policy::build(&root, plan.read, &workspace)?);
-    let overlay = if options.dry_run { Some(Overlay::create(&root)?) } else { None };
-    let overlay_path = overlay.as_ref().map(|o| o.path().to_path_buf());
-    let baseline = capture(plan, &options, &policy, overlay).await;
+    let side = WriteSide::create(plan, &options, &policy)?;
     if let (Some(state), None) = (&options.state, &options.restored) {
         state.start_fresh(plan)?;
     }
@@ -384,24 +376,53 @@ pub async fn run_native<L: Launcher>(
     let setup = NativeSetup { exe, root, read: plan.read, workspace, plugins, cache_dir };
     let backend = Native::new(team, server, launcher, setup)
         .with_team_limits(plan.teammates.iter().map(|t| &t.limits))
-        .with_overlay(overlay_path);
-    run_with(plan, Arc::new(backend), events, options, baseline).await
+        .with_overlay(side.overlay)
+        .with_keep(side.keep);
+    run_with(plan, Arc::new(backend), events, options, side.baseline).await
 }
 
-/// The tree before the run, when `options` asks for diffs or a dry run
-/// (off the async workers: it reads every owned file). It keeps `overlay`
-/// until the diffs are taken.
-async fn capture(
-    plan: &Plan,
-    options: &RunOptions,
-    policy: &Arc<Policy>,
-    overlay: Option<Overlay>,
-) -> Option<Baseline> {
-    if !options.diffs && overlay.is_none() {
-        return None;
+/// The run's private directories on the write side: a dry run's overlay
+/// (where its writes land), or, when `options` asks for diffs, the keep
+/// directory where the teammates keep each file before its first write;
+/// and the [`Baseline`] that diffs them after the run (and removes them).
+#[derive(Debug, Default)]
+struct WriteSide {
+    overlay: Option<std::path::PathBuf>,
+    keep: Option<std::path::PathBuf>,
+    baseline: Option<Baseline>,
+}
+
+impl WriteSide {
+    fn create(plan: &Plan, options: &RunOptions, policy: &Arc<Policy>) -> Result<Self, StartError> {
+        let (root, tasks, policy) = (&plan.root, &plan.tasks, policy.clone());
+        if options.dry_run {
+            let overlay = Overlay::create(root)?;
+            let path = Some(overlay.path().to_path_buf());
+            return Ok(Self {
+                overlay: path,
+                keep: None,
+                baseline: Some(Baseline::dry_run(root, overlay, tasks, policy)),
+            });
+        }
+        if !options.diffs {
+            return Ok(Self::default());
+        }
+        match Keep::create(root) {
+            Ok(keep) => {
+                let path = Some(keep.path().to_path_buf());
+                Ok(Self { overlay: None, keep: path, baseline: Some(Baseline::kept(root, keep, tasks, policy)) })
+            }
+            Err(e) => {
+                tracing::warn!("the report will have no diffs: {e}");
+                Ok(Self::default())
+            }
+        }
     }
-    let (root, tasks, policy) = (plan.root.clone(), plan.tasks.clone(), policy.clone());
-    tokio::task::spawn_blocking(move || Baseline::capture(&root, overlay, &tasks, policy)).await.ok()
+
+    /// `path` opened as a directory capability for in-process workspaces.
+    fn open(path: Option<&std::path::PathBuf>) -> Result<Option<cap_std::fs::Dir>, StartError> {
+        path.map(|p| Workspace::open_root(p).map_err(|source| StartError::Root { path: p.clone(), source })).transpose()
+    }
 }
 
 /// Runs `plan` on `backend`, whose team came from [`team_of`], in named
