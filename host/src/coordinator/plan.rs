@@ -12,7 +12,7 @@
 
 pub mod file;
 mod graph;
-mod lead;
+pub mod lead;
 pub mod limits;
 pub mod owns;
 mod walk;
@@ -83,6 +83,11 @@ pub struct Plan {
     /// The team file's `timeout` for the whole run, if any.
     #[serde(default, with = "humantime_serde")]
     pub timeout: Option<std::time::Duration>,
+    /// A lead's proposals, in order, when a lead planned from a goal: each
+    /// rejected one with its problems, the last one the plan validated
+    /// from ([`lead::Proposal`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub proposals: Vec<lead::Proposal>,
 }
 
 /// Everything wrong with a team file, each problem located.
@@ -547,6 +552,7 @@ impl Plan {
             read_allow: team.read_allow.clone(),
             exclude: team.exclude.clone(),
             timeout: team.timeout,
+            proposals: Vec::new(),
             limits: team.limits.clone(),
             teammates,
             tasks,

@@ -746,6 +746,8 @@ impl<B: TeammateBackend> Running<B> {
             state_errors: Vec::new(),
         });
         report.started_unix_ms = Some(self.started_unix_ms);
+        (report.traffic, report.traffic_dropped) = self.team.mailbox.traffic();
+        report.lead_plan = super::report::LeadPlan::of(plan);
         report
     }
 }
