@@ -570,3 +570,34 @@ fn the_agent_team_example_runs_offline_with_its_scripted_model() {
         "{text}"
     );
 }
+
+#[test]
+fn the_teammate_entry_sets_max_turns_and_temperature_and_a_tasks_options_override_them() {
+    let files = [("src/i.rs", "i\n"), ("src/j.rs", "j\n")];
+    let body = [
+        agent("ivy", "max_turns = 1\ntemperature = 0.25"),
+        task("ti", "ivy", "Task I", "src/i.rs", ""),
+        task("tj", "ivy", "Task J", "src/j.rs", "description = \"Look at j.\\noptions: max-turns=3 temperature=0.75\""),
+    ]
+    .concat();
+    let steps = vec![
+        // ti: one turn (the teammate's max_turns), at the teammate's temperature.
+        step("ivy-1", json!({"last_text_contains": "Task I"}), vec![call("c1", "read_file", json!({"path": "src/i.rs"}))]),
+        // tj: its own options: more turns, another temperature.
+        step("ivy-1", json!({"last_text_contains": "Task J"}), vec![call("c1", "read_file", json!({"path": "src/j.rs"}))]),
+        step("ivy-1", json!({"last_result_contains": "j"}), vec![call("c2", "finish", json!({"summary": "j read"}))]),
+    ];
+    let dir = team(&files, &body, steps);
+    let (out, report) = run(dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(1), "ti fails on its turn limit: {report:#}");
+    let error = task_of(&report, "ti")["error"].as_str().unwrap();
+    assert!(error.contains("turn limit of 1 turns"), "{error}");
+    assert_eq!(task_of(&report, "tj")["summary"], "j read", "{report:#}");
+    let sent = requests(dir.path(), "ivy-1");
+    let temperatures: Vec<&Value> = sent.iter().map(|r| &r["temperature"]).collect();
+    assert_eq!(temperatures, [&json!(0.25), &json!(0.75), &json!(0.75)]);
+    // The options line is not part of the instructions the model sees.
+    let second = &sent[1];
+    let text = second["messages"][0]["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("Look at j.") && !text.contains("options:"), "{text}");
+}

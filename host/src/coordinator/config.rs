@@ -48,6 +48,9 @@
 //! plugin = "agent.wasm"
 //! models = ["fast"]                # allow-list; the first is the default
 //! budget = { tokens = 200000, calls = 50 }
+//! model = "fast"                   # agents: each task's alias, turn limit and
+//! max_turns = 30                   # temperature, unless the task's `options:`
+//! temperature = 0.2                # line sets them
 //! ```
 //!
 //! A `scripted` alias (responses listed in a JSON file, `script = "..."`,
@@ -261,6 +264,18 @@ pub struct TeammateEntry {
     /// Each instance's model budget.
     #[serde(default)]
     pub budget: Option<BudgetEntry>,
+    /// For agents: the model alias each task uses unless its options line
+    /// names one (one of `models`).
+    #[serde(default)]
+    pub model: Option<Spanned<String>>,
+    /// For agents: the turn limit of each task unless its options line
+    /// sets `max-turns`.
+    #[serde(default)]
+    pub max_turns: Option<Spanned<u32>>,
+    /// For agents: the sampling temperature (0 to 2) unless a task's
+    /// options line sets `temperature`.
+    #[serde(default)]
+    pub temperature: Option<Spanned<f64>>,
 }
 
 /// A task.
