@@ -24,8 +24,7 @@ pub fn merge(description: &str, defaults: &[String]) -> String {
                 .take_while(|w| !w.starts_with('#'))
                 .map(key)
                 .collect();
-            let added: Vec<&str> =
-                defaults.iter().filter(|w| !set.contains(&key(w))).map(String::as_str).collect();
+            let added: Vec<&str> = defaults.iter().filter(|w| !set.contains(&key(w))).map(String::as_str).collect();
             if !added.is_empty() {
                 // Before a comment, if the line has one.
                 let line = &lines[i];
@@ -55,10 +54,16 @@ mod tests {
     #[test]
     fn the_tasks_options_override_the_teammates_and_the_rest_are_added() {
         let d = words(&["model=fast", "max-turns=20", "temperature=0.2"]);
-        assert_eq!(merge("Fix it.\n  options: max-turns=5 # short\nMore.", &d), "Fix it.\n  options: max-turns=5 model=fast temperature=0.2 # short\nMore.");
+        assert_eq!(
+            merge("Fix it.\n  options: max-turns=5 # short\nMore.", &d),
+            "Fix it.\n  options: max-turns=5 model=fast temperature=0.2 # short\nMore."
+        );
         assert_eq!(merge("Fix it.\n", &d), "Fix it.\noptions: model=fast max-turns=20 temperature=0.2");
         assert_eq!(merge("", &d), "options: model=fast max-turns=20 temperature=0.2");
-        assert_eq!(merge("options: model=big max-turns=1 temperature=1", &d), "options: model=big max-turns=1 temperature=1");
+        assert_eq!(
+            merge("options: model=big max-turns=1 temperature=1", &d),
+            "options: model=big max-turns=1 temperature=1"
+        );
         assert_eq!(merge("Fix it.", &[]), "Fix it.", "no defaults, no change");
     }
 }

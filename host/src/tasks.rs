@@ -941,7 +941,10 @@ mod tests {
     fn a_groups_options_are_merged_into_the_description_it_claims_and_the_list_keeps_the_plan() {
         let mut t = spec("t", &[], None);
         t.description = "Do it.\noptions: max-turns=2".into();
-        let list = TaskList::new(vec![t]).with_options(HashMap::from([("agent".to_string(), vec!["max-turns=9".to_string(), "temperature=0.5".to_string()])]));
+        let list = TaskList::new(vec![t]).with_options(HashMap::from([(
+            "agent".to_string(),
+            vec!["max-turns=9".to_string(), "temperature=0.5".to_string()],
+        )]));
         let claimed = list.claim("agent-1", "agent").unwrap();
         assert_eq!(claimed.spec.description, "Do it.\noptions: max-turns=2 temperature=0.5");
         assert_eq!(list.claim("agent-1", "agent").unwrap().spec.description, claimed.spec.description, "claimed again");

@@ -9,8 +9,8 @@
 mod cli_run;
 
 use cli_run::{swarm_host, text};
-use std::path::Path;
 use serde_json::json;
+use std::path::Path;
 
 /// A `submit_plan` tool call answering with `tasks` (JSON array text).
 fn submit(id: &str, tasks: &str) -> String {

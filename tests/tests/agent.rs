@@ -151,7 +151,12 @@ fn assert_diffs_match_disk(dir: &Path, report: &Value, before: &[(&str, &str)]) 
             let path = d["path"].as_str().unwrap();
             let was = before.iter().find(|(p, _)| *p == path).map_or("", |(_, text)| *text);
             let diff = d["diff"].as_str().unwrap();
-            assert_eq!(apply(was, diff), read(dir, path), "task {}: the diff of {path} is not the change on disk", t["id"]);
+            assert_eq!(
+                apply(was, diff),
+                read(dir, path),
+                "task {}: the diff of {path} is not the change on disk",
+                t["id"]
+            );
             diffed.push(path.to_string());
         }
     }
@@ -255,7 +260,8 @@ fn three_agents_edit_their_own_files_and_the_dependent_task_sees_the_first_ones_
     assert_eq!(read(dir.path(), "src/c.rs"), "/// One more than a.\npub fn c() -> u32 {\n    a() + 1\n}\n");
     assert_diffs_match_disk(dir.path(), &report, &files);
     for (id, path) in [("ta", "src/a.rs"), ("tb", "src/b.rs"), ("tc", "src/c.rs")] {
-        let paths: Vec<&str> = task_of(&report, id)["diffs"].as_array().unwrap().iter().map(|d| d["path"].as_str().unwrap()).collect();
+        let paths: Vec<&str> =
+            task_of(&report, id)["diffs"].as_array().unwrap().iter().map(|d| d["path"].as_str().unwrap()).collect();
         assert_eq!(paths, [path], "{id} changed its own file, and only it");
     }
     assert_eq!(task_of(&report, "ta")["summary"], "documented a");
@@ -582,9 +588,17 @@ fn the_teammate_entry_sets_max_turns_and_temperature_and_a_tasks_options_overrid
     .concat();
     let steps = vec![
         // ti: one turn (the teammate's max_turns), at the teammate's temperature.
-        step("ivy-1", json!({"last_text_contains": "Task I"}), vec![call("c1", "read_file", json!({"path": "src/i.rs"}))]),
+        step(
+            "ivy-1",
+            json!({"last_text_contains": "Task I"}),
+            vec![call("c1", "read_file", json!({"path": "src/i.rs"}))],
+        ),
         // tj: its own options: more turns, another temperature.
-        step("ivy-1", json!({"last_text_contains": "Task J"}), vec![call("c1", "read_file", json!({"path": "src/j.rs"}))]),
+        step(
+            "ivy-1",
+            json!({"last_text_contains": "Task J"}),
+            vec![call("c1", "read_file", json!({"path": "src/j.rs"}))],
+        ),
         step("ivy-1", json!({"last_result_contains": "j"}), vec![call("c2", "finish", json!({"summary": "j read"}))]),
     ];
     let dir = team(&files, &body, steps);

@@ -91,9 +91,7 @@ fn messages_between_teammates_are_arrows_and_the_lead_plan_shows_as_proposed_and
         { "from": "team-lead", "to": "evil-1", "at_unix_ms": 1_000_900, "summary": "shutdown request" },
         { "from": "evil-2", "to": "evil-1", "at_unix_ms": 1_001_800, "summary": null }
     ]);
-    let task = |id: &str, owns: &[&str]| {
-        json!({ "id": id, "subject": HOSTILE, "description": "", "owns": owns, "owner": null, "blocked_by": [] })
-    };
+    let task = |id: &str, owns: &[&str]| json!({ "id": id, "subject": HOSTILE, "description": "", "owns": owns, "owner": null, "blocked_by": [] });
     report["lead_plan"] = json!({
         "proposed": [
             { "tasks": [task("p1", &["../outside"])], "problems": [format!("task p1 owns {HOSTILE}")] },
@@ -110,9 +108,20 @@ fn messages_between_teammates_are_arrows_and_the_lead_plan_shows_as_proposed_and
     // One arrow per message to a teammate, from the sender's lane to the
     // recipient's (the lead's lane is the first), beside the lead's one.
     assert_eq!(dom.matches("<line class=\"send\"").count(), 3, "three messages to teammates");
-    assert!(dom.contains("<line class=\"send\" data-from=\"evil-1\" data-to=\"evil-2\" x1=\"15%\" x2=\"15%\" y1=\"39\" y2=\"58\""), "evil-1 → evil-2 at 300 ms of 2 s, downwards");
-    assert!(dom.contains("data-from=\"team-lead\" data-to=\"evil-1\" x1=\"45%\" x2=\"45%\" y1=\"13\" y2=\"32\""), "the lead's shutdown request");
-    assert!(dom.contains("data-from=\"evil-2\" data-to=\"evil-1\" x1=\"90%\" x2=\"90%\" y1=\"65\" y2=\"46\""), "evil-2 → evil-1, upwards");
+    assert!(
+        dom.contains(
+            "<line class=\"send\" data-from=\"evil-1\" data-to=\"evil-2\" x1=\"15%\" x2=\"15%\" y1=\"39\" y2=\"58\""
+        ),
+        "evil-1 → evil-2 at 300 ms of 2 s, downwards"
+    );
+    assert!(
+        dom.contains("data-from=\"team-lead\" data-to=\"evil-1\" x1=\"45%\" x2=\"45%\" y1=\"13\" y2=\"32\""),
+        "the lead's shutdown request"
+    );
+    assert!(
+        dom.contains("data-from=\"evil-2\" data-to=\"evil-1\" x1=\"90%\" x2=\"90%\" y1=\"65\" y2=\"46\""),
+        "evil-2 → evil-1, upwards"
+    );
     assert!(dom.contains("evil-1 → evil-2: &lt;/script&gt;&lt;script&gt;alert(1)"), "the summary, as text");
     assert_eq!(dom.matches("<line ").count(), 4, "and the message to the lead");
     // The plan: the rejected proposal with its problem, the accepted one,

@@ -116,9 +116,9 @@ pub async fn resume(state_dir: &Path, team: &str, allow_changed_plugins: bool, a
     let models = match state.read_models().map_err(config_error)? {
         Some(settings) => {
             let file = state.path().join(crate::coordinator::state::MODELS_FILE);
-            let config = settings.config(args.llm_mode()).map_err(|e| {
-                config_error(format!("{}: {} (resuming team `{team}`)", file.display(), e.message))
-            })?;
+            let config = settings
+                .config(args.llm_mode())
+                .map_err(|e| config_error(format!("{}: {} (resuming team `{team}`)", file.display(), e.message)))?;
             Some(Arc::new(crate::llm::Models::new(config).map_err(config_error)?))
         }
         None => None,

@@ -93,7 +93,8 @@ impl ModelSettings {
         let replaying = matches!(mode, Mode::Replay(_));
         let mut aliases = BTreeMap::new();
         for (name, m) in &self.aliases {
-            let err = |msg: String| SettingsError { alias: Some(name.clone()), message: format!("[models.{name}]: {msg}") };
+            let err =
+                |msg: String| SettingsError { alias: Some(name.clone()), message: format!("[models.{name}]: {msg}") };
             if !valid_alias(name) {
                 return Err(err("an alias is 1 to 64 letters, digits, '-', '_' or '.'".into()));
             }

@@ -132,11 +132,7 @@ pub const MAX_AGENT_TURNS: u32 = 10_000;
 
 /// The options words of a teammate entry's `model`, `max_turns` and
 /// `temperature`; a bad value is a problem at its line.
-fn agent_options(
-    loaded: &Loaded,
-    t: &super::config::TeammateEntry,
-    problems: &mut Vec<ConfigError>,
-) -> Vec<String> {
+fn agent_options(loaded: &Loaded, t: &super::config::TeammateEntry, problems: &mut Vec<ConfigError>) -> Vec<String> {
     let mut words = Vec::new();
     if let Some(m) = &t.model {
         if t.models.iter().any(|a| a.get_ref() == m.get_ref()) {
@@ -149,7 +145,11 @@ fn agent_options(
                     "teammate {}: model = {} is not one of its models ({})",
                     shown(&t.name),
                     shown(m.get_ref()),
-                    if allowed.is_empty() { "it has none: add `models = [...]`".to_string() } else { allowed.join(", ") }
+                    if allowed.is_empty() {
+                        "it has none: add `models = [...]`".to_string()
+                    } else {
+                        allowed.join(", ")
+                    }
                 ),
             ));
         }
@@ -646,12 +646,17 @@ mod tests {
     #[test]
     fn a_teammates_agent_options_are_checked_at_their_lines_and_carried_by_each_instance() {
         let dir = tree();
-        let e = plan(dir.path(), "models = [\"fast\"]\nmodel = \"slow\"\nmax_turns = 0\ntemperature = 2.5\n").unwrap_err();
+        let e =
+            plan(dir.path(), "models = [\"fast\"]\nmodel = \"slow\"\nmax_turns = 0\ntemperature = 2.5\n").unwrap_err();
         let lines: Vec<String> = e.0.iter().map(ToString::to_string).collect();
         assert_eq!(lines.len(), 3, "{lines:#?}");
-        assert!(lines[0].contains("team.toml:9: ") && lines[0].contains("model = `slow` is not one of its models (fast)"));
+        assert!(
+            lines[0].contains("team.toml:9: ") && lines[0].contains("model = `slow` is not one of its models (fast)")
+        );
         assert!(lines[1].contains("team.toml:10: ") && lines[1].contains("max_turns must be 1..=10000, not 0"));
-        assert!(lines[2].contains("team.toml:11: ") && lines[2].contains("temperature must be between 0 and 2, not 2.5"));
+        assert!(
+            lines[2].contains("team.toml:11: ") && lines[2].contains("temperature must be between 0 and 2, not 2.5")
+        );
         let src = "name = \"t\"\n[[teammate]]\nname = \"a\"\nplugin = \"p.wasm\"\nmax_turn = 3\n";
         let e = Loaded::parse(Path::new("team.toml"), src.into()).unwrap_err().to_string();
         assert!(e.starts_with("team.toml:5: unknown field `max_turn`"), "{e}");
