@@ -68,6 +68,14 @@ pub async fn run(state_dir: &Path, team: &Path, fresh: bool, saved: Option<&Path
         .map_err(|e| (EXIT_INTERNAL, format!("cannot keep the team's state: {e}")))?;
     // Held until the run is over: one coordinator per team.
     let _lock = state.lock().map_err(config_error)?;
+    // What `resume` needs to call the same models: names of key variables
+    // and paths of key files, never a key.
+    if !args.dry_run {
+        let settings = loaded.model_settings().map_err(config_error)?;
+        state
+            .write_models(settings.as_ref())
+            .map_err(|e| (EXIT_INTERNAL, format!("cannot keep the team's state: {e}")))?;
+    }
     execute(&plan, state, None, planner, models, args).await
 }
 
@@ -103,9 +111,19 @@ pub async fn resume(state_dir: &Path, team: &str, allow_changed_plugins: bool, a
         tracing::warn!("{warning}");
     }
     let restored = Restored::load(&state, &plan).map_err(config_error)?;
-    // The team file is not kept with the state: a resumed run makes no
-    // model calls (every one is `model-not-allowed`).
-    execute(&plan, state, Some(restored), None, None, args).await
+    // The run's model settings were kept with its state; the keys are read
+    // again now, from this environment (and key files).
+    let models = match state.read_models().map_err(config_error)? {
+        Some(settings) => {
+            let file = state.path().join(crate::coordinator::state::MODELS_FILE);
+            let config = settings
+                .config(args.llm_mode())
+                .map_err(|e| config_error(format!("{}: {} (resuming team `{team}`)", file.display(), e.message)))?;
+            Some(Arc::new(crate::llm::Models::new(config).map_err(config_error)?))
+        }
+        None => None,
+    };
+    execute(&plan, state, Some(restored), None, models, args).await
 }
 
 async fn execute(

@@ -243,13 +243,15 @@ pub fn team_of(
     for t in &plan.teammates {
         roster.add(&t.id, &t.group, &t.color);
     }
-    let mut tasks = match restored {
+    let tasks = match restored {
         Some(r) => {
             mailbox.restore(&r.mailbox);
             TaskList::restore(r.tasks.clone())
         }
         None => TaskList::new(plan.tasks.clone()),
     };
+    let options = plan.teammates.iter().filter(|t| !t.options.is_empty()).map(|t| (t.group.clone(), t.options.clone()));
+    let mut tasks = tasks.with_options(options.collect());
     let mut mailbox = mailbox;
     if let Some(state) = state {
         let after = restored.map_or(0, |r| r.generation);
@@ -767,6 +769,8 @@ impl<B: TeammateBackend> Running<B> {
             state_errors: Vec::new(),
         });
         report.started_unix_ms = Some(self.started_unix_ms);
+        (report.traffic, report.traffic_dropped) = self.team.mailbox.traffic();
+        report.lead_plan = super::report::LeadPlan::of(plan);
         report
     }
 }
