@@ -90,6 +90,9 @@ pub enum StartError {
     /// The `--dry-run` overlay could not be set up.
     #[error(transparent)]
     Overlay(#[from] OverlayError),
+    /// The team's NATS objects could not be set up (`run --nats`).
+    #[error("scale-out over NATS: {0}")]
+    ScaleOut(String),
 }
 
 /// A request from outside to stop the run: the first stops the team
@@ -388,6 +391,90 @@ pub async fn run_native<L: Launcher>(
     run_with(plan, Arc::new(backend), events, options, baseline).await
 }
 
+/// Runs `plan` with its tasks on NATS workers (`swarm-host worker`), this
+/// process the coordinator: it connects with `connect`, creates (or, when
+/// resuming, joins) the team's JetStream objects, uploads the plugins and
+/// a snapshot of the readable tree, and runs the team with one stand-in
+/// per planned teammate (see `backend::nats::coordinator`). Plugins are
+/// loaded here first, so a bad plugin fails the run before anything is
+/// published.
+#[cfg(feature = "nats")]
+pub async fn run_nats(
+    plan: &Plan,
+    sandbox: &Sandbox,
+    options: RunOptions,
+    connect: &crate::cluster::ConnectOptions,
+    ack_wait: Duration,
+) -> Result<RunReport, StartError> {
+    use crate::backend::nats::{Nats, NatsSetup, tree};
+    use crate::cluster::{Cluster, Settings, blobs::MAX_BLOB_BYTES, names::token};
+    let nats = |e: &dyn std::fmt::Display| StartError::ScaleOut(e.to_string());
+    token("team", &plan.team).map_err(|e| nats(&e))?;
+    for t in &plan.teammates {
+        token("teammate", &t.id).map_err(|e| nats(&e))?;
+    }
+    let mut bytes = HashMap::new();
+    for t in &plan.teammates {
+        if !bytes.contains_key(&t.group) {
+            sandbox.load(&t.plugin, &t.limits)?;
+            let read = std::fs::read(&t.plugin)
+                .map_err(|source| StartError::Plugin(LoadError::Read { path: t.plugin.clone(), source }))?;
+            bytes.insert(t.group.clone(), read);
+        }
+    }
+    let root_dir =
+        Workspace::open_root(&plan.root).map_err(|source| StartError::Root { path: plan.root.clone(), source })?;
+    let root =
+        std::path::absolute(&plan.root).map_err(|source| StartError::Root { path: plan.root.clone(), source })?;
+    let spec = workspace_spec(plan, options.state.as_ref(), sandbox.cache_dir());
+    let policy = Arc::new(Policy::build(&root, plan.read, &spec)?);
+    let overlay = if options.dry_run { Some(Overlay::create(&root)?) } else { None };
+    let mut workspace = Workspace::with_policy(root_dir, policy.clone(), u64::MAX);
+    if let Some(o) = &overlay {
+        let dir =
+            Workspace::open_root(o.path()).map_err(|source| StartError::Root { path: o.path().into(), source })?;
+        workspace = workspace.with_overlay(dir);
+    }
+    let client = connect.connect().await.map_err(|e| nats(&e))?;
+    let max_attempts = plan.tasks.iter().map(|t| t.max_attempts).max().unwrap_or(1).max(3);
+    let settings = Settings { ack_wait, max_attempts, ..Settings::default() };
+    let cluster = Cluster::create(client, &plan.team, settings).await.map_err(|e| nats(&e))?;
+    if options.restored.is_none() {
+        cluster.purge().await.map_err(|e| nats(&e))?;
+    }
+    let mut plugins = HashMap::new();
+    for (group, b) in &bytes {
+        plugins.insert(group.clone(), cluster.put_blob(b).await.map_err(|e| nats(&e))?);
+    }
+    let owned: std::collections::BTreeSet<String> =
+        plan.tasks.iter().flat_map(|t| t.owned_files.iter().cloned()).collect();
+    let (snap_root, snap_policy) = (root.clone(), policy.clone());
+    let packed = tokio::task::spawn_blocking(move || {
+        tree::snapshot(&snap_root, &snap_policy, &owned, MAX_BLOB_BYTES).and_then(|f| tree::pack(&f, MAX_BLOB_BYTES))
+    })
+    .await
+    .map_err(|e| nats(&e))?
+    .map_err(|e| StartError::ScaleOut(format!("the workspace snapshot: {e}")))?;
+    let snapshot = cluster.put_blob(&packed).await.map_err(|e| nats(&e))?;
+    tracing::info!(team = %plan.team, bytes = packed.len(), "workspace snapshot {snapshot} uploaded");
+    let baseline = capture(plan, &options, &policy, overlay).await;
+    if let (Some(state), None) = (&options.state, &options.restored) {
+        state.start_fresh(plan)?;
+    }
+    let (team, events) = team_of(plan, options.restored.as_ref(), options.state.as_ref());
+    let setup = NatsSetup {
+        plugins,
+        snapshot,
+        read: plan.read,
+        rules: crate::backend::native::rules_of(&spec, None),
+        frame_bytes: crate::backend::native::team_frame_bytes(&team, plan.teammates.iter().map(|t| &t.limits)),
+    };
+    let backend = Nats::start(team, cluster, setup, Arc::new(workspace), sandbox.models().cloned())
+        .await
+        .map_err(|e| nats(&e))?;
+    run_with(plan, Arc::new(backend), events, options, baseline).await
+}
+
 /// The tree before the run, when `options` asks for diffs or a dry run
 /// (off the async workers: it reads every owned file). It keeps `overlay`
 /// until the diffs are taken.
@@ -447,7 +534,9 @@ async fn run_with<B: TeammateBackend>(
         Some(p) => p.close(&running.team).await,
         None => running.team.tasks.finish(),
     };
+    let scale_out = running.backend.scale_out();
     let mut report = running.report(plan, started.elapsed(), tasks);
+    report.scale_out = scale_out;
     if let Some(baseline) = baseline {
         // Off the async workers: it reads every changed file.
         match tokio::task::spawn_blocking(move || baseline.changes()).await {
