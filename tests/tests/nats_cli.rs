@@ -259,3 +259,35 @@ fn a_run_with_no_worker_ends_at_its_timeout_saying_it_waits_for_workers() {
     assert_eq!(report["stopped_by"], "timeout", "{out}");
     assert_eq!(report["totals"]["completed"], 0);
 }
+
+#[test]
+fn a_coordinator_killed_mid_run_and_resumed_picks_the_results_up_from_the_bucket() {
+    let server = NatsServer::start();
+    let dir = swarm_tests::team_dir("audit", TREE, &team_body());
+    let url = server.url();
+    let run = Proc::start(&["--state-dir", "state", "run", "team.toml", "--nats", &url, "--no-cache"], dir.path());
+    // Four tasks go out (the fifth waits for `markers`); no worker yet.
+    for _ in 0..4 {
+        assert!(run.wait_line("published to the workers", RUN_TIMEOUT).is_some(), "4 tasks were not published");
+    }
+    drop(run); // kill -9
+    let worker = Proc::start(
+        &["worker", "--nats", &url, "--team", "audit", "--id", "w1", "--slots", "4", "--no-cache"],
+        dir.path(),
+    );
+    for _ in 0..4 {
+        assert!(worker.wait_line("committed", RUN_TIMEOUT).is_some(), "the worker did not commit 4 tasks");
+    }
+    let (code, out) =
+        Proc::start(&["--state-dir", "state", "resume", "audit", "--nats", &url, "--format", "json"], dir.path())
+            .finish(RUN_TIMEOUT);
+    let resumed = report(&out);
+    assert_eq!(code, 0, "the resumed run failed: {out}");
+    assert_eq!(resumed["totals"]["completed"], 5, "{out}");
+    let scale = &resumed["scale_out"];
+    assert_eq!(scale["picked_up"], 4, "{scale}");
+    assert_eq!(scale["committed"], 1, "{scale}");
+    assert_eq!(scale["executions"], 1, "only `secrets` ran after the resume: {scale}");
+    assert_eq!(scale["duplicates"], 0, "{scale}");
+    assert_ne!(tree_of(dir.path())["plugins/a/src/lib.rs"], "pub fn a() {}\n", "the picked-up fix was not applied");
+}

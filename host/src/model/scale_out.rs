@@ -10,7 +10,8 @@ pub struct ScaleOut {
     pub workers: Vec<String>,
     /// Executions started on workers, duplicates included.
     pub executions: u64,
-    /// Results committed (one per task attempt).
+    /// Results committed while this coordinator listened (one per task
+    /// attempt); those committed before it started are `picked_up`.
     pub committed: u64,
     /// Executions whose result was not committed: a redelivery ran the
     /// task again (its worker was presumed dead), or a worker died mid-task.

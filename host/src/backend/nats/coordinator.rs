@@ -336,7 +336,7 @@ impl TeammateBackend for Nats {
             workers: c.workers.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect(),
             executions,
             committed,
-            duplicates: executions.saturating_sub(committed.saturating_sub(load(&c.picked_up))),
+            duplicates: executions.saturating_sub(committed),
             fenced: load(&c.fenced),
             dead_letters: load(&c.dead),
             picked_up: load(&c.picked_up),
@@ -444,7 +444,6 @@ async fn send_out(shared: &Arc<Shared>, launch: &Launch, claimed: Claimed, stop:
     let ended = match record {
         State::Done { worker, output, .. } => {
             shared.counts.workers.lock().unwrap_or_else(|e| e.into_inner()).insert(worker);
-            bump(&shared.counts.committed);
             apply(shared, id, &spec, &output).await
         }
         State::Dead { deliveries, error } => {
@@ -491,7 +490,10 @@ async fn committed(shared: &Shared, a: &Assignment) -> State {
                     return v.record.state;
                 }
                 Ok(_) => match shared.cluster.publish(a).await {
-                    Ok(()) => published = true,
+                    Ok(()) => {
+                        published = true;
+                        tracing::info!(task = %a.task, "published to the workers");
+                    }
                     Err(e) => tracing::warn!(task = %a.task, "cannot publish the task (retrying): {e}"),
                 },
                 Err(e) => tracing::warn!(task = %a.task, "cannot read the task's record (retrying): {e}"),
@@ -505,6 +507,9 @@ async fn committed(shared: &Shared, a: &Assignment) -> State {
         match shared.cluster.wait_for(&task, settled, wait).await {
             Ok(Ok(mut records)) => {
                 if let Some(r) = records.remove(&a.task) {
+                    if matches!(r.state, State::Done { .. }) {
+                        bump(&shared.counts.committed);
+                    }
                     return r.state;
                 }
             }

@@ -112,7 +112,14 @@ impl WorkerHost {
             crate::backend::server::random_hex(6).map_err(|e| e.to_string())?
         ));
         std::fs::create_dir(&overlay).map_err(|e| format!("cannot create the overlay {}: {e}", overlay.display()))?;
-        let outcome = self.run_guest(&a, &job, &plugin_path, &tree, &overlay).await;
+        let ran = self.run_guest(&a, &job, &plugin_path, &tree, &overlay).await;
+        let outcome = match ran {
+            Ok(outcome) => outcome,
+            Err(lost) => {
+                let _ = std::fs::remove_dir_all(&overlay);
+                return Err(lost);
+            }
+        };
         let writes = tree::collect(&overlay).map_err(|e| format!("cannot read the task's writes: {e}"));
         let _ = std::fs::remove_dir_all(&overlay);
         let writes = match writes? {
@@ -158,8 +165,18 @@ impl WorkerHost {
         Ok(path)
     }
 
-    async fn run_guest(&self, a: &Assignment, job: &Job, plugin: &Path, tree: &Path, overlay: &Path) -> JobOutcome {
-        let failed = |reason: String, limit| JobOutcome::Failed { reason: crate::sanitize::line(&reason), limit };
+    /// Runs the guest; `Err` when a host call could not reach the
+    /// coordinator and the guest did not finish its task (left for a
+    /// redelivery, never committed as the task's failure).
+    async fn run_guest(
+        &self,
+        a: &Assignment,
+        job: &Job,
+        plugin: &Path,
+        tree: &Path,
+        overlay: &Path,
+    ) -> Result<JobOutcome, String> {
+        let failed = |reason: String, limit| Ok(JobOutcome::Failed { reason: crate::sanitize::line(&reason), limit });
         let limits = Limits::from(&job.launch.limits);
         let (sandbox, path, load_limits) = (self.sandbox.clone(), plugin.to_path_buf(), limits.clone());
         let loaded = match tokio::task::spawn_blocking(move || sandbox.load(&path, &load_limits)).await {
@@ -197,6 +214,7 @@ impl WorkerHost {
             task: claimed.spec.id.clone(),
             claimed: Mutex::new(Some(claimed)),
             outcome: Mutex::new(None),
+            lost: Mutex::new(None),
             over: tokio::sync::Notify::new(),
         });
         let id = job.launch.id.clone();
@@ -222,10 +240,14 @@ impl WorkerHost {
         };
         self.router.ports.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
         let recorded = port.outcome.lock().unwrap_or_else(|e| e.into_inner()).take();
-        match recorded {
-            Some(outcome) => outcome,
-            None if exit.is_clean() => failed("the teammate returned from run while holding the task".into(), None),
-            None => failed(exit.to_string(), exit.limit().map(Into::into)),
+        let lost = port.lost.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match (recorded, lost) {
+            (Some(outcome), _) => Ok(outcome),
+            (None, Some(lost)) => Err(format!("the coordinator could not be reached ({lost}): left for redelivery")),
+            (None, None) if exit.is_clean() => {
+                failed("the teammate returned from run while holding the task".into(), None)
+            }
+            (None, None) => failed(exit.to_string(), exit.limit().map(Into::into)),
         }
     }
 }
@@ -240,6 +262,8 @@ pub struct JobPort {
     task: String,
     claimed: Mutex<Option<Claimed>>,
     outcome: Mutex<Option<JobOutcome>>,
+    /// Why a call could not reach the coordinator, if one could not.
+    lost: Mutex<Option<String>>,
     /// Notified once the outcome is recorded.
     over: tokio::sync::Notify,
 }
@@ -250,15 +274,26 @@ fn unexpected(call: &'static str, reply: &Reply) -> PortError {
 
 impl JobPort {
     async fn call(&self, call: Call, wait: Duration) -> Result<Reply, PortError> {
+        self.request(call, wait).await.map_err(|(_, e)| e)
+    }
+
+    /// A call; on failure, also whether nobody listens on the subject (no
+    /// coordinator runs the team now). A failure is remembered: the task
+    /// is then left for redelivery unless the guest finishes it anyway.
+    async fn request(&self, call: Call, wait: Duration) -> Result<Reply, (bool, PortError)> {
         let envelope = CallEnvelope { key: self.key.clone(), call };
         let payload = serde_json::to_vec(&envelope).expect("calls serialize");
         let request = async_nats::Request::new().payload(payload.into()).timeout(Some(wait));
-        let answer = self
-            .client
-            .send_request(self.names.calls(&self.teammate), request)
-            .await
-            .map_err(|e| PortError::Lost(format!("NATS request: {e}")))?;
-        serde_json::from_slice(&answer.payload).map_err(|e| PortError::Lost(format!("bad reply: {e}")))
+        let answer = match self.client.send_request(self.names.calls(&self.teammate), request).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                let nobody = e.kind() == async_nats::RequestErrorKind::NoResponders;
+                let why = format!("NATS request: {e}");
+                self.lost.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(why.clone());
+                return Err((nobody, PortError::Lost(why)));
+            }
+        };
+        serde_json::from_slice(&answer.payload).map_err(|e| (false, PortError::Lost(format!("bad reply: {e}"))))
     }
 
     fn is_over(&self) -> bool {
@@ -289,9 +324,16 @@ impl TeamPort for JobPort {
                 return Ok(Some(Incoming::Shutdown { request_id: DONE_REQUEST.into(), reason }));
             }
             let call = Call::Recv { timeout_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX) };
-            match self.call(call, wait.saturating_add(CALL_SLACK)).await? {
-                Reply::Incoming { entry } => Ok(entry.map(Into::into)),
-                other => Err(unexpected("recv", &other)),
+            match self.request(call, wait.saturating_add(CALL_SLACK)).await {
+                Ok(Reply::Incoming { entry }) => Ok(entry.map(Into::into)),
+                Ok(other) => Err(unexpected("recv", &other)),
+                // No coordinator now (killed, being resumed): nothing was
+                // taken from the mailbox, which stays with the team.
+                Err((true, _)) => {
+                    self.lost.lock().unwrap_or_else(|e| e.into_inner()).take();
+                    Ok(None)
+                }
+                Err((false, e)) => Err(e),
             }
         })
     }
