@@ -607,3 +607,64 @@ fn checked_findings(workspace: &Workspace, id: &str, spec: &TaskSpec, report: Wi
     });
     report
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::sandbox::workspace::{Policy, PolicySpec};
+
+    fn spec(owned: &[&str], creates: &[&str]) -> TaskSpec {
+        TaskSpec {
+            id: "t".into(),
+            subject: "s".into(),
+            description: String::new(),
+            owned_files: owned.iter().map(|s| s.to_string()).collect(),
+            owner: None,
+            blocked_by: Vec::new(),
+            deadline: None,
+            max_attempts: 1,
+            creates: creates.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn workspace(root: &std::path::Path, creates: &[&str]) -> Workspace {
+        let rules = PolicySpec {
+            creates: BTreeMap::from([("t".to_string(), creates.iter().map(|s| s.to_string()).collect())]),
+            ..PolicySpec::default()
+        };
+        let policy = Policy::build(root, ReadScope::Root, &rules).unwrap();
+        Workspace::with_policy(Workspace::open_root(root).unwrap(), Arc::new(policy), 1 << 20)
+    }
+
+    #[test]
+    fn a_returned_write_outside_the_task_is_refused_naming_it_and_nothing_is_applied() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("mine.rs"), "old").unwrap();
+        std::fs::write(root.path().join("theirs.rs"), "theirs").unwrap();
+        let ws = workspace(root.path(), &["new/*.rs"]);
+        let task = spec(&["mine.rs"], &["new/*.rs"]);
+        let files = vec![("mine.rs".to_string(), b"new".to_vec()), ("theirs.rs".to_string(), b"stolen".to_vec())];
+        let err = write_checked(&ws, &task, &files).unwrap_err();
+        assert!(err.contains("`theirs.rs`") && err.contains("not owned"), "{err}");
+        assert_eq!(std::fs::read_to_string(root.path().join("mine.rs")).unwrap(), "old", "applied before the check");
+        assert_eq!(std::fs::read_to_string(root.path().join("theirs.rs")).unwrap(), "theirs");
+        for bad in ["../escape.rs", ".git/config"] {
+            let err = write_checked(&ws, &task, &[(bad.to_string(), b"x".to_vec())]).unwrap_err();
+            assert!(err.contains(bad), "{err}");
+        }
+    }
+
+    #[test]
+    fn owned_and_newly_owned_writes_are_applied() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("mine.rs"), "old").unwrap();
+        let ws = workspace(root.path(), &["new/*.rs"]);
+        let task = spec(&["mine.rs"], &["new/*.rs"]);
+        let files = vec![("mine.rs".to_string(), b"new".to_vec()), ("new/a.rs".to_string(), b"a".to_vec())];
+        write_checked(&ws, &task, &files).unwrap();
+        assert_eq!(std::fs::read_to_string(root.path().join("mine.rs")).unwrap(), "new");
+        assert_eq!(std::fs::read_to_string(root.path().join("new/a.rs")).unwrap(), "a");
+    }
+}
