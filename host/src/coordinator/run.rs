@@ -365,14 +365,9 @@ pub async fn run_native<L: Launcher>(
             plugins.insert(t.group.clone(), path);
         }
     }
-    Workspace::open_root(&plan.root).map_err(|source| StartError::Root { path: plan.root.clone(), source })?;
-    let root =
-        std::path::absolute(&plan.root).map_err(|source| StartError::Root { path: plan.root.clone(), source })?;
     // Each teammate process builds the policy again from its launch
     // config; a bad glob fails the run here, before anything starts.
-    let workspace = workspace_spec(plan, options.state.as_ref(), cache_dir.as_deref());
-    let policy = Arc::new(Policy::build(&root, plan.read, &workspace)?);
-    let overlay = if options.dry_run { Some(Overlay::create(&root)?) } else { None };
+    let (_, root, workspace, policy, overlay) = remote_workspace(plan, &options, cache_dir.as_deref())?;
     let overlay_path = overlay.as_ref().map(|o| o.path().to_path_buf());
     let baseline = capture(plan, &options, &policy, overlay).await;
     if let (Some(state), None) = (&options.state, &options.restored) {
@@ -422,13 +417,7 @@ pub async fn run_nats(
             bytes.insert(t.group.clone(), read);
         }
     }
-    let root_dir =
-        Workspace::open_root(&plan.root).map_err(|source| StartError::Root { path: plan.root.clone(), source })?;
-    let root =
-        std::path::absolute(&plan.root).map_err(|source| StartError::Root { path: plan.root.clone(), source })?;
-    let spec = workspace_spec(plan, options.state.as_ref(), sandbox.cache_dir());
-    let policy = Arc::new(Policy::build(&root, plan.read, &spec)?);
-    let overlay = if options.dry_run { Some(Overlay::create(&root)?) } else { None };
+    let (root_dir, root, spec, policy, overlay) = remote_workspace(plan, &options, sandbox.cache_dir())?;
     let mut workspace = Workspace::with_policy(root_dir, policy.clone(), u64::MAX);
     if let Some(o) = &overlay {
         let dir =
@@ -473,6 +462,26 @@ pub async fn run_nats(
         .await
         .map_err(|e| nats(&e))?;
     run_with(plan, Arc::new(backend), events, options, baseline).await
+}
+
+/// What a run whose teammates are not in this process needs of its
+/// workspace: the root opened and made absolute, the policy's spec and the
+/// policy (a bad glob fails the run here, before anything starts), and the
+/// `--dry-run` overlay.
+type RemoteWorkspace = (cap_std::fs::Dir, std::path::PathBuf, PolicySpec, Arc<Policy>, Option<Overlay>);
+
+fn remote_workspace(
+    plan: &Plan,
+    options: &RunOptions,
+    cache_dir: Option<&std::path::Path>,
+) -> Result<RemoteWorkspace, StartError> {
+    let root_err = |source| StartError::Root { path: plan.root.clone(), source };
+    let dir = Workspace::open_root(&plan.root).map_err(root_err)?;
+    let root = std::path::absolute(&plan.root).map_err(root_err)?;
+    let spec = workspace_spec(plan, options.state.as_ref(), cache_dir);
+    let policy = Arc::new(Policy::build(&root, plan.read, &spec)?);
+    let overlay = if options.dry_run { Some(Overlay::create(&root)?) } else { None };
+    Ok((dir, root, spec, policy, overlay))
 }
 
 /// The tree before the run, when `options` asks for diffs or a dry run

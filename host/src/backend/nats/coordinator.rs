@@ -616,17 +616,7 @@ mod tests {
     use crate::sandbox::workspace::{Policy, PolicySpec};
 
     fn spec(owned: &[&str], creates: &[&str]) -> TaskSpec {
-        TaskSpec {
-            id: "t".into(),
-            subject: "s".into(),
-            description: String::new(),
-            owned_files: owned.iter().map(|s| s.to_string()).collect(),
-            owner: None,
-            blocked_by: Vec::new(),
-            deadline: None,
-            max_attempts: 1,
-            creates: creates.iter().map(|s| s.to_string()).collect(),
-        }
+        TaskSpec::owning("t", owned, creates)
     }
 
     fn workspace(root: &std::path::Path, creates: &[&str]) -> Workspace {

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::backend::link;
 use crate::cluster::blobs::MAX_BLOB_BYTES;
 use crate::cluster::{Assignment, Cluster, Names};
 use crate::llm::{BoxFuture, LlmError, ModelCall, ModelPort, ModelResponse};
@@ -68,12 +69,7 @@ impl ModelPort for ModelRouter {
             let Some(port) = port else {
                 return Err(LlmError::Provider(format!("no task of `{}` runs on this worker", call.teammate)));
             };
-            let lost = |e: PortError| LlmError::Provider(format!("the coordinator cannot be reached: {e}"));
-            match port.call(Call::Model { request: Box::new(call.into()) }, MODEL_CALL_WAIT).await.map_err(lost)? {
-                Reply::Model { response: Some(r), error: None } => Ok((*r).into()),
-                Reply::Model { response: None, error: Some(e) } => Err(e.into()),
-                other => Err(lost(unexpected("model", &other))),
-            }
+            link::model_answer(port.call(Call::Model { request: Box::new(call.into()) }, MODEL_CALL_WAIT).await)
         })
     }
 }
@@ -268,10 +264,6 @@ pub struct JobPort {
     over: tokio::sync::Notify,
 }
 
-fn unexpected(call: &'static str, reply: &Reply) -> PortError {
-    PortError::Protocol { call, reply: format!("{reply:?}") }
-}
-
 impl JobPort {
     async fn call(&self, call: Call, wait: Duration) -> Result<Reply, PortError> {
         self.request(call, wait).await.map_err(|(_, e)| e)
@@ -325,8 +317,7 @@ impl TeamPort for JobPort {
             }
             let call = Call::Recv { timeout_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX) };
             match self.request(call, wait.saturating_add(CALL_SLACK)).await {
-                Ok(Reply::Incoming { entry }) => Ok(entry.map(Into::into)),
-                Ok(other) => Err(unexpected("recv", &other)),
+                Ok(reply) => link::incoming(reply),
                 // No coordinator now (killed, being resumed): nothing was
                 // taken from the mailbox, which stays with the team.
                 Err((true, _)) => {
@@ -345,12 +336,7 @@ impl TeamPort for JobPort {
         body: String,
         summary: Option<String>,
     ) -> PortFuture<'a, Result<Result<(), SendError>, PortError>> {
-        Box::pin(async move {
-            match self.call(Call::Send { to, body, summary }, CALL_SLACK).await? {
-                Reply::Sent { error } => Ok(error.map_or(Ok(()), |e| Err(e.into()))),
-                other => Err(unexpected("send", &other)),
-            }
-        })
+        Box::pin(async move { link::sent("send", self.call(Call::Send { to, body, summary }, CALL_SLACK).await?) })
     }
 
     fn broadcast<'a>(
@@ -359,21 +345,13 @@ impl TeamPort for JobPort {
         body: String,
         summary: Option<String>,
     ) -> PortFuture<'a, Result<Result<(), SendError>, PortError>> {
-        Box::pin(async move {
-            match self.call(Call::Broadcast { body, summary }, CALL_SLACK).await? {
-                Reply::Sent { error } => Ok(error.map_or(Ok(()), |e| Err(e.into()))),
-                other => Err(unexpected("broadcast", &other)),
-            }
-        })
+        Box::pin(
+            async move { link::sent("broadcast", self.call(Call::Broadcast { body, summary }, CALL_SLACK).await?) },
+        )
     }
 
     fn roster<'a>(&'a self, _id: &'a str) -> PortFuture<'a, Result<Vec<String>, PortError>> {
-        Box::pin(async move {
-            match self.call(Call::Roster, CALL_SLACK).await? {
-                Reply::Roster { ids } => Ok(ids),
-                other => Err(unexpected("roster", &other)),
-            }
-        })
+        Box::pin(async move { link::roster_ids(self.call(Call::Roster, CALL_SLACK).await?) })
     }
 
     fn claim<'a>(&'a self, _id: &'a str, _group: &'a str) -> PortFuture<'a, Result<Option<Claimed>, PortError>> {

@@ -63,29 +63,31 @@ pub fn pack(files: &[(String, Vec<u8>)], limit: usize) -> Result<Vec<u8>, TreeEr
     Ok(out)
 }
 
+/// The next `n` bytes of `rest`.
+fn take<'a>(rest: &mut &'a [u8], n: usize) -> Result<&'a [u8], TreeError> {
+    if rest.len() < n {
+        return Err(TreeError::Format("truncated".into()));
+    }
+    let (head, tail) = rest.split_at(n);
+    *rest = tail;
+    Ok(head)
+}
+
 /// Unpacks a blob made by [`pack`]; every path is cleaned.
 pub fn unpack(blob: &[u8]) -> Result<Files, TreeError> {
     let mut rest = blob.strip_prefix(MAGIC).ok_or_else(|| TreeError::Format("no magic line".into()))?;
-    let mut take = |n: usize| -> Result<&[u8], TreeError> {
-        if rest.len() < n {
-            return Err(TreeError::Format("truncated".into()));
-        }
-        let (head, tail) = rest.split_at(n);
-        rest = tail;
-        Ok(head)
-    };
     let mut files = Vec::new();
-    loop {
-        let Ok(len) = take(4) else { break };
-        let len = u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize;
-        let path = String::from_utf8(take(len)?.to_vec()).map_err(|_| TreeError::Path("not UTF-8".into()))?;
+    while !rest.is_empty() {
+        let len = u32::from_le_bytes(take(&mut rest, 4)?.try_into().expect("4 bytes")) as usize;
+        let path =
+            String::from_utf8(take(&mut rest, len)?.to_vec()).map_err(|_| TreeError::Path("not UTF-8".into()))?;
         let clean = clean_path(&path).map_err(|e| TreeError::Path(e.to_string()))?;
         if clean.as_os_str().is_empty() {
             return Err(TreeError::Path(format!("`{path}` names no file")));
         }
-        let size = u64::from_le_bytes(take(8)?.try_into().expect("8 bytes"));
+        let size = u64::from_le_bytes(take(&mut rest, 8)?.try_into().expect("8 bytes"));
         let size = usize::try_from(size).map_err(|_| TreeError::Format("file size overflows".into()))?;
-        files.push((path, take(size)?.to_vec()));
+        files.push((path, take(&mut rest, size)?.to_vec()));
     }
     Ok(files)
 }
@@ -189,6 +191,7 @@ mod tests {
         let abs = pack(&[("/etc/passwd".to_string(), b"x".to_vec())], 1 << 20).unwrap();
         assert!(matches!(unpack(&abs), Err(TreeError::Path(_))));
         assert!(matches!(unpack(b"nope"), Err(TreeError::Format(_))));
+        assert!(matches!(unpack(&blob[..blob.len() - 1]), Err(TreeError::Format(_))), "a truncated blob");
         assert!(matches!(pack(&files, 8), Err(TreeError::TooLarge { limit: 8 })));
     }
 
