@@ -291,3 +291,30 @@ fn a_coordinator_killed_mid_run_and_resumed_picks_the_results_up_from_the_bucket
     assert_eq!(scale["duplicates"], 0, "{scale}");
     assert_ne!(tree_of(dir.path())["plugins/a/src/lib.rs"], "pub fn a() {}\n", "the picked-up fix was not applied");
 }
+
+#[test]
+fn the_worker_reads_its_token_from_the_variable_it_is_told_and_names_what_is_wrong() {
+    let server = NatsServer::start_with(&["--auth", "s3cret-token"]);
+    let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    let worker = |var: &str, value: Option<&str>| {
+        let mut cmd = Command::new(SWARM_HOST);
+        cmd.args(["worker", "--nats", &url, "--token-env", var]).current_dir(dir.path()).env_remove(var);
+        if let Some(v) = value {
+            cmd.env(var, v);
+        }
+        let out = cmd.output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    // The right token connects: the worker gets as far as finding no team.
+    let (code, err) = worker("SWARM_TEST_TOKEN", Some("s3cret-token"));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("no team on this server yet"), "{err}");
+    let (code, err) = worker("SWARM_TEST_TOKEN", Some("wrong"));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("cannot connect") || err.to_lowercase().contains("authoriz"), "{err}");
+    assert!(!err.contains("wrong"), "the token is echoed: {err}");
+    let (code, err) = worker("SWARM_TEST_UNSET", None);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("`SWARM_TEST_UNSET`") && err.contains("--token-env"), "{err}");
+}
