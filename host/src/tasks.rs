@@ -63,6 +63,24 @@ pub struct TaskSpec {
     pub creates: Vec<String>,
 }
 
+#[cfg(test)]
+impl TaskSpec {
+    /// A task `id` owning `owned`, creating what `creates` matches (tests).
+    pub(crate) fn owning(id: &str, owned: &[&str], creates: &[&str]) -> Self {
+        Self {
+            id: id.into(),
+            subject: id.into(),
+            description: String::new(),
+            owned_files: owned.iter().map(|s| s.to_string()).collect(),
+            owner: None,
+            blocked_by: Vec::new(),
+            deadline: None,
+            max_attempts: 1,
+            creates: creates.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
 /// Where a task stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -97,7 +97,7 @@ pub struct NativeSetup {
 }
 
 /// The wire form of a workspace policy spec.
-fn rules_of(spec: &PolicySpec, overlay: Option<&PathBuf>, keep: Option<&PathBuf>) -> WorkspaceRules {
+pub(crate) fn rules_of(spec: &PolicySpec, overlay: Option<&PathBuf>, keep: Option<&PathBuf>) -> WorkspaceRules {
     WorkspaceRules {
         overlay: overlay.cloned(),
         keep: keep.cloned(),

@@ -284,17 +284,7 @@ mod tests {
     use crate::sandbox::workspace::{Holder, PolicySpec, ReadScope, Workspace};
 
     fn task(id: &str, owned: &[&str], creates: &[&str]) -> TaskSpec {
-        TaskSpec {
-            id: id.into(),
-            subject: id.into(),
-            description: String::new(),
-            owned_files: owned.iter().map(|s| s.to_string()).collect(),
-            owner: None,
-            blocked_by: Vec::new(),
-            deadline: None,
-            max_attempts: 1,
-            creates: creates.iter().map(|s| s.to_string()).collect(),
-        }
+        TaskSpec::owning(id, owned, creates)
     }
 
     fn policy(root: &Path, tasks: &[TaskSpec]) -> Arc<Policy> {

@@ -90,6 +90,9 @@ pub enum StartError {
     /// The `--dry-run` overlay could not be set up.
     #[error(transparent)]
     Overlay(#[from] OverlayError),
+    /// The team's NATS objects could not be set up (`run --nats`).
+    #[error("scale-out over NATS: {0}")]
+    ScaleOut(String),
 }
 
 /// A request from outside to stop the run: the first stops the team
@@ -358,13 +361,9 @@ pub async fn run_native<L: Launcher>(
             plugins.insert(t.group.clone(), path);
         }
     }
-    Workspace::open_root(&plan.root).map_err(|source| StartError::Root { path: plan.root.clone(), source })?;
-    let root =
-        std::path::absolute(&plan.root).map_err(|source| StartError::Root { path: plan.root.clone(), source })?;
     // Each teammate process builds the policy again from its launch
     // config; a bad glob fails the run here, before anything starts.
-    let workspace = workspace_spec(plan, options.state.as_ref(), cache_dir.as_deref());
-    let policy = Arc::new(Policy::build(&root, plan.read, &workspace)?);
+    let (_, root, workspace, policy) = remote_workspace(plan, &options, cache_dir.as_deref())?;
     let side = WriteSide::create(plan, &options, &policy)?;
     if let (Some(state), None) = (&options.state, &options.restored) {
         state.start_fresh(plan)?;
@@ -381,6 +380,106 @@ pub async fn run_native<L: Launcher>(
         .with_overlay(side.overlay)
         .with_keep(side.keep);
     run_with(plan, Arc::new(backend), events, options, side.baseline).await
+}
+
+/// Runs `plan` with its tasks on NATS workers (`swarm-host worker`), this
+/// process the coordinator: it connects with `connect`, creates (or, when
+/// resuming, joins) the team's JetStream objects, uploads the plugins and
+/// a snapshot of the readable tree, and runs the team with one stand-in
+/// per planned teammate (see `backend::nats::coordinator`). Plugins are
+/// loaded here first, so a bad plugin fails the run before anything is
+/// published.
+#[cfg(feature = "nats")]
+pub async fn run_nats(
+    plan: &Plan,
+    sandbox: &Sandbox,
+    options: RunOptions,
+    connect: &crate::cluster::ConnectOptions,
+    ack_wait: Duration,
+) -> Result<RunReport, StartError> {
+    use crate::backend::nats::{Nats, NatsSetup, tree};
+    use crate::cluster::{Cluster, Settings, blobs::MAX_BLOB_BYTES, names::token};
+    let nats = |e: &dyn std::fmt::Display| StartError::ScaleOut(e.to_string());
+    token("team", &plan.team).map_err(|e| nats(&e))?;
+    for t in &plan.teammates {
+        token("teammate", &t.id).map_err(|e| nats(&e))?;
+    }
+    let mut bytes = HashMap::new();
+    for t in &plan.teammates {
+        if !bytes.contains_key(&t.group) {
+            sandbox.load(&t.plugin, &t.limits)?;
+            let read = std::fs::read(&t.plugin)
+                .map_err(|source| StartError::Plugin(LoadError::Read { path: t.plugin.clone(), source }))?;
+            bytes.insert(t.group.clone(), read);
+        }
+    }
+    let (root_dir, root, spec, policy) = remote_workspace(plan, &options, sandbox.cache_dir())?;
+    // Workers return their writes; this workspace applies them, checked as
+    // a local teammate's writes are, and keeps what they replace for the
+    // diffs (or writes them to a dry run's overlay).
+    let side = WriteSide::create(plan, &options, &policy)?;
+    let mut workspace = Workspace::with_policy(root_dir, policy.clone(), u64::MAX);
+    if let Some(dir) = WriteSide::open(side.overlay.as_ref())? {
+        workspace = workspace.with_overlay(dir);
+    }
+    if let Some(dir) = WriteSide::open(side.keep.as_ref())? {
+        workspace = workspace.with_keep(dir);
+    }
+    let client = connect.connect().await.map_err(|e| nats(&e))?;
+    let max_attempts = plan.tasks.iter().map(|t| t.max_attempts).max().unwrap_or(1).max(3);
+    let settings = Settings { ack_wait, max_attempts, ..Settings::default() };
+    let cluster = Cluster::create(client, &plan.team, settings).await.map_err(|e| nats(&e))?;
+    if options.restored.is_none() {
+        cluster.purge().await.map_err(|e| nats(&e))?;
+    }
+    let mut plugins = HashMap::new();
+    for (group, b) in &bytes {
+        plugins.insert(group.clone(), cluster.put_blob(b).await.map_err(|e| nats(&e))?);
+    }
+    let owned: std::collections::BTreeSet<String> =
+        plan.tasks.iter().flat_map(|t| t.owned_files.iter().cloned()).collect();
+    let (snap_root, snap_policy) = (root.clone(), policy.clone());
+    let packed = tokio::task::spawn_blocking(move || {
+        tree::snapshot(&snap_root, &snap_policy, &owned, MAX_BLOB_BYTES).and_then(|f| tree::pack(&f, MAX_BLOB_BYTES))
+    })
+    .await
+    .map_err(|e| nats(&e))?
+    .map_err(|e| StartError::ScaleOut(format!("the workspace snapshot: {e}")))?;
+    let snapshot = cluster.put_blob(&packed).await.map_err(|e| nats(&e))?;
+    tracing::info!(team = %plan.team, bytes = packed.len(), "workspace snapshot {snapshot} uploaded");
+    if let (Some(state), None) = (&options.state, &options.restored) {
+        state.start_fresh(plan)?;
+    }
+    let (team, events) = team_of(plan, options.restored.as_ref(), options.state.as_ref());
+    let setup = NatsSetup {
+        plugins,
+        snapshot,
+        read: plan.read,
+        rules: crate::backend::native::rules_of(&spec, None, None),
+        frame_bytes: crate::backend::native::team_frame_bytes(&team, plan.teammates.iter().map(|t| &t.limits)),
+    };
+    let backend = Nats::start(team, cluster, setup, Arc::new(workspace), sandbox.models().cloned())
+        .await
+        .map_err(|e| nats(&e))?;
+    run_with(plan, Arc::new(backend), events, options, side.baseline).await
+}
+
+/// What a run whose teammates are not in this process needs of its
+/// workspace: the root opened and made absolute, the policy's spec and the
+/// policy (a bad glob fails the run here, before anything starts).
+type RemoteWorkspace = (cap_std::fs::Dir, std::path::PathBuf, PolicySpec, Arc<Policy>);
+
+fn remote_workspace(
+    plan: &Plan,
+    options: &RunOptions,
+    cache_dir: Option<&std::path::Path>,
+) -> Result<RemoteWorkspace, StartError> {
+    let root_err = |source| StartError::Root { path: plan.root.clone(), source };
+    let dir = Workspace::open_root(&plan.root).map_err(root_err)?;
+    let root = std::path::absolute(&plan.root).map_err(root_err)?;
+    let spec = workspace_spec(plan, options.state.as_ref(), cache_dir);
+    let policy = Arc::new(Policy::build(&root, plan.read, &spec)?);
+    Ok((dir, root, spec, policy))
 }
 
 /// The run's private directories on the write side: a dry run's overlay
@@ -470,7 +569,9 @@ async fn run_with<B: TeammateBackend>(
         Some(p) => p.close(&running.team).await,
         None => running.team.tasks.finish(),
     };
+    let scale_out = running.backend.scale_out();
     let mut report = running.report(plan, started.elapsed(), tasks);
+    report.scale_out = scale_out;
     if let Some(baseline) = baseline {
         // Off the async workers: it reads every changed file.
         match tokio::task::spawn_blocking(move || baseline.changes()).await {

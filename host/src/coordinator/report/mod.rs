@@ -284,6 +284,10 @@ pub struct RunReport {
     /// per teammate and per task (when the team file has `[models]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub llm_usage: Option<crate::llm::UsageReport>,
+    /// What the NATS workers did (`run --nats`): executions, duplicates,
+    /// results fenced off, dead letters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_out: Option<crate::model::ScaleOut>,
 }
 
 impl RunReport {
@@ -360,6 +364,7 @@ impl RunReport {
             warnings,
             synthesis: None,
             llm_usage: None,
+            scale_out: None,
         }
     }
 
@@ -481,6 +486,7 @@ pub(super) mod fixtures {
             denial_counts: BTreeMap::from([("ws-runner".into(), 1)]),
             synthesis: None,
             llm_usage: None,
+            scale_out: None,
             warnings: Vec::new(),
         }
     }
