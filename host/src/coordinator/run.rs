@@ -629,11 +629,10 @@ impl Persisted {
     /// would write every finding a second time just before `report.json`
     /// writes them a third; the next run or resume compacts.
     async fn close(&mut self, team: &Team) -> Vec<crate::tasks::TaskState> {
-        self.saver.stop().await;
-        let tasks = team.tasks.finish();
         let state = self.state.clone();
-        blocking(move || state.close_journal()).await;
-        tasks
+        // The roster's last save and the journal's last fsync, side by side.
+        tokio::join!(self.saver.stop(), blocking(move || state.close_journal()));
+        team.tasks.finish()
     }
 
     /// Marks the run finished and saves the report, off the async workers;

@@ -14,7 +14,7 @@
 //! | `tasks.json` | the task list (status, attempts, reports): a snapshot | at the start of a run (fresh or resumed) |
 //! | `mailbox.json` | per-inbox cursors and undelivered messages: a snapshot | with `tasks.json` |
 //! | `journal.jsonl` | every task change and text message since the snapshots | appended as they happen |
-//! | `roster.json` | teammates and their liveness | when a teammate's state or task changes; for heartbeats alone at most once a second |
+//! | `roster.json` | teammates and their liveness (for `status` only; its rename is not synced, so after a power loss it may be the previous version) | when a teammate's state or task changes; for heartbeats alone at most once a second |
 //! | `run.json` | coordinator pid, start, whether it finished | at start and at the end |
 //! | `report.json` | the final report | at the end |
 //! | `models.json` | the team's model settings: aliases, allow-lists, budgets, where each key is (a variable's name, a file's path), never a key ([`ModelSettings`]) | with `team.json`, if the team has `[models]` |
@@ -181,6 +181,14 @@ fn encode<T: Serialize>(value: &T) -> serde_json::Result<Vec<u8>> {
 
 /// Writes `bytes` to `dir/name` atomically and durably.
 pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    write_whole(dir, name, bytes, true)
+}
+
+/// Writes `bytes` to `dir/name` atomically: the file's contents are synced
+/// before the rename, so it is never torn; with `durable_rename`, the
+/// directory too, so that after a power loss it is the new version rather
+/// than possibly the previous one.
+fn write_whole(dir: &Path, name: &str, bytes: &[u8], durable_rename: bool) -> std::io::Result<()> {
     let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
     let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
     let result = (|| {
@@ -190,7 +198,7 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()>
         drop(f);
         std::fs::rename(&tmp, dir.join(name))?;
         // Make the rename itself durable.
-        File::open(dir)?.sync_all()
+        if durable_rename { File::open(dir)?.sync_all() } else { Ok(()) }
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -277,10 +285,22 @@ impl StateDir {
     }
 
     fn write_gen<T: Serialize>(&self, name: &str, kind: &str, generation: u64, data: &T) -> Result<(), StateError> {
+        self.write_env(name, kind, generation, data, true)
+    }
+
+    fn write_env<T: Serialize>(
+        &self,
+        name: &str,
+        kind: &str,
+        generation: u64,
+        data: &T,
+        durable_rename: bool,
+    ) -> Result<(), StateError> {
         let env = Envelope { v: STATE_VERSION, kind: kind.to_string(), generation, data };
         let bytes = encode(&env)
             .map_err(|e| StateError::Invalid { path: self.dir.join(name), message: format!("cannot encode: {e}") })?;
-        write_atomic(&self.dir, name, &bytes).map_err(|source| StateError::Io { path: self.dir.join(name), source })
+        write_whole(&self.dir, name, &bytes, durable_rename)
+            .map_err(|source| StateError::Io { path: self.dir.join(name), source })
     }
 
     fn read<T: DeserializeOwned>(&self, name: &str, kind: &str) -> Result<T, StateError> {
@@ -405,9 +425,12 @@ impl StateDir {
     pub fn read_models(&self) -> Result<Option<ModelSettings>, StateError> {
         if_present(self.read(MODELS_FILE, "models"))
     }
-    /// Writes `roster.json`.
+    /// Writes `roster.json`, whole but without syncing the rename: only
+    /// `status` reads it (resume respawns the roster from the plan), and
+    /// after a power loss the previous roster is as good. Its saves are
+    /// frequent and the last one is on the run's closing path.
     pub fn write_roster(&self, members: &[Member]) -> Result<(), StateError> {
-        self.write("roster.json", "roster", &members)
+        self.write_env("roster.json", "roster", 0, &members, false)
     }
     /// Reads `roster.json`.
     pub fn read_roster(&self) -> Result<Vec<Member>, StateError> {
