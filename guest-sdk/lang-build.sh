@@ -16,6 +16,10 @@
 # bundle keeps the `swarm:teammate/*` imports external; `wasi:http` is left
 # out (a teammate has no network).
 #
+# A `rules.toml` beside the app (APP_DIR/rules.toml, or next to APP_JS)
+# describes the plugin's rules: it is appended to the component as the
+# custom section `swarm-rules`, where swarm-host's reports read it.
+#
 # A missing tool (python3 with venv, node, npm) ends the script with status 3
 # and a line `missing tool: <name>` naming it.
 set -euo pipefail
@@ -52,6 +56,23 @@ js_tools() {
   printf '%s' "$want" > "$stamp"
 }
 
+# Appends file $2 to component $1 as the custom section `swarm-rules`
+# (id 0, the payload's size as unsigned LEB128, the name, the bytes).
+append_rules() {
+  local out="$1" rules="$2" name="swarm-rules" size byte
+  size=$(( 1 + ${#name} + $(wc -c < "$rules") ))
+  {
+    printf '\000'
+    while :; do
+      byte=$(( size & 127 )); size=$(( size >> 7 ))
+      if [ "$size" -eq 0 ]; then printf "\\$(printf %03o "$byte")"; break; fi
+      printf "\\$(printf %03o $(( byte | 128 )))"
+    done
+    printf "\\$(printf %03o ${#name})%s" "$name"
+    cat "$rules"
+  } >> "$out"
+}
+
 cmd="${1:-}"
 case "$cmd" in
   tools)
@@ -65,6 +86,7 @@ case "$cmd" in
     py_tools "$tools"
     "$tools/py/bin/componentize-py" -d "$wit" -w teammate componentize \
       -p "$here/python" -p "$app" app -o "$out" >&2
+    if [ -f "$app/rules.toml" ]; then append_rules "$out" "$app/rules.toml"; fi
     ;;
   js)
     tools="$2" app="$3" out="$4"
@@ -82,6 +104,8 @@ case "$cmd" in
     sed -i "s#\"swarm:teammate/\([a-z-]*\)@[0-9.]*\"#\"swarm:teammate/\1@$version\"#g" "$bundle/bundle.js"
     node "$tools/js/node_modules/@bytecodealliance/componentize-js/src/cli.js" "$bundle/bundle.js" \
       --wit "$wit" -n teammate -d http fetch-event -o "$out" >&2
+    rules="$(dirname "$app")/rules.toml"
+    if [ -f "$rules" ]; then append_rules "$out" "$rules"; fi
     ;;
   *)
     echo "usage: $0 tools TOOLS | python TOOLS APP_DIR OUT | js TOOLS APP_JS OUT" >&2

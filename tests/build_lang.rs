@@ -26,7 +26,9 @@ enum Lang {
 
 /// One guest written in Python or JavaScript.
 struct LangGuest {
-    /// Directory under the workspace (`plugins/py-lint`).
+    /// Directory under the workspace (`plugins/py-lint`; test-only guests
+    /// live in `tests/lang-guests`, outside the Cargo workspace's
+    /// `tests/guests/*` member glob).
     dir: &'static str,
     /// The entry file in `dir`: `app.py` (Python) or `app.js` (JavaScript).
     lang: Lang,
@@ -50,6 +52,13 @@ const LANG_GUESTS: &[LangGuest] = &[
         constant: "PY_AGENT",
         doc: "`plugins/py-agent` (Python): a coding agent on the Python SDK's agent loop \
               (`swarm_teammate.agent`): the task's subject and description are its instructions.",
+    },
+    LangGuest {
+        dir: "tests/lang-guests/py-deps",
+        lang: Lang::Python,
+        constant: "PY_DEPS",
+        doc: "`tests/lang-guests/py-deps` (Python): its task's summary lists what the task's \
+              dependencies produced (`Context.dependency_results`).",
     },
     LangGuest {
         dir: "plugins/js-package-json",

@@ -32,10 +32,10 @@
 // A handler that throws fails the held task with the error's message; so
 // does returning `new Failed("why")` from `onTask`.
 
-import * as log from "swarm:teammate/log@0.1.1";
-import * as mailbox from "swarm:teammate/mailbox@0.1.1";
-import * as taskList from "swarm:teammate/task-list@0.1.1";
-import * as workspace from "swarm:teammate/workspace@0.1.1";
+import * as log from "swarm:teammate/log@0.1.2";
+import * as mailbox from "swarm:teammate/mailbox@0.1.2";
+import * as taskList from "swarm:teammate/task-list@0.1.2";
+import * as workspace from "swarm:teammate/workspace@0.1.2";
 
 /** The sender id of the team lead (the coordinator). */
 export const TEAM_LEAD = "team-lead";
@@ -65,6 +65,25 @@ export class Report {
   }
   push(finding) {
     this.findings.push(finding);
+  }
+}
+
+/** What a task the held task was `blocked_by` produced (WIT
+ * `dependency-result`): its `taskId`, `subject` and report `summary`, its
+ * `findings` (Finding objects; the first ones, within the host's budget of
+ * 64 KiB of text for all dependencies of a claim) and `omittedFindings`, how
+ * many were left out for that budget. */
+export class DependencyResult {
+  constructor(taskId, subject, summary, findings = [], omittedFindings = 0) {
+    this.taskId = taskId;
+    this.subject = subject;
+    this.summary = summary;
+    this.findings = [...findings];
+    this.omittedFindings = omittedFindings;
+  }
+  static fromWit(dep) {
+    const findings = dep.findings.map((f) => new Finding(f.file, f.line, f.rule, f.message, f.severity));
+    return new DependencyResult(dep.taskId, dep.subject, dep.summary, findings, dep.omittedFindings);
   }
 }
 
@@ -115,7 +134,8 @@ function checked(call) {
   }
 }
 
-/** What a handler can do: who it is, the mailbox, the workspace and the log. */
+/** What a handler can do: who it is, the mailbox, the workspace, the log and
+ * what the held task's dependencies produced. */
 export class Context {
   constructor(me) {
     this.id = me.id;
@@ -204,6 +224,15 @@ export class Context {
   }
   progress(done, total) {
     log.progress(done, total);
+  }
+
+  // ----- task list -----
+  /** What the tasks `task` was `blocked_by` produced, in its `blocked_by`
+   * order: a DependencyResult (id, subject, summary, findings) each; empty
+   * for a task without dependencies. `task` must be the held task, else
+   * HostError `not-held`. */
+  dependencyResults(task) {
+    return checked(() => taskList.dependencyResults(task.id)).map((d) => DependencyResult.fromWit(d));
   }
 }
 

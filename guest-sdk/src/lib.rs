@@ -45,6 +45,13 @@
 //! export_teammate!(LongLines);
 //! ```
 //!
+//! # Rules
+//!
+//! A checker describes its rule ids (what each finding means, how to
+//! resolve it) in a `rules.toml` beside its `Cargo.toml`, embedded with
+//! [`describe_rules!`]; the host's SARIF report takes each rule's text from
+//! it. See [`rules`].
+//!
 //! # Agents
 //!
 //! A teammate whose work is a tool-using model loop builds an
@@ -104,6 +111,7 @@ pub mod agent;
 pub mod llm;
 pub mod options;
 pub mod planner;
+pub mod rules;
 
 use bindings::swarm::teammate::{log as wit_log, mailbox, task_list, workspace};
 
@@ -641,7 +649,7 @@ macro_rules! export_teammate {
 pub mod prelude {
     pub use crate::{
         Context, DirEntry, Finding, FsError, IDLE_WAIT_MS, Identity, Level, Message, Report, SendError, Severity,
-        Shutdown, TEAM_LEAD, Task, Teammate, export_teammate,
+        Shutdown, TEAM_LEAD, Task, Teammate, describe_rules, export_teammate,
     };
 }
 

@@ -4,7 +4,8 @@
 //! tree (exact rule ids and lines); then `examples/polyglot.toml`, one team of
 //! a Rust, a Python and a JavaScript checker, which must give the same report
 //! in-process, as headless processes and in tmux panes; and `py-agent`, the
-//! Python agent, against the scripted model.
+//! Python agent, against the scripted model; and a Python task that reads
+//! what the task it was `blocked_by` produced (`Context.dependency_results`).
 //!
 //! An interpreter-embedding component takes tens of seconds to compile, so
 //! every run here shares one compiled-code cache and runs one at a time.
@@ -98,6 +99,21 @@ fn findings(report: &RunReport) -> Vec<String> {
     v
 }
 
+/// `rule`'s descriptions in the report (and so in its SARIF) are those of
+/// the plugin's `rules.toml`, which `guest-sdk/lang-build.sh` appended to
+/// its component.
+fn assert_described_by(report: &RunReport, rules_toml: &str, rule: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rules_toml);
+    let table: toml::Table = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let entry = table["rule"].as_array().unwrap().iter().find(|r| r["id"].as_str() == Some(rule)).unwrap();
+    let got = report.rules.get(rule).unwrap_or_else(|| panic!("no description of {rule}: {:?}", report.warnings));
+    assert_eq!(got.help, entry["help"].as_str().unwrap(), "{rule}: the plugin's help");
+    let sarif: serde_json::Value = serde_json::from_str(&report.to_sarif()).unwrap();
+    let rules = sarif["runs"][0]["tool"]["driver"]["rules"].as_array().unwrap();
+    let in_sarif = rules.iter().find(|r| r["id"] == rule).unwrap();
+    assert_eq!(in_sarif["fullDescription"]["text"], entry["full"].as_str().unwrap(), "{rule}: SARIF");
+}
+
 #[test]
 fn py_lint_reports_each_rule_with_its_line() {
     let fx = Fixture::new(&[
@@ -132,6 +148,7 @@ fn py_lint_reports_each_rule_with_its_line() {
     );
     let t = common::outcome(&report, "py");
     assert_eq!(t.summary.as_deref(), Some("6 Python files checked, 4 findings"));
+    assert_described_by(&report, "plugins/py-lint/rules.toml", "bare-except");
 }
 
 #[test]
@@ -168,6 +185,28 @@ fn js_package_json_reports_each_rule_with_its_line() {
     );
     let t = common::outcome(&report, "pj");
     assert_eq!(t.summary.as_deref(), Some("3 package.json files checked, 5 findings"));
+    assert_described_by(&report, "plugins/js-package-json/rules.toml", "curl-pipe-shell");
+}
+
+#[test]
+fn a_python_task_reads_what_the_task_it_was_blocked_by_produced() {
+    let fx = Fixture::new(&[("src/lib.rs", "fn a() {}\n// TODO: split\n"), ("src/ok.rs", "fn b() {}\n")]);
+    let report = run_fixture(
+        &fx,
+        &format!(
+            "{}{}{}{}",
+            teammate("todo-scan", swarm_tests::TODO_SCAN, 1, ""),
+            teammate("deps", built(swarm_tests::PY_DEPS), 1, ""),
+            task("scan", "scan markers", "owner = \"todo-scan\"\nowns = [\"src/**\"]"),
+            task("after", "read the scan", "owner = \"deps\"\nblocked_by = [\"scan\"]"),
+        ),
+    );
+    assert!(report.success(), "{}", report.to_text(50));
+    assert_eq!(
+        common::outcome(&report, "after").summary.as_deref(),
+        Some("scan (scan markers): 1 marker in 1 of 2 files [todo@src/lib.rs:2/note] +0"),
+        "the Python guest got the dependency's id, subject, summary and typed findings"
+    );
 }
 
 /// `examples/polyglot.toml` with this build's components.

@@ -3,7 +3,8 @@
 //! "Gh;Sarif"`), JUnit XML through `xmllint --schema` against the vendored
 //! Jenkins/Surefire schema (`tests/schemas/junit-10.xsd`). Both for the
 //! ci-audit example's report and for a synthetic one full of hostile text
-//! and rules no table describes. `.ci/run` installs both tools (pinned);
+//! and rules no table describes; and a plugin's own rule table (its
+//! `swarm-rules` custom section) reaching the SARIF, bounded and escaped. `.ci/run` installs both tools (pinned);
 //! `SARIF_MULTITOOL` and `XMLLINT` override where they are found.
 
 mod common;
@@ -136,6 +137,13 @@ fn the_ci_audit_example_gives_sarif_the_multitool_accepts_and_junit_that_validat
         parsed["runs"][0]["results"].as_array().unwrap().iter().map(|r| r["level"].as_str().unwrap()).collect();
     let findings: Vec<_> = report.tasks.iter().flat_map(|t| &t.findings).collect();
     assert_eq!(levels, findings.iter().map(|f| f.severity.as_str()).collect::<Vec<_>>(), "levels follow severities");
+    // Every rule's text is the one its plugin wrote in its rules.toml.
+    let written = shipped_rule_help();
+    for rule in parsed["runs"][0]["tool"]["driver"]["rules"].as_array().unwrap() {
+        let id = rule["id"].as_str().unwrap();
+        let help = written.get(id).unwrap_or_else(|| panic!("no plugin's rules.toml describes {id}"));
+        assert_eq!(rule["help"]["text"], help.as_str(), "{id}: {:?}", report.warnings);
+    }
 
     for fail_on in [FailOn::Error, FailOn::Note] {
         report.verdict = Some(Verdict::of(&report, fail_on));
@@ -149,6 +157,107 @@ fn the_ci_audit_example_gives_sarif_the_multitool_accepts_and_junit_that_validat
         tasks_with_findings,
         "--fail-on note: every finding fails"
     );
+}
+
+/// Rule id → help of every shipped Rust checker's `rules.toml` (the ids
+/// the ci-audit team can report; `unreadable` has the same help in each).
+fn shipped_rule_help() -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for plugin in ["todo-scan", "license-header", "whitespace", "md-links", "secret-scan"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins").join(plugin).join("rules.toml");
+        let table: toml::Table = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        for rule in table["rule"].as_array().unwrap() {
+            out.insert(rule["id"].as_str().unwrap().to_string(), rule["help"].as_str().unwrap().to_string());
+        }
+    }
+    out
+}
+
+/// A copy of the `legacy` guest (built before rule tables existed; it
+/// reports `legacy.txt:1 legacy-rule`) with `rules` appended as its
+/// `swarm-rules` custom section, in `dir`.
+fn legacy_with_rules(dir: &Path, rules: &str) -> PathBuf {
+    let mut wasm = std::fs::read(swarm_tests::LEGACY).unwrap();
+    let name = b"swarm-rules";
+    let mut size = 1 + name.len() + rules.len();
+    wasm.push(0);
+    loop {
+        let byte = (size & 0x7f) as u8;
+        size >>= 7;
+        wasm.push(if size == 0 { byte } else { byte | 0x80 });
+        if size == 0 {
+            break;
+        }
+    }
+    wasm.push(name.len() as u8);
+    wasm.extend_from_slice(name);
+    wasm.extend_from_slice(rules.as_bytes());
+    let path = dir.join("legacy-with-rules.wasm");
+    std::fs::write(&path, wasm).unwrap();
+    path
+}
+
+/// One `[[rule]]` table of `legacy-rule` as TOML (the serializer escapes
+/// whatever the texts hold).
+fn legacy_rule_toml(short: &str, full: &str, help: &str) -> String {
+    let rule: toml::Table = [("id", "legacy-rule"), ("short", short), ("full", full), ("help", help)]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), toml::Value::from(v)))
+        .collect();
+    let file: toml::Table = std::iter::once(("rule".to_string(), toml::Value::Array(vec![rule.into()]))).collect();
+    toml::to_string(&file).unwrap()
+}
+
+/// The report of one task run by `plugin` (the legacy guest's copy).
+fn run_legacy(fx: &common::Fixture, plugin: &Path) -> RunReport {
+    let body = format!(
+        "[[teammate]]\nname = \"legacy\"\nplugin = {plugin:?}\n[[task]]\nid = \"t\"\nsubject = \"scan\"\nowns = [\"legacy.txt\"]\n"
+    );
+    let report = fx.run(&body);
+    assert!(report.success(), "{}", report.to_text(10));
+    report
+}
+
+#[test]
+fn a_plugins_own_rule_help_reaches_sarif_bounded_and_escaped() {
+    let fx = common::Fixture::new(&[("legacy.txt", "x\n")]);
+    let hostile_help = format!("{HOSTILE} {}", "long ".repeat(1000));
+    let rules = legacy_rule_toml("Legacy rule", "What legacy checks.", &hostile_help);
+    let report = run_legacy(&fx, &legacy_with_rules(fx.root().parent().unwrap(), &rules));
+    let sarif = report.to_sarif();
+    let errors = multitool_errors(&sarif);
+    assert!(errors.is_empty(), "{errors:#?}");
+
+    let parsed: Value = serde_json::from_str(&sarif).unwrap();
+    let driver = &parsed["runs"][0]["tool"]["driver"];
+    assert!(driver["informationUri"].as_str().unwrap().starts_with("https://"), "{driver}");
+    let rule = &driver["rules"][0];
+    assert_eq!(rule["id"], "legacy-rule");
+    assert_eq!(rule["shortDescription"]["text"], "Legacy rule", "the plugin's own text");
+    assert_eq!(rule["fullDescription"]["text"], "What legacy checks.");
+    let help = rule["help"]["text"].as_str().unwrap();
+    assert!(
+        help.starts_with("</script><script>alert(1)</script>"),
+        "markup is JSON text, escaped by SARIF readers: {help}"
+    );
+    assert!(!help.contains('\u{1b}') && help.contains("\\u{1b}[31m"), "the escape is inert: {help}");
+    assert!(!help.contains('\n'), "one line: {help}");
+    assert!(help.ends_with('…'), "cut: {help}");
+    let limit = swarm_host::coordinator::report::MAX_TEXT_CHARS;
+    assert!(help.chars().count() <= limit + 16, "{} chars, over the {limit} limit", help.chars().count());
+}
+
+#[test]
+fn a_broken_rule_table_is_named_in_the_warnings_and_its_rules_get_generic_text() {
+    let fx = common::Fixture::new(&[("legacy.txt", "x\n")]);
+    let plugin = legacy_with_rules(fx.root().parent().unwrap(), "[[rule]]\nid = \"legacy-rule\"\nshort = \"s\"\n");
+    let report = run_legacy(&fx, &plugin);
+    let warning = report.warnings.iter().find(|w| w.contains("rule descriptions")).expect("a warning");
+    assert!(warning.contains("teammate legacy") && warning.contains("legacy-with-rules.wasm"), "{warning}");
+    assert!(warning.contains("missing field `full`"), "names what was wrong: {warning}");
+    let parsed: Value = serde_json::from_str(&report.to_sarif()).unwrap();
+    let full = parsed["runs"][0]["tool"]["driver"]["rules"][0]["fullDescription"]["text"].as_str().unwrap();
+    assert!(full.contains("legacy-1") && full.contains("does not describe it"), "{full}");
 }
 
 #[test]

@@ -47,6 +47,7 @@ from wit_world.imports import workspace as _workspace
 
 __all__ = [
     "Context",
+    "DependencyResult",
     "Failed",
     "Finding",
     "FsError",
@@ -59,6 +60,7 @@ __all__ = [
     "Shutdown",
     "TEAM_LEAD",
     "Task",
+    "TaskError",
     "Teammate",
     "export",
 ]
@@ -119,6 +121,41 @@ class Report:
         return _types.RatedReport(self.summary, [f._wit() for f in self.findings])
 
 
+class DependencyResult:
+    """What a task the held task was `blocked_by` produced (WIT
+    `dependency-result`): its `task_id`, `subject` and report `summary`, its
+    `findings` (a list of `Finding`; the first ones, within the host's budget
+    of 64 KiB of text for all dependencies of a claim) and
+    `omitted_findings`, how many were left out for that budget."""
+
+    __slots__ = ("task_id", "subject", "summary", "findings", "omitted_findings")
+
+    def __init__(
+        self,
+        task_id: str,
+        subject: str,
+        summary: str,
+        findings: Optional[List[Finding]] = None,
+        omitted_findings: int = 0,
+    ) -> None:
+        self.task_id = task_id
+        self.subject = subject
+        self.summary = summary
+        self.findings = list(findings or [])
+        self.omitted_findings = omitted_findings
+
+    def __repr__(self) -> str:
+        return (
+            f"DependencyResult({self.task_id!r}, {self.subject!r}, {self.summary!r}, "
+            f"{self.findings!r}, {self.omitted_findings!r})"
+        )
+
+    @classmethod
+    def _from_wit(cls, dep: _types.DependencyResult) -> "DependencyResult":
+        findings = [Finding(f.file, f.line, f.rule, f.message, f.severity) for f in dep.findings]
+        return cls(dep.task_id, dep.subject, dep.summary, findings, dep.omitted_findings)
+
+
 @dataclass
 class Failed:
     """Returned by `on_task` to fail the task with `reason` (the host may
@@ -135,7 +172,34 @@ class Shutdown:
     reject: Optional[str] = None
 
 
-class FsError(Exception):
+class _HostError(Exception):
+    """A refused call: `kind` is the WIT error variant's case, `detail` its
+    payload. Subclasses map the generated case classes to kinds (`_KINDS`,
+    `_OTHER` for a case this SDK does not know) and say it in `describe`."""
+
+    _KINDS: dict = {}
+    _OTHER = ""
+    #: What `too-large` was over: `message limit`, `read limit`.
+    _LIMIT = "message limit"
+
+    def __init__(self, kind: str, detail: Union[str, int]) -> None:
+        self.kind = kind
+        self.detail = detail
+        super().__init__(self.describe())
+
+    @classmethod
+    def _from_wit(cls, err: Err) -> "_HostError":
+        value = err.value
+        return cls(cls._KINDS.get(type(value), cls._OTHER), value.value)
+
+    def describe(self) -> str:
+        """One line for people, e.g. `unknown recipient: bob` or `not held: t3`."""
+        if self.kind == "too-large":
+            return f"too large: over the {self._LIMIT} of {self.detail} bytes"
+        return f"{self.kind.replace('-', ' ')}: {self.detail}"
+
+
+class FsError(_HostError):
     """A refused workspace call. `kind` is `denied`, `not-found`,
     `invalid-path`, `too-large` or `io`; `detail` is the host's text (or the
     limit in bytes for `too-large`)."""
@@ -147,26 +211,17 @@ class FsError(Exception):
         _workspace.FsError_TooLarge: "too-large",
         _workspace.FsError_Io: "io",
     }
-
-    def __init__(self, kind: str, detail: Union[str, int]) -> None:
-        self.kind = kind
-        self.detail = detail
-        super().__init__(self.describe())
-
-    @classmethod
-    def _from_wit(cls, err: Err) -> "FsError":
-        value = err.value
-        return cls(cls._KINDS.get(type(value), "io"), value.value)
+    _OTHER = "io"
+    _LIMIT = "read limit"
 
     def describe(self) -> str:
         """One line for people, e.g. `denied: src/a.py is not owned by task t1`."""
-        if self.kind == "too-large":
-            return f"too large: over the read limit of {self.detail} bytes"
-        words = {"denied": "denied", "not-found": "not found", "invalid-path": "invalid path", "io": "I/O error"}
-        return f"{words.get(self.kind, self.kind)}: {self.detail}"
+        if self.kind == "io":
+            return f"I/O error: {self.detail}"
+        return super().describe()
 
 
-class SendError(Exception):
+class SendError(_HostError):
     """A refused send. `kind` is `unknown-recipient`, `too-large` or
     `inbox-full`; `detail` is the recipient (or the limit in bytes)."""
 
@@ -175,27 +230,24 @@ class SendError(Exception):
         _mailbox.SendError_TooLarge: "too-large",
         _mailbox.SendError_InboxFull: "inbox-full",
     }
+    _OTHER = "unknown-recipient"
 
-    def __init__(self, kind: str, detail: Union[str, int]) -> None:
-        self.kind = kind
-        self.detail = detail
-        super().__init__(self.describe())
 
-    @classmethod
-    def _from_wit(cls, err: Err) -> "SendError":
-        value = err.value
-        return cls(cls._KINDS.get(type(value), "unknown-recipient"), value.value)
+class TaskError(_HostError):
+    """A refused task-list call. `kind` is `not-held` (no task of that id is
+    held by this teammate; `detail` is the host's text) or `too-large`
+    (`detail` is the limit in bytes)."""
 
-    def describe(self) -> str:
-        """One line for people, e.g. `unknown recipient: bob`."""
-        if self.kind == "too-large":
-            return f"too large: over the message limit of {self.detail} bytes"
-        return f"{self.kind.replace('-', ' ')}: {self.detail}"
+    _KINDS = {
+        _task_list.TaskError_NotHeld: "not-held",
+        _task_list.TaskError_TooLarge: "too-large",
+    }
+    _OTHER = "not-held"
 
 
 class Context:
-    """What a handler can do: who it is, the mailbox, the workspace and the
-    log. Every method wraps one import of the WIT world; the host checks each
+    """What a handler can do: who it is, the mailbox, the workspace, the log
+    and what the held task's dependencies produced. Every method wraps one import of the WIT world; the host checks each
     call and the exceptions say why a call was refused."""
 
     def __init__(self, me: _types.Identity) -> None:
@@ -314,6 +366,19 @@ class Context:
     def progress(self, done: int, total: int) -> None:
         """Reports progress on the held task: `done` of `total` steps."""
         _log.progress(done, total)
+
+    # ----- task list ---------------------------------------------------
+
+    def dependency_results(self, task: Task) -> List[DependencyResult]:
+        """What the tasks `task` was `blocked_by` produced, in its
+        `blocked_by` order: a `DependencyResult` (id, subject, summary,
+        findings) each; empty for a task without dependencies. `task` must
+        be the held task, else `TaskError` of kind `not-held`."""
+        try:
+            deps = _task_list.dependency_results(task.id)
+        except Err as e:
+            raise TaskError._from_wit(e) from None
+        return [DependencyResult._from_wit(d) for d in deps]
 
 
 class Teammate:

@@ -871,6 +871,7 @@ impl<B: TeammateBackend> Running<B> {
         report.started_unix_ms = Some(self.started_unix_ms);
         (report.traffic, report.traffic_dropped) = self.team.mailbox.traffic();
         report.lead_plan = super::report::LeadPlan::of(plan);
+        super::report::describe_rules(&mut report, plan);
         report
     }
 }

@@ -124,3 +124,5 @@ impl Teammate for LicenseHeader {
 }
 
 export_teammate!(LicenseHeader);
+// Each rule's description and help for the report (`rules.toml`).
+swarm_guest_sdk::describe_rules!();

@@ -173,3 +173,5 @@ impl Teammate for MdLinks {
 }
 
 export_teammate!(MdLinks);
+// Each rule's description and help for the report (`rules.toml`).
+swarm_guest_sdk::describe_rules!();

@@ -70,3 +70,5 @@ impl Teammate for SecretScan {
 }
 
 export_teammate!(SecretScan);
+// Each rule's description and help for the report (`rules.toml`).
+swarm_guest_sdk::describe_rules!();

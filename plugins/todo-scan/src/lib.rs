@@ -56,3 +56,5 @@ impl Teammate for TodoScan {
 }
 
 export_teammate!(TodoScan);
+// Each rule's description and help for the report (`rules.toml`).
+swarm_guest_sdk::describe_rules!();

@@ -86,3 +86,5 @@ impl Teammate for Whitespace {
 }
 
 export_teammate!(Whitespace);
+// Each rule's description and help for the report (`rules.toml`).
+swarm_guest_sdk::describe_rules!();

@@ -2,7 +2,7 @@
 //! teammate's end, merged into one document (this module: the model and its
 //! synthesis; [`timeline`]: who ran what when), rendered as human text
 //! ([`text`]), JSON ([`json`]), SARIF 2.1.0 for code-scanning UIs
-//! ([`sarif`], its rule descriptions in [`rules`]), JUnit XML for CI test
+//! ([`sarif`], its rule descriptions from the plugins in [`rules`]), JUnit XML for CI test
 //! tabs ([`junit`]), one self-contained HTML page ([`html`]), or GitHub
 //! Actions annotations and a job summary ([`github`]).
 
@@ -28,7 +28,7 @@ use crate::tasks::{Attempt, Status, TaskState};
 use crate::team::Member;
 
 pub use lead_plan::{LeadPlan, ValidatedTask};
-pub use rules::RuleHelp;
+pub use rules::{MAX_RULES, MAX_SECTION_BYTES, MAX_TEXT_CHARS, RULES_SECTION, RuleHelp, RulesError, describe_rules};
 pub use sarif::{INFORMATION_URI, SARIF_SCHEMA, SARIF_VERSION};
 pub use timeline::{Bar, BarOutcome, Lane, TimedMessage, TimedSend, Timeline};
 /// Version of the JSON report format.
@@ -278,8 +278,14 @@ pub struct RunReport {
     /// The planner plugin's closing synthesis, when the team has one.
     #[serde(default)]
     pub synthesis: Option<String>,
-    /// Plan warnings.
+    /// Plan warnings (and plugins whose rule descriptions were not used).
     pub warnings: Vec<String>,
+    /// What each rule of the findings means, as the plugin that reported it
+    /// describes it (the component's `swarm-rules` section, see
+    /// [`rules`]): rule id → short and full description and help. SARIF's
+    /// rule table takes its text from here.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rules: BTreeMap<String, RuleHelp>,
     /// Model calls: tokens in and out, calls and estimated cost, in total,
     /// per teammate and per task (when the team file has `[models]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -362,6 +368,7 @@ impl RunReport {
             denials,
             denial_counts,
             warnings,
+            rules: BTreeMap::new(),
             synthesis: None,
             llm_usage: None,
             scale_out: None,
@@ -488,6 +495,7 @@ pub(super) mod fixtures {
             llm_usage: None,
             scale_out: None,
             warnings: Vec::new(),
+            rules: BTreeMap::new(),
         }
     }
 }

@@ -1,11 +1,38 @@
 //! What each finding rule means, for SARIF's rule table (code-scanning UIs
 //! show it beside every alert): a short description, a full one and help
-//! text on how to resolve a finding. The shipped plugins' rules are
-//! described here; a rule no table knows gets a description naming the rule
-//! and the teammate that reported it, so every rule carries all three.
+//! text on how to resolve a finding.
+//!
+//! The plugin that owns a rule describes it: its component carries a TOML
+//! rule table in the custom section [`RULES_SECTION`] (the Rust SDK's
+//! `describe_rules!` embeds one, `guest-sdk/lang-build.sh` appends one to a
+//! Python or JavaScript plugin). The coordinator reads it from the plugin
+//! file after the run ([`describe_rules`]), so describing rules costs no
+//! call into the guest and works alike on every backend. The text is
+//! untrusted: the section, the number of rules and each text are bounded
+//! and control characters are escaped. A rule no plugin describes gets a
+//! description naming the rule and the teammate that reported it, so every
+//! rule carries all three texts.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::RunReport;
+use crate::coordinator::Plan;
+
+/// The custom section of a component that holds its rule table.
+pub const RULES_SECTION: &str = "swarm-rules";
+/// The most bytes of rule tables one component may carry.
+pub const MAX_SECTION_BYTES: usize = 64 * 1024;
+/// The most rules one component may describe.
+pub const MAX_RULES: usize = 256;
+/// The most characters of one description or help text; longer ones are
+/// cut with `…`.
+pub const MAX_TEXT_CHARS: usize = 1000;
 
 /// A rule's descriptions.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuleHelp {
     /// One line: what was found.
     pub short: String,
@@ -15,142 +42,166 @@ pub struct RuleHelp {
     pub help: String,
 }
 
-/// `(rule id, short, full, help)` for the shipped plugins' rules.
-const SHIPPED: &[(&str, &str, &str, &str)] = &[
-    (
-        "todo",
-        "TODO marker",
-        "todo-scan: a TODO marker in a comment or text: work someone left for later.",
-        "Do the work the marker names and remove it, or track it in an issue and link the issue.",
-    ),
-    (
-        "fixme",
-        "FIXME marker",
-        "todo-scan: a FIXME marker: code its author knew to be wrong.",
-        "Fix what the marker describes and remove it.",
-    ),
-    (
-        "xxx",
-        "XXX marker",
-        "todo-scan: an XXX marker: a warning its author left about dangerous or unclear code.",
-        "Resolve what the marker warns about and remove it.",
-    ),
-    (
-        "license-header/missing",
-        "No SPDX licence header",
-        "license-header: no SPDX-License-Identifier header near the top of the file.",
-        "Add an `SPDX-License-Identifier:` comment in the file's first lines (the plugin's `fix` mode inserts it).",
-    ),
-    (
-        "license-header/mismatch",
-        "SPDX header names another licence",
-        "license-header: the file's SPDX header names another licence than the one the task asks for.",
-        "Correct the header to the project's licence, or change the task's expected licence if the file is licensed differently on purpose.",
-    ),
-    (
-        "license-header/unknown-style",
-        "No comment syntax known for the file",
-        "license-header: `fix` could not insert a header because no comment syntax is known for the file's type.",
-        "Add the header by hand, or exclude the file from the task.",
-    ),
-    (
-        "whitespace/trailing",
-        "Trailing whitespace",
-        "whitespace: a line ends with spaces or tabs.",
-        "Remove the whitespace at the end of the line (most editors can trim it on save).",
-    ),
-    (
-        "whitespace/mixed-indent",
-        "Mixed tabs and spaces in indentation",
-        "whitespace: a line's indentation mixes tabs and spaces.",
-        "Indent with one kind of whitespace, as the file's other lines do.",
-    ),
-    (
-        "whitespace/final-newline",
-        "No newline at end of file",
-        "whitespace: the file does not end with a newline.",
-        "End the file with a single newline.",
-    ),
-    (
-        "whitespace/crlf",
-        "CRLF line endings",
-        "whitespace: lines end with CRLF instead of LF.",
-        "Convert the file to LF line endings (or set `.gitattributes` to normalise them).",
-    ),
-    (
-        "whitespace/line-length",
-        "Line too long",
-        "whitespace: a line is longer than the task's maximum length.",
-        "Wrap or shorten the line, or raise the limit in the task's description.",
-    ),
-    (
-        "md-links/broken-link",
-        "Broken relative link",
-        "md-links: a relative Markdown link whose target file or directory does not exist.",
-        "Point the link at an existing file, or remove it.",
-    ),
-    (
-        "md-links/broken-image",
-        "Broken relative image",
-        "md-links: a relative Markdown image whose file does not exist.",
-        "Add the image file or correct its path.",
-    ),
-    (
-        "md-links/broken-anchor",
-        "Broken anchor",
-        "md-links: a `#anchor` that no heading or id of the target Markdown file defines.",
-        "Link to an existing heading (anchors are the heading in lower case, spaces as dashes).",
-    ),
-    (
-        "md-links/outside-root",
-        "Link leaves the repository",
-        "md-links: a relative link that climbs above the workspace root.",
-        "Link inside the repository, or use an absolute URL for external documents.",
-    ),
-    (
-        "secret-scan/aws-access-key",
-        "AWS access key id",
-        "secret-scan: an AWS access key id (AKIA…, ASIA…) in the source.",
-        "Revoke the key in AWS, remove it from the file and its history, and load it from the environment or a secret store.",
-    ),
-    (
-        "secret-scan/private-key",
-        "Private key",
-        "secret-scan: a PEM private-key block in the source.",
-        "Treat the key as compromised: replace it, remove it from the file and its history, and keep keys out of the repository.",
-    ),
-    (
-        "secret-scan/github-token",
-        "GitHub token",
-        "secret-scan: a GitHub token (ghp_…, github_pat_…) in the source.",
-        "Revoke the token on GitHub, remove it from the file and its history, and use a secret of the CI system instead.",
-    ),
-    (
-        "secret-scan/slack-token",
-        "Slack token or webhook",
-        "secret-scan: a Slack token (xoxb-…) or incoming-webhook URL in the source.",
-        "Revoke the token or webhook in Slack, remove it from the file and its history, and load it from a secret store.",
-    ),
-    (
-        "secret-scan/password-assignment",
-        "Hard-coded password",
-        "secret-scan: a quoted, high-entropy value assigned to a name like `password`.",
-        "Move the value to the environment or a secret store and rotate it.",
-    ),
-];
+/// Why a component's rule table was not used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RulesError {
+    /// The component's binary does not parse.
+    #[error("the component does not parse: {0}")]
+    Wasm(String),
+    /// The sections hold more than [`MAX_SECTION_BYTES`].
+    #[error("its `{RULES_SECTION}` sections hold {0} bytes, over the limit of {MAX_SECTION_BYTES}")]
+    TooLarge(usize),
+    /// A section is not UTF-8 TOML of `[[rule]]` tables.
+    #[error("its `{RULES_SECTION}` section is not a TOML table of `[[rule]]` entries (id, short, full, help): {0}")]
+    Parse(String),
+    /// More than [`MAX_RULES`] rules.
+    #[error("its `{RULES_SECTION}` sections describe {0} rules, over the limit of {MAX_RULES}")]
+    TooMany(usize),
+    /// A rule has an empty id or text.
+    #[error("rule {index} of its `{RULES_SECTION}` section has an empty `{field}`")]
+    Empty {
+        /// 1-based position of the rule.
+        index: usize,
+        /// The empty field.
+        field: &'static str,
+    },
+}
 
-/// The descriptions of `rule`, reported by `teammates` (for rules no table
-/// knows).
-pub fn describe(rule: &str, teammates: &[&str]) -> RuleHelp {
-    if let Some((_, short, full, help)) = SHIPPED.iter().find(|(id, ..)| *id == rule) {
-        return RuleHelp { short: (*short).into(), full: (*full).into(), help: (*help).into() };
+/// One `[[rule]]` entry as the plugin wrote it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleEntry {
+    id: String,
+    short: String,
+    full: String,
+    help: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFile {
+    #[serde(default)]
+    rule: Vec<RuleEntry>,
+}
+
+/// The rule table of a component: every [`RULES_SECTION`] custom section
+/// at any depth (a Rust plugin's sits in its core module), in order; the
+/// first description of a rule id wins. Empty if it has none.
+pub fn from_component(bytes: &[u8]) -> Result<BTreeMap<String, RuleHelp>, RulesError> {
+    let mut sections = Vec::new();
+    let mut total = 0;
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        let payload = payload.map_err(|e| RulesError::Wasm(e.to_string()))?;
+        if let wasmparser::Payload::CustomSection(section) = payload
+            && section.name() == RULES_SECTION
+        {
+            total += section.data().len();
+            if total > MAX_SECTION_BYTES {
+                return Err(RulesError::TooLarge(total));
+            }
+            sections.push(section.data());
+        }
+    }
+    let mut table = BTreeMap::new();
+    let mut count = 0;
+    for data in sections {
+        let text = std::str::from_utf8(data).map_err(|e| RulesError::Parse(format!("not UTF-8: {e}")))?;
+        let file: RuleFile = toml::from_str(text).map_err(|e| RulesError::Parse(first_line(&e.to_string())))?;
+        for (i, entry) in file.rule.into_iter().enumerate() {
+            count += 1;
+            if count > MAX_RULES {
+                return Err(RulesError::TooMany(count));
+            }
+            let index = i + 1;
+            for (field, value) in
+                [("id", &entry.id), ("short", &entry.short), ("full", &entry.full), ("help", &entry.help)]
+            {
+                if value.trim().is_empty() {
+                    return Err(RulesError::Empty { index, field });
+                }
+            }
+            let help = RuleHelp { short: clean(&entry.short), full: clean(&entry.full), help: clean(&entry.help) };
+            table.entry(entry.id).or_insert(help);
+        }
+    }
+    Ok(table)
+}
+
+/// TOML's error text spans lines: where (the first), the input with a
+/// caret, what was wrong (the last). One line of where and what.
+fn first_line(s: &str) -> String {
+    let mut lines = s.lines().map(str::trim).filter(|l| !l.is_empty());
+    let at = lines.next().unwrap_or_default();
+    let what = lines.next_back().map(|w| format!(": {w}")).unwrap_or_default();
+    crate::sanitize::line(&format!("{at}{what}"))
+}
+
+/// One line of at most [`MAX_TEXT_CHARS`] characters (`…` after a cut),
+/// line breaks as spaces, every other control character escaped.
+fn clean(text: &str) -> String {
+    let flat: String = text.trim().chars().map(|c| if matches!(c, '\n' | '\r' | '\t') { ' ' } else { c }).collect();
+    let mut cut: String = flat.chars().take(MAX_TEXT_CHARS).collect();
+    if flat.chars().nth(MAX_TEXT_CHARS).is_some() {
+        cut.push('…');
+    }
+    crate::sanitize::line(&cut)
+}
+
+/// Fills `report.rules` with the descriptions the plugins of `plan` give
+/// for the rules of the report's findings: each rule from the plugin of the
+/// first teammate (in plan order) that reported it and describes it. A
+/// plugin whose table cannot be read or is broken adds a warning to the
+/// report naming the plugin and what was wrong; its rules then get the
+/// generic description.
+pub fn describe_rules(report: &mut RunReport, plan: &Plan) {
+    let mut by_plugin: BTreeMap<&Path, Option<BTreeMap<String, RuleHelp>>> = BTreeMap::new();
+    let mut rules = BTreeMap::new();
+    for teammate in &plan.teammates {
+        let reported: Vec<&str> = report
+            .tasks
+            .iter()
+            .filter(|t| t.teammate.as_deref() == Some(teammate.id.as_str()))
+            .flat_map(|t| t.findings.iter().map(|f| f.rule.as_str()))
+            .filter(|rule| !rules.contains_key(*rule))
+            .collect();
+        if reported.is_empty() {
+            continue;
+        }
+        let plugin = teammate.plugin.as_path();
+        let table = by_plugin.entry(plugin).or_insert_with(|| {
+            let read = std::fs::read(plugin).map_err(|e| format!("cannot read it: {e}"));
+            match read.and_then(|bytes| from_component(&bytes).map_err(|e| e.to_string())) {
+                Ok(table) => Some(table),
+                Err(why) => {
+                    let group = &teammate.group;
+                    report.warnings.push(format!(
+                        "the rule descriptions of teammate {group}'s plugin {} are not used: {why}",
+                        plugin.display()
+                    ));
+                    None
+                }
+            }
+        });
+        for rule in reported {
+            if let Some(help) = table.as_ref().and_then(|t| t.get(rule)) {
+                rules.insert(rule.to_string(), help.clone());
+            }
+        }
+    }
+    report.rules = rules;
+}
+
+/// The descriptions of `rule` from the report's table, or, for a rule no
+/// plugin describes, text naming the rule and the `teammates` that reported
+/// it.
+pub fn describe(report: &RunReport, rule: &str, teammates: &[&str]) -> RuleHelp {
+    if let Some(help) = report.rules.get(rule) {
+        return help.clone();
     }
     let who = if teammates.is_empty() { "a teammate".to_string() } else { teammates.join(", ") };
     RuleHelp {
         short: format!("Rule {rule}"),
-        full: format!(
-            "Rule `{rule}` of a swarm-host teammate plugin ({who}); the plugin describes it in its own docs."
-        ),
+        full: format!("Rule `{rule}` of a swarm-host teammate plugin ({who}); the plugin does not describe it."),
         help: format!(
             "See the documentation of the plugin behind {who} for what rule `{rule}` checks and how to resolve it."
         ),
@@ -159,17 +210,86 @@ pub fn describe(rule: &str, teammates: &[&str]) -> RuleHelp {
 
 #[cfg(test)]
 mod tests {
+    use super::super::fixtures::report;
     use super::*;
 
-    #[test]
-    fn shipped_rules_are_described_and_others_name_their_teammate() {
-        let known = describe("secret-scan/private-key", &["secret-scan"]);
-        assert_eq!(known.short, "Private key");
-        assert!(known.help.contains("compromised"));
-        let unknown = describe("acme/x", &["acme-1"]);
-        assert!(unknown.full.contains("acme-1") && unknown.help.contains("acme/x"), "{unknown:?}");
-        for (id, short, full, help) in SHIPPED {
-            assert!(!short.is_empty() && !full.is_empty() && !help.is_empty(), "{id}");
+    /// A core module holding `sections` as `swarm-rules` custom sections.
+    fn module(sections: &[&[u8]]) -> Vec<u8> {
+        let mut wasm = b"\0asm\x01\0\0\0".to_vec();
+        for data in sections {
+            let mut body = vec![RULES_SECTION.len() as u8];
+            body.extend_from_slice(RULES_SECTION.as_bytes());
+            body.extend_from_slice(data);
+            wasm.push(0);
+            leb(&mut wasm, body.len());
+            wasm.extend(body);
         }
+        wasm
+    }
+
+    fn leb(out: &mut Vec<u8>, mut n: usize) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+
+    const ONE: &[u8] = b"[[rule]]\nid = \"r\"\nshort = \"S\"\nfull = \"F\"\nhelp = \"H\"\n";
+
+    #[test]
+    fn a_component_without_a_table_has_none_and_the_first_description_wins() {
+        assert_eq!(from_component(&module(&[])).unwrap(), BTreeMap::new());
+        let other = b"[[rule]]\nid = \"r\"\nshort = \"x\"\nfull = \"x\"\nhelp = \"x\"\n";
+        let table = from_component(&module(&[ONE, other])).unwrap();
+        assert_eq!(table["r"], RuleHelp { short: "S".into(), full: "F".into(), help: "H".into() });
+    }
+
+    #[test]
+    fn hostile_text_is_cut_flattened_and_escaped() {
+        let long = "y".repeat(5000);
+        let toml = format!(
+            "[[rule]]\nid = \"r\"\nshort = \"a\\nb\\u001b[31m\\u202e\"\nfull = \"{long}\"\nhelp = \"</script>\"\n"
+        );
+        let table = from_component(&module(&[toml.as_bytes()])).unwrap();
+        let r = &table["r"];
+        assert_eq!(r.short, "a b\\u{1b}[31m\\u{202e}", "line breaks become spaces, controls are escaped");
+        assert_eq!(r.full.chars().count(), MAX_TEXT_CHARS + 1, "cut to the limit");
+        assert!(r.full.ends_with('…'));
+        assert_eq!(r.help, "</script>", "markup stays text: each report format escapes it");
+    }
+
+    #[test]
+    fn broken_tables_are_errors_naming_what_was_wrong() {
+        let big = vec![b' '; MAX_SECTION_BYTES + 1];
+        assert_eq!(from_component(&module(&[&big])), Err(RulesError::TooLarge(MAX_SECTION_BYTES + 1)));
+        let many: String = (0..=MAX_RULES)
+            .map(|i| format!("[[rule]]\nid = \"r{i}\"\nshort = \"s\"\nfull = \"f\"\nhelp = \"h\"\n"))
+            .collect();
+        assert_eq!(from_component(&module(&[many.as_bytes()])), Err(RulesError::TooMany(MAX_RULES + 1)));
+        let empty = b"[[rule]]\nid = \"r\"\nshort = \"s\"\nfull = \" \"\nhelp = \"h\"\n";
+        let err = from_component(&module(&[empty])).unwrap_err();
+        assert_eq!(err, RulesError::Empty { index: 1, field: "full" });
+        assert_eq!(err.to_string(), "rule 1 of its `swarm-rules` section has an empty `full`");
+        let unknown = b"[[rule]]\nid = \"r\"\nshort = \"s\"\nfull = \"f\"\nhelp = \"h\"\nurl = \"u\"\n";
+        let err = from_component(&module(&[unknown])).unwrap_err().to_string();
+        assert!(err.contains("line 6") && err.contains("unknown field `url`"), "{err}");
+        let deep = format!("a = {}", "[".repeat(MAX_SECTION_BYTES - 8));
+        assert!(matches!(from_component(&module(&[deep.as_bytes()])), Err(RulesError::Parse(_))));
+        assert!(matches!(from_component(&module(&[b"\xff"])), Err(RulesError::Parse(_))));
+        assert!(matches!(from_component(b"\0asm\x01\0\0\0\x00\xff"), Err(RulesError::Wasm(_))));
+    }
+
+    #[test]
+    fn a_rule_no_plugin_describes_names_its_teammate() {
+        let mut r = report();
+        r.rules.insert("known".into(), RuleHelp { short: "K".into(), full: "F".into(), help: "H".into() });
+        assert_eq!(describe(&r, "known", &["x"]).short, "K");
+        let unknown = describe(&r, "acme/x", &["acme-1"]);
+        assert!(unknown.full.contains("acme-1") && unknown.help.contains("acme/x"), "{unknown:?}");
     }
 }

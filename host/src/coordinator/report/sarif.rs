@@ -13,16 +13,17 @@ pub const SARIF_VERSION: &str = "2.1.0";
 /// The schema [`RunReport::to_sarif`] names.
 pub const SARIF_SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 
-/// The tool's `informationUri` in SARIF (code-scanning UIs link it). The
-/// project has no public web address yet: a URN naming the user guide
-/// stands in (an absolute URI, as SARIF requires).
-pub const INFORMATION_URI: &str = "urn:swarm-host:docs:GUIDE.md";
+/// The tool's `informationUri` in SARIF (code-scanning UIs link it): the
+/// project's `repository` from the workspace's `Cargo.toml`.
+pub const INFORMATION_URI: &str = env!("CARGO_PKG_REPOSITORY");
+const _: () = assert!(!INFORMATION_URI.is_empty(), "Cargo.toml's [workspace.package] sets `repository`");
 
 impl RunReport {
     /// The report as SARIF 2.1.0 (pretty JSON), for code-scanning UIs: one
     /// run whose tool is `swarm-host`, one rule per distinct rule id (its
     /// default level the most severe of its findings; its descriptions and
-    /// help from [`rules`](super::rules)), one result per
+    /// help from the plugin that reported it, see [`rules`](super::rules)),
+    /// one result per
     /// finding (its `level` the finding's severity: `note`, `warning` or
     /// `error`, with the file as a `%SRCROOT%`-relative artifact URI and,
     /// when the finding has a line, its `region.startLine`), and every task
@@ -59,7 +60,7 @@ impl RunReport {
             .iter()
             .map(|id| {
                 let level = worst.get(id.as_str()).copied().unwrap_or_default();
-                let help = super::rules::describe(id, reporters.get(id.as_str()).map_or(&[][..], Vec::as_slice));
+                let help = super::rules::describe(self, id, reporters.get(id.as_str()).map_or(&[][..], Vec::as_slice));
                 json!({
                     "id": id,
                     "shortDescription": { "text": help.short },
@@ -189,13 +190,17 @@ fn uri_of(path: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::RuleHelp;
     use super::super::fixtures::{finding, report};
     use super::*;
     use serde_json::Value;
 
     #[test]
     fn sarif_has_version_rules_results_and_locations() {
-        let sarif: Value = serde_json::from_str(&report().to_sarif()).unwrap();
+        let mut r = report();
+        let trailing = RuleHelp { short: "Trailing whitespace".into(), full: "F".into(), help: "Trim it.".into() };
+        r.rules.insert("whitespace/trailing".into(), trailing);
+        let sarif: Value = serde_json::from_str(&r.to_sarif()).unwrap();
         assert_eq!(sarif["version"], "2.1.0");
         assert_eq!(sarif["$schema"], SARIF_SCHEMA);
         let runs = sarif["runs"].as_array().unwrap();
@@ -211,7 +216,12 @@ mod tests {
                 assert!(rule[key]["text"].as_str().is_some_and(|t| !t.is_empty()), "{key} of {rule}");
             }
         }
-        assert_eq!(run["tool"]["driver"]["rules"][2]["shortDescription"]["text"], "Trailing whitespace");
+        let described = &run["tool"]["driver"]["rules"][2];
+        assert_eq!(described["shortDescription"]["text"], "Trailing whitespace", "the plugin's text");
+        assert_eq!(described["help"]["text"], "Trim it.");
+        let generic = &run["tool"]["driver"]["rules"][0]["fullDescription"]["text"];
+        assert!(generic.as_str().unwrap().contains("todo-runner"), "a rule no plugin describes: {generic}");
+        assert!(INFORMATION_URI.starts_with("https://"), "{INFORMATION_URI}");
 
         let results = run["results"].as_array().unwrap();
         assert_eq!(results.len(), 4, "one result per finding");
