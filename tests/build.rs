@@ -188,7 +188,7 @@ fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR is set by cargo"));
     let workspace = manifest_dir.parent().expect("tests/ lives inside the workspace").to_path_buf();
 
-    for dir in ["wit", "guest-sdk", "plugins", "tests/guests"] {
+    for dir in ["wit", "guest-sdk", "plugins", "tests/guests", "tests/lang-guests"] {
         println!("cargo:rerun-if-changed={}", workspace.join(dir).display());
     }
     for file in ["Cargo.toml", "Cargo.lock", "tests/build.rs", "tests/build_lang.rs"] {

@@ -56,10 +56,14 @@ fn call(id: &str, name: &str, input: Value) -> Value {
 /// Runs the team (in-process, JSON report, every model call recorded under
 /// `cassettes/`) with `extra_args`.
 fn run(dir: &Path, extra_args: &[&str]) -> (Output, Value) {
+    run_on(dir, "in-process", extra_args)
+}
+
+/// [`run`] on `backend`.
+fn run_on(dir: &Path, backend: &str, extra_args: &[&str]) -> (Output, Value) {
     let team = dir.join("team.toml");
     let cassettes = dir.join("cassettes");
-    let mut args =
-        vec!["run", "--fresh", "--json", "--backend", "in-process", "--llm-record", cassettes.to_str().unwrap()];
+    let mut args = vec!["run", "--fresh", "--json", "--backend", backend, "--llm-record", cassettes.to_str().unwrap()];
     args.extend_from_slice(extra_args);
     args.push(team.to_str().unwrap());
     let out = Command::new(SWARM_HOST)
@@ -614,4 +618,42 @@ fn the_teammate_entry_sets_max_turns_and_temperature_and_a_tasks_options_overrid
     let second = &sent[1];
     let text = second["messages"][0]["content"][0]["text"].as_str().unwrap();
     assert!(text.contains("Look at j.") && !text.contains("options:"), "{text}");
+}
+
+/// A teammate process (the `process` backend; a tmux or iTerm2 pane shows
+/// the same process's stderr) prints each model turn's text, each tool call
+/// and each tool's outcome as one line naming the teammate, from the calls
+/// the host served: a text block with a control sequence is shown escaped.
+#[test]
+fn a_teammate_process_prints_each_model_turn_and_tool_call_as_a_pane_line() {
+    let body = [agent("pane", ""), task("tp", "pane", "Read a", "src/a.rs", "")].concat();
+    let steps = vec![
+        step(
+            "pane-1",
+            json!({"last_text_contains": "Read a"}),
+            vec![
+                json!({"type": "text", "text": "reading a.rs \u{1b}[31mnow"}),
+                call("c1", "read_file", json!({"path": "src/a.rs"})),
+                call("c2", "read_file", json!({"path": "src/missing.rs"})),
+            ],
+        ),
+        step("pane-1", json!({"last_result_contains": "fn a"}), vec![call("c3", "finish", json!({"summary": "read"}))]),
+    ];
+    let dir = team(&[("src/a.rs", "fn a() {}\n")], &body, steps);
+    let (out, report) = run_on(dir.path(), "process", &[]);
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().filter_map(|l| l.strip_prefix("pane-1: ")).collect();
+    assert_eq!(
+        lines,
+        [
+            "model: reading a.rs \\u{1b}[31mnow",
+            "tool read_file {\"path\":\"src/a.rs\"}",
+            "tool read_file {\"path\":\"src/missing.rs\"}",
+            "tool read_file ok",
+            "tool read_file error: not found: src/missing.rs",
+            "tool finish {\"summary\":\"read\"}",
+        ],
+        "{stderr}"
+    );
 }
