@@ -77,11 +77,14 @@ fn a_new_plugin_passes_its_test_builds_and_runs_in_a_team() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["totals"]["completed"], 1, "{report}");
     let task = &report["tasks"][0];
-    // src/lib.rs, README.md, notes.md, Cargo.toml, team.toml.
-    assert_eq!(task["summary"], "1 long line(s) in 5 file(s)", "{task}");
+    // src/lib.rs, README.md, notes.md, Cargo.toml, team.toml, rules.toml.
+    assert_eq!(task["summary"], "1 long line(s) in 6 file(s)", "{task}");
     assert_eq!(task["findings"][0]["file"], "notes.md");
     assert_eq!(task["findings"][0]["line"], 2);
     assert_eq!(task["findings"][0]["rule"], "long-line");
+    // The scaffold's rules.toml is in the component: the report's rule text
+    // is the plugin's own.
+    assert_eq!(report["rules"]["long-line"]["help"], "Break the line, or raise the limit in demo-lint's source.");
     let log = std::fs::read_to_string(state.join("demo-lint/logs/demo-lint-1.log")).unwrap();
-    assert!(log.contains("checking 5 file(s)"), "the plugin's own log line is in its log file: {log}");
+    assert!(log.contains("checking 6 file(s)"), "the plugin's own log line is in its log file: {log}");
 }

@@ -279,6 +279,12 @@ fn new_scaffolds_a_plugin_in_each_language_that_builds_passes_its_test_and_runs(
         assert!(report.success(), "{lang:?}: {}", report.to_text(50));
         let found: Vec<_> = findings(&report).into_iter().filter(|f| f.contains(" long.md:")).collect();
         assert_eq!(found, ["sources long.md:2 long-line warning"], "{lang:?}");
+        // The Rust and Python scaffolds embed their rules.toml (the report's
+        // rule text is the plugin's); the JavaScript one does not yet.
+        let help = report.rules.get("long-line").map(|r| r.help.as_str());
+        let want = (lang != swarm_host::cli::new::Lang::Js)
+            .then_some("Break the line, or raise the limit in long-lines's source.");
+        assert_eq!(help, want, "{lang:?}: {:?}", report.warnings);
     }
 }
 

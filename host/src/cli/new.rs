@@ -50,6 +50,7 @@ const FILES: &[(&str, &str)] = &[
     ("Cargo.toml", include_str!("template/Cargo.toml.tmpl")),
     ("src/lib.rs", include_str!("template/lib.rs.tmpl")),
     ("team.toml", include_str!("template/team.toml.tmpl")),
+    ("rules.toml", include_str!("template/rules.toml.tmpl")),
     ("README.md", include_str!("template/README.md.tmpl")),
     (".gitignore", include_str!("template/gitignore.tmpl")),
 ];
@@ -61,6 +62,7 @@ const PYTHON_FILES: &[(&str, &str, bool)] = &[
     ("rules.py", include_str!("template/python/rules.py.tmpl"), true),
     ("test_rules.py", include_str!("template/python/test_rules.py.tmpl"), true),
     ("build.sh", include_str!("template/python/build.sh.tmpl"), true),
+    ("rules.toml", include_str!("template/rules.toml.tmpl"), true),
     ("team.toml", include_str!("template/python/team.toml.tmpl"), true),
     ("README.md", include_str!("template/python/README.md.tmpl"), true),
     (".gitignore", include_str!("template/python/gitignore.tmpl"), true),
