@@ -243,7 +243,8 @@ impl Cluster {
         }
         let payload = serde_json::to_vec(a).expect("assignments serialize");
         let subject = self.names.task_subject(&a.group, &a.task);
-        let mut headers = async_nats::HeaderMap::new();
+        // Over the server's max_payload, the assignment goes through the object store.
+        let (mut headers, payload) = self.outgoing(&format!("task {}", a.task), payload).await?;
         headers.insert("Nats-Msg-Id", a.task.as_str());
         let ack = self
             .js
@@ -254,9 +255,24 @@ impl Cluster {
         Ok(())
     }
 
+    /// The assignment a queue message carries (inline, or the blob its
+    /// header names).
+    pub async fn assignment(
+        &self,
+        headers: Option<&async_nats::HeaderMap>,
+        payload: &[u8],
+    ) -> Result<Assignment, ClusterError> {
+        Assignment::decode(&self.incoming(headers, payload).await?)
+    }
+
     /// Task `task`'s record.
     pub async fn record(&self, task: &str) -> Result<Option<Record>, ClusterError> {
         Ok(fence::read(&self.kv, task).await?.map(|v| v.record))
+    }
+
+    /// How many results of task `task` were fenced off (its counter).
+    pub async fn fenced(&self, task: &str) -> Result<u64, ClusterError> {
+        fence::fenced(&self.kv, task).await
     }
 
     /// The work queue's counters.
