@@ -354,3 +354,24 @@ async fn payloads_over_max_payload_go_through_the_object_store() {
         other => panic!("an oversized payload was not refused: {:?}", other.map(|(_, p)| p.len())),
     }
 }
+
+/// A fresh run of a team purges the previous run's queue and bucket; its
+/// tasks (same ids, within the server's duplicate window) must still be
+/// queued, not dropped as the earlier run's duplicates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_run_of_the_same_team_is_not_dropped_as_a_duplicate() {
+    let server = NatsServer::start();
+    let mut cluster = coordinator(&server, "again", settings(2000, 2)).await;
+    let a = Assignment::new("t1", "g", None, "sleep 1");
+    cluster.publish(&a).await.unwrap();
+    cluster.publish(&a).await.unwrap();
+    assert_eq!(cluster.queue_stats().await.unwrap().messages, 1, "a repeated publish within one run is dropped");
+    cluster.purge().await.unwrap();
+    assert_eq!(cluster.queue_stats().await.unwrap().messages, 0);
+    cluster.publish(&a).await.unwrap();
+    assert_eq!(cluster.queue_stats().await.unwrap().messages, 1, "the new run's task was dropped as a duplicate");
+    // A coordinator resuming this run keeps its generation: no second copy.
+    let resumed = coordinator(&server, "again", settings(2000, 2)).await;
+    resumed.publish(&a).await.unwrap();
+    assert_eq!(resumed.queue_stats().await.unwrap().messages, 1, "a resumed run published the task again");
+}
