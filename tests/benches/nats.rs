@@ -12,7 +12,14 @@
 //!   in-process task list;
 //! - `model-bound`: `SWARM_BENCH_TASKS` tasks (default 32) that each wait
 //!   200 ms as a model call would, through 1, 2, 4 and 8 worker processes
-//!   of one slot, against the ideal (`ceil(tasks / workers) × 200 ms`).
+//!   of one slot, against the ideal (`ceil(tasks / workers) × 200 ms`);
+//! - `cli`: tasks per second through `swarm-host run --nats` with 1, 2 and
+//!   4 `swarm-host worker` processes (2 slots each) for a trivial real
+//!   task (the `counter` plugin, `SWARM_BENCH_CLI_TASKS` tasks, default
+//!   200, 8 teammate instances), against the same team run in-process in
+//!   the same run. The workers join before the timed run (a first, untimed
+//!   run creates the team's objects and warms the plugin cache), so the
+//!   figure is the steady rate, start-up of the coordinator included.
 //!
 //! A plain `harness = false` binary: one table, best of three for `cycle`.
 
@@ -21,8 +28,12 @@ use std::time::{Duration, Instant};
 use swarm_host::cluster::{Assignment, Cluster, ConnectOptions, Settings, Worker};
 use swarm_host::tasks::{TaskList, TaskReport, TaskSpec};
 use swarm_tests::nats::{NatsServer, WorkerProc};
+use swarm_tests::proc::Proc;
 
 const WORKER: &str = env!("CARGO_BIN_EXE_nats-worker-under-test");
+const SWARM_HOST: &str = env!("CARGO_BIN_EXE_swarm-host-under-test");
+/// Longest one CLI run may take.
+const CLI_TIMEOUT: Duration = Duration::from_secs(300);
 const CYCLE_TASKS: usize = 500;
 const MODEL_MS: u64 = 200;
 
@@ -96,6 +107,75 @@ async fn model_bound(server: &NatsServer, workers: usize, tasks: usize) -> Durat
     wall
 }
 
+/// A team of `tasks` counter tasks over a one-file tree.
+fn cli_team(tasks: usize) -> tempfile::TempDir {
+    let mut body = format!("[[teammate]]\nname = \"counter\"\nplugin = \"{}\"\ninstances = 8\n", swarm_tests::COUNTER);
+    for i in 0..tasks {
+        body.push_str(&format!("[[task]]\nid = \"t{i}\"\nsubject = \"count\"\nowner = \"counter\"\n"));
+    }
+    swarm_tests::team_dir("bench", &[("a.txt", "a")], &body)
+}
+
+/// Wall time of `swarm-host run` over `dir` with `extra` arguments; every
+/// task must complete.
+fn cli_run(dir: &std::path::Path, cache: &str, extra: &[&str]) -> Duration {
+    let mut args = vec!["--state-dir", "state", "run", "team.toml", "--format", "json", "--cache-dir", cache];
+    args.extend_from_slice(extra);
+    let start = Instant::now();
+    let (code, out) = Proc::start(SWARM_HOST, &args, dir).finish(CLI_TIMEOUT);
+    let wall = start.elapsed();
+    assert_eq!(code, 0, "the bench run failed: {out}");
+    wall
+}
+
+/// `n` worker processes of team `bench`, joined.
+fn cli_workers(url: &str, n: usize, dir: &std::path::Path, cache: &str) -> Vec<Proc> {
+    (0..n)
+        .map(|i| {
+            let id = format!("w{i}");
+            let args = ["worker", "--nats", url, "--team", "bench", "--id", &id, "--slots", "2", "--cache-dir", cache];
+            let w = Proc::start(SWARM_HOST, &args, dir);
+            assert!(w.wait_line(&format!("worker {id} joined"), CLI_TIMEOUT).is_some(), "{id} did not join");
+            w
+        })
+        .collect()
+}
+
+/// The `cli` rows.
+fn cli_rows(server: &NatsServer) {
+    let tasks: usize = std::env::var("SWARM_BENCH_CLI_TASKS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
+    let dir = cli_team(tasks);
+    let cache = dir.path().join("cache");
+    let cache = cache.to_str().unwrap();
+    let url = server.url();
+    let floor = (0..2).map(|_| cli_run(dir.path(), cache, &["--backend", "in-process"])).min().unwrap();
+    // Untimed: creates the team's objects (workers join them) and warms the cache.
+    let warm = Proc::start(
+        SWARM_HOST,
+        &["--state-dir", "state", "run", "team.toml", "--nats", &url, "--cache-dir", cache, "--format", "json"],
+        dir.path(),
+    );
+    assert!(warm.wait_line("team started", CLI_TIMEOUT).is_some(), "the warm-up run did not start");
+    let workers = cli_workers(&url, 1, dir.path(), cache);
+    let (code, out) = warm.finish(CLI_TIMEOUT);
+    assert_eq!(code, 0, "the warm-up run failed: {out}");
+    drop(workers);
+    let rate = |wall: Duration| tasks as f64 / wall.as_secs_f64();
+    for n in [1, 2, 4] {
+        let workers = cli_workers(&url, n, dir.path(), cache);
+        let wall = cli_run(dir.path(), cache, &["--nats", &url]);
+        drop(workers);
+        println!(
+            "| cli: {tasks} counter tasks through `run --nats`, {n} worker process(es) of 2 slots | {:.0} tasks/s ({:.2} s) | same team in-process {:.0} tasks/s ({:.2} s) | {:.1}x slower |",
+            rate(wall),
+            wall.as_secs_f64(),
+            rate(floor),
+            floor.as_secs_f64(),
+            wall.as_secs_f64() / floor.as_secs_f64()
+        );
+    }
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let server = NatsServer::start();
@@ -124,4 +204,5 @@ async fn main() {
             wall.as_secs_f64() / ideal.as_secs_f64()
         );
     }
+    tokio::task::block_in_place(|| cli_rows(&server));
 }

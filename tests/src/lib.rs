@@ -15,6 +15,7 @@ include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 
 pub mod lang;
 pub mod nats;
+pub mod proc;
 pub mod tmux;
 
 /// The five shipped checkers as `(teammate name in examples/ci-audit.toml,

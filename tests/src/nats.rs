@@ -223,3 +223,18 @@ impl Drop for WorkerProc {
         self.kill9();
     }
 }
+
+/// Waits up to `timeout` for the work queue to hold nothing, delivered or
+/// not: a commit is seen on the bucket's watch before the worker's ack
+/// reaches the queue, and JetStream announces no event when a queue
+/// empties, so this reads the counters every 100 ms until the deadline.
+pub async fn drained(cluster: &swarm_host::cluster::Cluster, timeout: Duration) -> swarm_host::cluster::QueueStats {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let stats = cluster.queue_stats().await.unwrap();
+        if (stats.messages, stats.ack_pending, stats.pending) == (0, 0, 0) || tokio::time::Instant::now() > deadline {
+            return stats;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

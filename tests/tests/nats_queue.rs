@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use swarm_host::cluster::blobs::sha256_hex;
 use swarm_host::cluster::{Assignment, Cluster, ClusterError, ConnectOptions, Record, Settings, State};
-use swarm_tests::nats::{NatsServer, WorkerProc};
+use swarm_tests::nats::{NatsServer, WorkerProc, drained};
 
 const WORKER: &str = env!("CARGO_BIN_EXE_nats-worker-under-test");
 
@@ -29,21 +29,6 @@ fn worker_of(record: &Record) -> Option<&str> {
     match &record.state {
         State::Done { worker, .. } => Some(worker),
         _ => None,
-    }
-}
-
-/// Waits up to `timeout` for the work queue to hold nothing, delivered or
-/// not: a commit is seen on the bucket's watch before the worker's ack
-/// reaches the queue, and JetStream announces no event when a queue
-/// empties, so this reads the counters every 100 ms until the deadline.
-async fn drained(cluster: &Cluster, timeout: Duration) -> swarm_host::cluster::QueueStats {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let stats = cluster.queue_stats().await.unwrap();
-        if (stats.messages, stats.ack_pending, stats.pending) == (0, 0, 0) || tokio::time::Instant::now() > deadline {
-            return stats;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -308,4 +293,85 @@ async fn chaos_every_task_is_committed_exactly_once() {
         "chaos: {TASKS} tasks, {spawned} worker processes, {executed} executions ({} duplicates), {fenced} fenced results",
         executed.saturating_sub(TASKS)
     );
+}
+
+/// Payloads over the server's `max_payload` (64 KiB here) go through the
+/// object store: an assignment of 200 KiB is published and run, its
+/// 300 KiB output committed, a 2 MiB request answered with a 2 MiB reply;
+/// past the blob limit the error names the size and the limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payloads_over_max_payload_go_through_the_object_store() {
+    const MAX_PAYLOAD: usize = 64 << 10;
+    let conf = tempfile::tempdir().unwrap();
+    let path = conf.path().join("nats.conf");
+    std::fs::write(&path, format!("max_payload: {MAX_PAYLOAD}\n")).unwrap();
+    let server = NatsServer::start_with(&["-c", path.to_str().unwrap()]);
+    let team = "large";
+    let cluster = coordinator(&server, team, settings(5000, 2)).await;
+    assert!(cluster.inline_limit() < MAX_PAYLOAD, "{}", cluster.inline_limit());
+    let client = cluster.client();
+    let refused = client.publish("plain", vec![0u8; 200 << 10].into()).await;
+    assert!(refused.is_err(), "the server's limit is not in force");
+
+    let body = format!("echo {} {}", 300 << 10, "y".repeat(200 << 10));
+    cluster.publish(&Assignment::new("big", "g", None, &body)).await.unwrap();
+    let _w = WorkerProc::spawn(WORKER, &server.url(), team, "w", 1);
+    let ids = ["big".to_string()];
+    let records = cluster.wait_settled(&ids, Duration::from_secs(20)).await.unwrap().expect("the task settles");
+    let State::Done { output, .. } = &records["big"].state else { panic!("not done: {:?}", records["big"]) };
+    assert!(output.starts_with(swarm_host::cluster::spill::BLOB_VALUE), "the output was not spilled: {}", output.len());
+    assert_eq!(cluster.unspill_text(output).await.unwrap(), "x".repeat(300 << 10));
+
+    // Request/reply, both ways over the limit.
+    let mut calls = client.subscribe("large.call").await.unwrap();
+    let answering = cluster.clone();
+    tokio::spawn(async move {
+        use futures_util::StreamExt as _;
+        while let Some(msg) = calls.next().await {
+            let mut bytes = answering.incoming(msg.headers.as_ref(), &msg.payload).await.unwrap();
+            bytes.reverse();
+            let (headers, reply) = answering.outgoing("a reply", bytes).await.unwrap();
+            let to = msg.reply.unwrap();
+            answering.client().publish_with_headers(to, headers, reply.into()).await.unwrap();
+        }
+    });
+    let call: Vec<u8> = (0..(2usize << 20)).map(|i| (i % 251) as u8).collect();
+    let (headers, payload) = cluster.outgoing("a call", call.clone()).await.unwrap();
+    assert!(payload.is_empty() && headers.get(swarm_host::cluster::spill::BLOB_HEADER).is_some());
+    let request = async_nats::Request::new().headers(headers).payload(payload.into());
+    let answer = client.send_request("large.call", request).await.unwrap();
+    let mut back = cluster.incoming(answer.headers.as_ref(), &answer.payload).await.unwrap();
+    back.reverse();
+    assert_eq!(back, call, "the reply came back whole");
+
+    let too_large = vec![0u8; swarm_host::cluster::blobs::MAX_BLOB_BYTES + 1];
+    match cluster.outgoing("a model call", too_large).await {
+        Err(e @ ClusterError::TooLarge { .. }) => {
+            let text = e.to_string();
+            assert!(text.contains("a model call") && text.contains(&(64usize << 20).to_string()), "{text}");
+            assert!(text.contains(&((64usize << 20) + 1).to_string()), "{text}");
+        }
+        other => panic!("an oversized payload was not refused: {:?}", other.map(|(_, p)| p.len())),
+    }
+}
+
+/// A fresh run of a team purges the previous run's queue and bucket; its
+/// tasks (same ids, within the server's duplicate window) must still be
+/// queued, not dropped as the earlier run's duplicates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_run_of_the_same_team_is_not_dropped_as_a_duplicate() {
+    let server = NatsServer::start();
+    let mut cluster = coordinator(&server, "again", settings(2000, 2)).await;
+    let a = Assignment::new("t1", "g", None, "sleep 1");
+    cluster.publish(&a).await.unwrap();
+    cluster.publish(&a).await.unwrap();
+    assert_eq!(cluster.queue_stats().await.unwrap().messages, 1, "a repeated publish within one run is dropped");
+    cluster.purge().await.unwrap();
+    assert_eq!(cluster.queue_stats().await.unwrap().messages, 0);
+    cluster.publish(&a).await.unwrap();
+    assert_eq!(cluster.queue_stats().await.unwrap().messages, 1, "the new run's task was dropped as a duplicate");
+    // A coordinator resuming this run keeps its generation: no second copy.
+    let resumed = coordinator(&server, "again", settings(2000, 2)).await;
+    resumed.publish(&a).await.unwrap();
+    assert_eq!(resumed.queue_stats().await.unwrap().messages, 1, "a resumed run published the task again");
 }

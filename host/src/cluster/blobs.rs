@@ -9,6 +9,10 @@ use tokio::io::AsyncReadExt as _;
 use super::ClusterError;
 use super::queue::Cluster;
 
+/// Chunk size of stored blobs (the client's default), or less when the
+/// server's max_payload is smaller.
+const CHUNK_BYTES: usize = 128 << 10;
+
 /// Largest blob read back, in bytes (a plugin or one task's output).
 pub const MAX_BLOB_BYTES: usize = 64 << 20;
 
@@ -28,10 +32,13 @@ impl Cluster {
         let name = object_name(&digest);
         if self.blobs.info(&name).await.is_err() {
             let mut reader = bytes;
-            self.blobs
-                .put(name.as_str(), &mut reader)
-                .await
-                .map_err(|e| ClusterError::js(format!("store {name}"), e))?;
+            // Chunks fit in one message whatever the server's max_payload.
+            let meta = async_nats::jetstream::object_store::ObjectMetadata {
+                name: name.clone(),
+                chunk_size: Some(self.inline_limit().min(CHUNK_BYTES)),
+                ..Default::default()
+            };
+            self.blobs.put(meta, &mut reader).await.map_err(|e| ClusterError::js(format!("store {name}"), e))?;
         }
         Ok(digest)
     }

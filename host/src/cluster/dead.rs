@@ -15,8 +15,8 @@ use futures_util::StreamExt as _;
 use serde::Deserialize;
 
 use super::ClusterError;
-use super::fence::{self, Cas, Record, State};
-use super::queue::{Assignment, Cluster};
+use super::fence::{self, Cas, State};
+use super::queue::Cluster;
 
 /// The fields of the max-deliveries advisory used here.
 #[derive(Debug, Deserialize)]
@@ -98,7 +98,7 @@ impl Cluster {
         for seq in state.first_sequence..=state.last_sequence {
             // A sequence already acked or deleted is simply not there.
             let Ok(raw) = self.tasks.get_raw_message(seq).await else { continue };
-            let Ok(a) = Assignment::decode(&raw.payload) else { continue };
+            let Ok(a) = self.assignment(Some(&raw.headers), &raw.payload).await else { continue };
             if let Some(current) = fence::read(&self.kv, &a.task).await?
                 && let State::Retrying { attempt, .. } = current.record.state
                 && attempt >= self.settings.max_attempts
@@ -113,10 +113,10 @@ impl Cluster {
     async fn bury(&self, seq: u64, deliveries: u32) -> Result<String, ClusterError> {
         let raw =
             self.tasks.get_raw_message(seq).await.map_err(|e| ClusterError::js(format!("read message {seq}"), e))?;
-        let a = Assignment::decode(&raw.payload)?;
+        let a = self.assignment(Some(&raw.headers), &raw.payload).await?;
         let ack = self
             .js
-            .publish(self.names.dead_subject(&a.task), raw.payload.clone())
+            .publish_with_headers(self.names.dead_subject(&a.task), raw.headers.clone(), raw.payload.clone())
             .await
             .map_err(|e| ClusterError::js("publish a dead letter", e))?;
         ack.await.map_err(|e| ClusterError::js("publish a dead letter", e))?;
@@ -124,12 +124,12 @@ impl Cluster {
         // read and write again until the write lands or the task is done.
         loop {
             let Some(current) = fence::read(&self.kv, &a.task).await? else { break };
-            let error = match current.record.state {
+            let error = match &current.record.state {
                 State::Done { .. } | State::Dead { .. } => break,
-                State::Retrying { error, .. } => Some(error),
+                State::Retrying { error, .. } => Some(error.clone()),
                 _ => None,
             };
-            let dead = Record::new(State::Dead { deliveries, error });
+            let dead = current.record.with_state(State::Dead { deliveries, error });
             if fence::write(&self.kv, &a.task, &dead, current.revision).await? != Cas::Moved {
                 break;
             }

@@ -4,6 +4,13 @@
 //! taken over (the server redelivered its task after `ack_wait`) finds the
 //! revision moved: its result is discarded, never committed. JetStream
 //! acks cannot do this (a late ack is accepted: nats-server#4786, #6937).
+//!
+//! The counts a report gives are kept here too, durably, so a coordinator
+//! that was not listening still has them: every record carries how many
+//! claims (executions started) and how many recorded results its task had,
+//! each write carrying them forward, and a fenced result is counted under
+//! its own key (`fenced.<task>`, a compare-and-set counter), since the
+//! fenced worker may not touch the task's record.
 
 use async_nats::jetstream::kv;
 use serde::{Deserialize, Serialize};
@@ -60,12 +67,36 @@ pub struct Record {
     /// The state.
     #[serde(flatten)]
     pub state: State,
+    /// Claims so far: executions started, duplicates included.
+    #[serde(default)]
+    pub runs: u32,
+    /// Results recorded so far (committed, or a failed attempt recorded).
+    /// `runs - results` executions ended without one: their worker died,
+    /// or was fenced off.
+    #[serde(default)]
+    pub results: u32,
 }
 
 impl Record {
     /// A record in `state`.
     pub fn new(state: State) -> Self {
-        Self { v: RECORD_VERSION, state }
+        Self { v: RECORD_VERSION, state, runs: 0, results: 0 }
+    }
+
+    /// The record a claim writes over this one: `state`, one more run.
+    pub fn claimed(&self, state: State) -> Self {
+        Self { v: RECORD_VERSION, state, runs: self.runs.saturating_add(1), results: self.results }
+    }
+
+    /// The record a result writes over this (claimed) one: `state`, one
+    /// more result.
+    pub fn recorded(&self, state: State) -> Self {
+        Self { v: RECORD_VERSION, state, runs: self.runs, results: self.results.saturating_add(1) }
+    }
+
+    /// This record's counts with another `state` (a dead letter).
+    pub fn with_state(&self, state: State) -> Self {
+        Self { v: RECORD_VERSION, state, ..*self }
     }
 
     fn encode(&self) -> Vec<u8> {
@@ -123,6 +154,50 @@ pub async fn write(store: &kv::Store, task: &str, record: &Record, revision: u64
     }
 }
 
+/// Counts one fenced result of `task` (`fenced.<task>`, by compare-and-set
+/// until it lands); the count now.
+pub async fn count_fenced(store: &kv::Store, task: &str) -> Result<u64, ClusterError> {
+    let key = Names::fenced_key(task);
+    loop {
+        let entry = store.entry(key.as_str()).await.map_err(|e| ClusterError::js(format!("read {key}"), e))?;
+        let written = match entry.filter(|e| e.operation == kv::Operation::Put) {
+            None => match store.create(key.as_str(), "1".into()).await {
+                Ok(_) => Some(1),
+                Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => None,
+                Err(e) => return Err(ClusterError::js(format!("create {key}"), e)),
+            },
+            Some(e) => {
+                let n = decode_count(&key, &e.value)? + 1;
+                match store.update(key.as_str(), n.to_string().into(), e.revision).await {
+                    Ok(_) => Some(n),
+                    Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => None,
+                    Err(e) => return Err(ClusterError::js(format!("write {key}"), e)),
+                }
+            }
+        };
+        if let Some(n) = written {
+            return Ok(n);
+        }
+    }
+}
+
+/// Fenced results of `task` so far.
+pub async fn fenced(store: &kv::Store, task: &str) -> Result<u64, ClusterError> {
+    let key = Names::fenced_key(task);
+    match store.entry(key.as_str()).await.map_err(|e| ClusterError::js(format!("read {key}"), e))? {
+        Some(e) if e.operation == kv::Operation::Put => decode_count(&key, &e.value),
+        _ => Ok(0),
+    }
+}
+
+/// A counter's value (decimal text).
+pub fn decode_count(key: &str, bytes: &[u8]) -> Result<u64, ClusterError> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| ClusterError::Decode { what: format!("the counter `{key}`"), message: "not a number".into() })
+}
+
 /// Creates `task`'s record if it has none; `false` if it had one.
 pub async fn create(store: &kv::Store, task: &str, record: &Record) -> Result<bool, ClusterError> {
     let key = Names::task_key(task);
@@ -130,5 +205,23 @@ pub async fn create(store: &kv::Store, task: &str, record: &Record) -> Result<bo
         Ok(_) => Ok(true),
         Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => Ok(false),
         Err(e) => Err(ClusterError::js(format!("create {key}"), e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_are_carried_from_record_to_record_and_old_records_read_as_zero() {
+        let queued = Record::new(State::Queued);
+        let running = queued.claimed(State::Running { worker: "a".into(), attempt: 1 });
+        let again = running.claimed(State::Running { worker: "b".into(), attempt: 2 });
+        let done = again.recorded(State::Done { worker: "b".into(), attempt: 2, output: String::new() });
+        assert_eq!((done.runs, done.results), (2, 1));
+        let decoded = Record::decode("t", &done.encode()).unwrap();
+        assert_eq!(decoded, done);
+        let old = Record::decode("t", br#"{"v":1,"state":"queued"}"#).unwrap();
+        assert_eq!((old.runs, old.results), (0, 0));
     }
 }

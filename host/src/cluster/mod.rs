@@ -18,6 +18,8 @@
 //! - [`fence`]: task records, claim and commit by revision;
 //! - [`dead`]: dead letters (the max-deliveries advisory);
 //! - [`blobs`]: content-addressed plugins and outputs, re-hashed on read;
+//! - [`spill`]: payloads over the server's `max_payload` moved through the
+//!   object store;
 //! - [`worker`]: the worker loop (fetch, claim, heartbeats, run, commit, ack).
 
 pub mod blobs;
@@ -26,6 +28,7 @@ pub mod dead;
 pub mod fence;
 pub mod names;
 pub mod queue;
+pub mod spill;
 pub mod worker;
 
 pub use connect::{ConnectOptions, MIN_SERVER};
@@ -80,6 +83,18 @@ pub enum ClusterError {
         what: String,
         /// Why.
         message: String,
+    },
+    /// A payload is larger than even the object store takes.
+    #[error(
+        "{what} is {bytes} bytes, over the {limit}-byte limit of one blob (payloads over the server's max_payload go through the object store)"
+    )]
+    TooLarge {
+        /// What was being sent.
+        what: String,
+        /// Its size.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
     },
     /// A blob's bytes do not hash to the digest it was asked for by.
     #[error("blob {expected} refused: its bytes hash to {actual}")]

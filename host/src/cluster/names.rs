@@ -99,14 +99,14 @@ impl Names {
         format!("swarm.{}.evt.msg.*", self.team)
     }
 
-    /// The subject workers count what they do on (`executed`, `fenced`).
-    pub fn worker_events(&self, kind: &str) -> String {
-        format!("swarm.{}.evt.worker.{kind}", self.team)
-    }
-
     /// The key of task `task`'s record.
     pub fn task_key(task: &str) -> String {
         format!("task.{task}")
+    }
+
+    /// The key counting task `task`'s fenced results.
+    pub fn fenced_key(task: &str) -> String {
+        format!("fenced.{task}")
     }
 }
 

@@ -1,8 +1,10 @@
 //! A team's JetStream objects: the coordinator creates them ([`Cluster::create`]),
 //! a worker joins them ([`Cluster::join`]). Tasks are published to the
-//! work-queue stream with their id as `Nats-Msg-Id` (a second publish in
-//! the duplicate window is dropped by the server), after their record is
-//! created in the bucket.
+//! work-queue stream with `<run>.<id>` as `Nats-Msg-Id` (a second publish
+//! in the duplicate window is dropped by the server), after their record
+//! is created in the bucket. `<run>` is the run's generation, kept in the
+//! bucket (`run`): a fresh run of the same team makes a new one, so the
+//! server's duplicate window never drops its tasks as the previous run's.
 
 use std::time::Duration;
 
@@ -87,6 +89,8 @@ pub struct Cluster {
     pub(crate) blobs: object_store::ObjectStore,
     pub(crate) tasks: stream::Stream,
     pub(crate) settings: Settings,
+    /// The run's generation (the coordinator's; empty for a worker).
+    pub(crate) run: String,
 }
 
 /// The work queue as the server sees it.
@@ -167,7 +171,11 @@ impl Cluster {
                 .await
                 .map_err(|e| ClusterError::js(format!("create object store {}", names.blobs()), e))?,
         };
-        Ok(Self { js, names, kv, blobs, tasks, settings })
+        let run = match kv.get(RUN_KEY).await.map_err(|e| ClusterError::js(format!("read {RUN_KEY}"), e))? {
+            Some(run) => String::from_utf8_lossy(&run).into_owned(),
+            None => new_run(&kv).await?,
+        };
+        Ok(Self { js, names, kv, blobs, tasks, settings, run })
     }
 
     /// Joins team `team`'s objects, which its coordinator created.
@@ -193,7 +201,7 @@ impl Cluster {
         };
         let kv = js.get_key_value(names.bucket()).await.map_err(|e| missing(names.bucket(), &e))?;
         let blobs = js.get_object_store(names.blobs()).await.map_err(|e| missing(names.blobs(), &e))?;
-        Ok(Self { js, names, kv, blobs, tasks, settings })
+        Ok(Self { js, names, kv, blobs, tasks, settings, run: String::new() })
     }
 
     /// The client this cluster uses (for request/reply and events).
@@ -205,8 +213,9 @@ impl Cluster {
     /// whose objects an earlier run left (a resumed run keeps them: that is
     /// where it picks its state up). Plugins and blobs stay (they are
     /// content-addressed); the workers' consumer stays, so running workers
-    /// keep fetching.
-    pub async fn purge(&self) -> Result<(), ClusterError> {
+    /// keep fetching. The run gets a new generation, so the server's
+    /// duplicate window does not drop its tasks as the earlier run's.
+    pub async fn purge(&mut self) -> Result<(), ClusterError> {
         self.tasks.purge().await.map_err(|e| ClusterError::js(format!("purge {}", self.names.tasks_stream()), e))?;
         let bucket_stream = format!("KV_{}", self.names.bucket());
         let kv_stream = self
@@ -215,6 +224,7 @@ impl Cluster {
             .await
             .map_err(|e| ClusterError::js(format!("open {bucket_stream}"), e))?;
         kv_stream.purge().await.map_err(|e| ClusterError::js(format!("purge {bucket_stream}"), e))?;
+        self.run = new_run(&self.kv).await?;
         Ok(())
     }
 
@@ -243,8 +253,9 @@ impl Cluster {
         }
         let payload = serde_json::to_vec(a).expect("assignments serialize");
         let subject = self.names.task_subject(&a.group, &a.task);
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Msg-Id", a.task.as_str());
+        // Over the server's max_payload, the assignment goes through the object store.
+        let (mut headers, payload) = self.outgoing(&format!("task {}", a.task), payload).await?;
+        headers.insert("Nats-Msg-Id", format!("{}.{}", self.run, a.task).as_str());
         let ack = self
             .js
             .publish_with_headers(subject, headers, payload.into())
@@ -254,9 +265,24 @@ impl Cluster {
         Ok(())
     }
 
+    /// The assignment a queue message carries (inline, or the blob its
+    /// header names).
+    pub async fn assignment(
+        &self,
+        headers: Option<&async_nats::HeaderMap>,
+        payload: &[u8],
+    ) -> Result<Assignment, ClusterError> {
+        Assignment::decode(&self.incoming(headers, payload).await?)
+    }
+
     /// Task `task`'s record.
     pub async fn record(&self, task: &str) -> Result<Option<Record>, ClusterError> {
         Ok(fence::read(&self.kv, task).await?.map(|v| v.record))
+    }
+
+    /// How many results of task `task` were fenced off (its counter).
+    pub async fn fenced(&self, task: &str) -> Result<u64, ClusterError> {
+        fence::fenced(&self.kv, task).await
     }
 
     /// The work queue's counters.
@@ -350,6 +376,18 @@ impl Cluster {
         }
         Ok(out)
     }
+}
+
+/// The bucket key of the run's generation.
+const RUN_KEY: &str = "run";
+
+/// Writes a new run generation (the time in nanoseconds, hex: one
+/// coordinator per team, so two never start in the same nanosecond).
+async fn new_run(kv: &kv::Store) -> Result<String, ClusterError> {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let run = format!("{nanos:x}");
+    kv.put(RUN_KEY, run.clone().into()).await.map_err(|e| ClusterError::js(format!("write {RUN_KEY}"), e))?;
+    Ok(run)
 }
 
 /// The teams whose objects are on the server `client` reaches, by name.

@@ -21,7 +21,7 @@ use futures_util::StreamExt as _;
 use tokio::sync::Semaphore;
 
 use super::ClusterError;
-use super::fence::{self, Cas, Record, State};
+use super::fence::{self, Cas, State};
 use super::names::CONSUMER;
 use super::queue::{Assignment, Cluster};
 
@@ -55,14 +55,6 @@ impl WorkerStats {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 }
-
-/// What workers tell the coordinator they did, on
-/// [`Names::worker_events`](super::Names::worker_events) (the payload is
-/// the task id): every execution, and every result fenced off. Core NATS,
-/// at most once: the coordinator's counts are what it heard.
-pub const EXECUTED: &str = "executed";
-/// See [`EXECUTED`].
-pub const FENCED: &str = "fenced";
 
 /// A worker of one team.
 #[derive(Debug, Clone)]
@@ -138,14 +130,6 @@ impl Worker {
         Ok(())
     }
 
-    /// Tells the coordinator (if it listens) that this worker did `kind` for `task`.
-    async fn tell(&self, kind: &str, task: &str) {
-        let subject = self.cluster.names.worker_events(kind);
-        if let Err(e) = self.cluster.client().publish(subject, task.to_string().into()).await {
-            tracing::debug!(task = %task, "cannot tell the coordinator `{kind}`: {e}");
-        }
-    }
-
     /// One delivery: claim, run with heartbeats, commit, ack.
     async fn handle<H, F>(&self, message: jetstream::Message, run: &H)
     where
@@ -154,11 +138,15 @@ impl Worker {
     {
         let attempt = message.info().map_or(1, |i| u32::try_from(i.delivered).unwrap_or(u32::MAX));
         let (message, acker) = message.split();
-        let a = match Assignment::decode(&message.payload) {
+        let a = match self.cluster.assignment(message.headers.as_ref(), &message.payload).await {
             Ok(a) => a,
-            Err(e) => {
+            Err(e @ (ClusterError::Decode { .. } | ClusterError::DigestMismatch { .. })) => {
                 tracing::error!("dropping a task message on {}: {e}", message.subject);
                 let _ = acker.ack_with(AckKind::Term).await;
+                return;
+            }
+            Err(e) => {
+                tracing::warn!("cannot read a task message on {} (left for redelivery): {e}", message.subject);
                 return;
             }
         };
@@ -180,7 +168,9 @@ impl Worker {
             let _ = acker.double_ack().await;
             return;
         }
-        let running = Record::new(State::Running { worker: self.id.clone(), attempt });
+        // The claim counts the execution in the record itself: a
+        // coordinator reads the count from the bucket, listening or not.
+        let running = current.record.claimed(State::Running { worker: self.id.clone(), attempt });
         let claim = match fence::write(kv, &a.task, &running, current.revision).await {
             Ok(Cas::Written(revision)) => revision,
             Ok(Cas::Moved) => {
@@ -211,7 +201,7 @@ impl Worker {
         let outcome = match plugin {
             Ok(plugin) => {
                 WorkerStats::bump(&self.stats.executed);
-                self.tell(EXECUTED, &task).await;
+                tracing::info!(task = %task, worker = %self.id, attempt, "executing");
                 run(a, attempt, plugin).await
             }
             Err(refused) => {
@@ -219,10 +209,17 @@ impl Worker {
                 Err(refused)
             }
         };
+        // Over the server's max_payload, the output goes through the object store.
+        let outcome = match outcome {
+            Ok(output) => {
+                self.cluster.spill_text(&format!("the output of task {task}"), output).await.map_err(|e| e.to_string())
+            }
+            failed => failed,
+        };
         beat.abort();
         let (record, failed) = match outcome {
-            Ok(output) => (Record::new(State::Done { worker: self.id.clone(), attempt, output }), false),
-            Err(error) => (Record::new(State::Retrying { attempt, error }), true),
+            Ok(output) => (running.recorded(State::Done { worker: self.id.clone(), attempt, output }), false),
+            Err(error) => (running.recorded(State::Retrying { attempt, error }), true),
         };
         match fence::write(kv, &task, &record, claim).await {
             Ok(Cas::Written(_)) if failed => {
@@ -237,7 +234,9 @@ impl Worker {
             }
             Ok(Cas::Moved) => {
                 WorkerStats::bump(&self.stats.fenced);
-                self.tell(FENCED, &task).await;
+                if let Err(e) = fence::count_fenced(kv, &task).await {
+                    tracing::warn!(task = %task, "cannot count the fenced result: {e}");
+                }
                 tracing::warn!(task = %task, worker = %self.id, attempt, "fenced: the claim was taken over, result discarded");
             }
             Err(e) => tracing::warn!(task = %task, "cannot record the result (left for redelivery): {e}"),

@@ -428,7 +428,7 @@ pub async fn run_nats(
     let client = connect.connect().await.map_err(|e| nats(&e))?;
     let max_attempts = plan.tasks.iter().map(|t| t.max_attempts).max().unwrap_or(1).max(3);
     let settings = Settings { ack_wait, max_attempts, ..Settings::default() };
-    let cluster = Cluster::create(client, &plan.team, settings).await.map_err(|e| nats(&e))?;
+    let mut cluster = Cluster::create(client, &plan.team, settings).await.map_err(|e| nats(&e))?;
     if options.restored.is_none() {
         cluster.purge().await.map_err(|e| nats(&e))?;
     }

@@ -8,15 +8,20 @@ use serde::{Deserialize, Serialize};
 pub struct ScaleOut {
     /// Workers that ran at least one task of this run (their ids).
     pub workers: Vec<String>,
-    /// Executions started on workers, duplicates included.
+    /// Executions started on workers, duplicates included: the claims the
+    /// bucket's task records count (read from the bucket, so they include
+    /// executions no coordinator saw, e.g. before a resume).
     pub executions: u64,
     /// Results committed while this coordinator listened (one per task
     /// attempt); those committed before it started are `picked_up`.
     pub committed: u64,
-    /// Executions whose result was not committed: a redelivery ran the
-    /// task again (its worker was presumed dead), or a worker died mid-task.
+    /// Executions that recorded no result (the bucket's claims minus its
+    /// recorded results): a redelivery ran the task again because its
+    /// worker died mid-task or was presumed dead.
     pub duplicates: u64,
-    /// Results discarded because the claim had been taken over.
+    /// Results discarded because the claim had been taken over (counted in
+    /// the bucket by the fenced worker; those that land after the run
+    /// ended stay in the bucket only).
     pub fenced: u64,
     /// Task attempts that ran out of deliveries (dead letters).
     pub dead_letters: u64,

@@ -4,7 +4,8 @@
 //!
 //! `nats-worker-under-test URL TEAM WORKER-ID SLOTS`. A task's body says
 //! what running it does: `sleep <ms>` waits and succeeds (as a model call
-//! would), `trap` fails every time (a poison task). Each run is printed as
+//! would), `echo <n> ...` succeeds with an output of `n` bytes (a large
+//! result), `trap` fails every time (a poison task). Each run is printed as
 //! `executed <task> <attempt>`; the worker's own log (committed, fenced)
 //! follows on stdout. It ends when its stdin closes.
 
@@ -36,6 +37,10 @@ async fn main() {
                     Some(("sleep", ms)) => {
                         tokio::time::sleep(Duration::from_millis(ms.parse().unwrap_or(0))).await;
                         Ok(format!("slept {ms} ms"))
+                    }
+                    Some(("echo", rest)) => {
+                        let n: usize = rest.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or(0);
+                        Ok("x".repeat(n))
                     }
                     _ if a.body == "trap" => Err("the plugin trapped: unreachable".to_string()),
                     _ => Err(format!("unknown task body `{}`", a.body)),

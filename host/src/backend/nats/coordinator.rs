@@ -14,6 +14,13 @@
 //! blob, and every path is checked first exactly as a local write is
 //! ([`Workspace::write`] under the run's policy, as the task's holder); one
 //! refused path fails the task naming it, and nothing of it is applied.
+//!
+//! The report's counts of executions, duplicates and fenced results come
+//! from the bucket, not from messages: each task record carries its runs
+//! and recorded results, read when the task settles; fenced results are
+//! counted under `fenced.<key>`, read then too and watched until the run
+//! ends (a watch replays the last value of every key first, so a resumed
+//! coordinator counts what happened while none listened).
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,7 +35,6 @@ use super::tree;
 use crate::backend::{TeammateBackend, link};
 use crate::cluster::fence::{self, State};
 use crate::cluster::queue::settled;
-use crate::cluster::worker::{EXECUTED, FENCED};
 use crate::cluster::{Assignment, Cluster};
 use crate::llm::SharedModelPort;
 use crate::mailbox::Incoming;
@@ -47,6 +53,9 @@ pub const WAITING_NOTE: Duration = Duration::from_secs(3);
 const IDLE_WAIT: Duration = Duration::from_secs(2);
 /// Backoff after the bucket could not be watched (the server is away).
 const WATCH_RETRY: Duration = Duration::from_millis(500);
+/// Fetches of a committed result's writes while the server is away
+/// (`WATCH_RETRY` apart: a minute), before the attempt fails.
+const FETCH_TRIES: u32 = 120;
 
 /// What the stand-ins of a run share.
 #[derive(Debug, Clone)]
@@ -65,12 +74,26 @@ pub struct NatsSetup {
 
 #[derive(Debug, Default)]
 struct Counts {
-    executions: AtomicU64,
     committed: AtomicU64,
-    fenced: AtomicU64,
     dead: AtomicU64,
     picked_up: AtomicU64,
     workers: Mutex<BTreeSet<String>>,
+    /// Per queue key, from its settled record: (runs, results).
+    runs: Mutex<HashMap<String, (u32, u32)>>,
+    /// Per queue key, its `fenced.<key>` counter (only ever grows).
+    fenced: Mutex<HashMap<String, u64>>,
+}
+
+impl Counts {
+    fn settled(&self, key: &str, record: &crate::cluster::Record) {
+        self.runs.lock().unwrap_or_else(|e| e.into_inner()).insert(key.to_string(), (record.runs, record.results));
+    }
+
+    fn fenced(&self, key: &str, n: u64) {
+        let mut fenced = self.fenced.lock().unwrap_or_else(|e| e.into_inner());
+        let slot = fenced.entry(key.to_string()).or_default();
+        *slot = (*slot).max(n);
+    }
 }
 
 fn bump(c: &AtomicU64) {
@@ -146,9 +169,6 @@ impl Nats {
         let names = cluster.names().clone();
         let calls = client.subscribe(names.all_calls()).await.map_err(|e| js("subscribe to the calls", &e))?;
         let events = client.subscribe(names.all_events()).await.map_err(|e| js("subscribe to the events", &e))?;
-        let executed =
-            client.subscribe(names.worker_events(EXECUTED)).await.map_err(|e| js("subscribe to counts", &e))?;
-        let fenced = client.subscribe(names.worker_events(FENCED)).await.map_err(|e| js("subscribe to counts", &e))?;
         let dead = cluster.dead_letters().await?;
         let shared = Arc::new(Shared {
             team,
@@ -163,16 +183,30 @@ impl Nats {
         let servers = vec![
             tokio::spawn(serve_calls(shared.clone(), calls)),
             tokio::spawn(serve_events(shared.clone(), events)),
-            tokio::spawn(count(shared.clone(), executed, |c| &c.executions)),
-            tokio::spawn(count(shared.clone(), fenced, |c| &c.fenced)),
+            tokio::spawn(watch_fenced(shared.clone())),
         ];
         Ok(Self { shared, servers, _dead: dead })
     }
 }
 
-async fn count(shared: Arc<Shared>, mut sub: async_nats::Subscriber, counter: fn(&Counts) -> &AtomicU64) {
-    while sub.next().await.is_some() {
-        bump(counter(&shared.counts));
+/// Keeps the fenced counts up to date from the bucket until the run ends;
+/// watched again (from the last value of every key) if the watch ends.
+async fn watch_fenced(shared: Arc<Shared>) {
+    loop {
+        match shared.cluster.kv.watch_with_history("fenced.>").await {
+            Ok(mut watch) => {
+                while let Some(Ok(entry)) = watch.next().await {
+                    let Some(key) = entry.key.strip_prefix("fenced.") else { continue };
+                    if entry.operation == async_nats::jetstream::kv::Operation::Put
+                        && let Ok(n) = fence::decode_count(&entry.key, &entry.value)
+                    {
+                        shared.counts.fenced(key, n);
+                    }
+                }
+            }
+            Err(e) => tracing::debug!("cannot watch the fenced counts (retrying): {e}"),
+        }
+        tokio::time::sleep(WATCH_RETRY).await;
     }
 }
 
@@ -199,8 +233,11 @@ async fn serve_calls(shared: Arc<Shared>, mut calls: async_nats::Subscriber) {
         let shared = shared.clone();
         tokio::spawn(async move {
             let teammate = member_of(&msg.subject).to_string();
-            let reply = match serde_json::from_slice::<CallEnvelope>(&msg.payload) {
-                Err(e) => Reply::Done { error: Some(format!("cannot decode the call: {e}")) },
+            let payload = shared.cluster.incoming(msg.headers.as_ref(), &msg.payload).await;
+            let reply = match payload.map_err(|e| e.to_string()).and_then(|p| {
+                serde_json::from_slice::<CallEnvelope>(&p).map_err(|e| format!("cannot decode the call: {e}"))
+            }) {
+                Err(e) => Reply::Done { error: Some(e) },
                 Ok(CallEnvelope { key, call }) => match shared.out_as(&teammate, &key) {
                     None => Reply::Done {
                         error: Some(format!("`{teammate}` has no task `{key}` out: a stale worker's call is refused")),
@@ -209,7 +246,15 @@ async fn serve_calls(shared: Arc<Shared>, mut calls: async_nats::Subscriber) {
                 },
             };
             let payload = serde_json::to_vec(&reply).expect("replies serialize");
-            if let Err(e) = shared.cluster.client().publish(reply_to, payload.into()).await {
+            // Over the server's max_payload, the reply goes through the object store.
+            let (headers, payload) = match shared.cluster.outgoing("the reply to a host call", payload).await {
+                Ok(out) => out,
+                Err(e) => {
+                    let refused = Reply::Done { error: Some(e.to_string()) };
+                    (async_nats::HeaderMap::new(), serde_json::to_vec(&refused).expect("replies serialize"))
+                }
+            };
+            if let Err(e) = shared.cluster.client().publish_with_headers(reply_to, headers, payload.into()).await {
                 tracing::warn!(teammate = %teammate, "cannot answer a remote call: {e}");
             }
         });
@@ -244,7 +289,14 @@ async fn answer(shared: &Shared, teammate: &str, group: &str, call: Call) -> Rep
 async fn serve_events(shared: Arc<Shared>, mut events: async_nats::Subscriber) {
     while let Some(msg) = events.next().await {
         let teammate = member_of(&msg.subject);
-        let Ok(EventEnvelope { key, message }) = serde_json::from_slice::<EventEnvelope>(&msg.payload) else {
+        let payload = match shared.cluster.incoming(msg.headers.as_ref(), &msg.payload).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(teammate = %teammate, "dropping a remote event whose payload cannot be read: {e}");
+                continue;
+            }
+        };
+        let Ok(EventEnvelope { key, message }) = serde_json::from_slice::<EventEnvelope>(&payload) else {
             tracing::warn!(teammate = %teammate, "dropping a remote event that does not decode");
             continue;
         };
@@ -331,13 +383,15 @@ impl TeammateBackend for Nats {
     fn scale_out(&self) -> Option<ScaleOut> {
         let c = &self.shared.counts;
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let (executions, committed) = (load(&c.executions), load(&c.committed));
+        let runs = c.runs.lock().unwrap_or_else(|e| e.into_inner());
+        let executions = runs.values().map(|(r, _)| u64::from(*r)).sum();
+        let duplicates = runs.values().map(|(r, done)| u64::from(r.saturating_sub(*done))).sum();
         Some(ScaleOut {
             workers: c.workers.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect(),
             executions,
-            committed,
-            duplicates: executions.saturating_sub(committed),
-            fenced: load(&c.fenced),
+            committed: load(&c.committed),
+            duplicates,
+            fenced: c.fenced.lock().unwrap_or_else(|e| e.into_inner()).values().sum(),
             dead_letters: load(&c.dead),
             picked_up: load(&c.picked_up),
         })
@@ -487,6 +541,7 @@ async fn committed(shared: &Shared, a: &Assignment) -> State {
                 Ok(Some(v)) if settled(&v.record) => {
                     bump(&shared.counts.picked_up);
                     tracing::info!(task = %a.task, "result picked up from the bucket (committed while no coordinator listened)");
+                    count_settled(shared, &a.task, &v.record).await;
                     return v.record.state;
                 }
                 Ok(_) => match shared.cluster.publish(a).await {
@@ -510,6 +565,7 @@ async fn committed(shared: &Shared, a: &Assignment) -> State {
                     if matches!(r.state, State::Done { .. }) {
                         bump(&shared.counts.committed);
                     }
+                    count_settled(shared, &a.task, &r).await;
                     return r.state;
                 }
             }
@@ -529,6 +585,17 @@ async fn committed(shared: &Shared, a: &Assignment) -> State {
     }
 }
 
+/// Counts a settled task's runs, and the results fenced off before it
+/// settled (a fenced worker counts before the holder's commit can land;
+/// later ones reach [`watch_fenced`]).
+async fn count_settled(shared: &Shared, key: &str, record: &crate::cluster::Record) {
+    shared.counts.settled(key, record);
+    match fence::fenced(&shared.cluster.kv, key).await {
+        Ok(n) => shared.counts.fenced(key, n),
+        Err(e) => tracing::warn!(task = %key, "cannot read the fenced count (the watch may still bring it): {e}"),
+    }
+}
+
 /// Checks and applies the writes of a committed result; the task's report,
 /// or why it failed (and the limit that ended it).
 async fn apply(
@@ -537,11 +604,18 @@ async fn apply(
     spec: &TaskSpec,
     output: &str,
 ) -> Result<TaskReport, (String, Option<crate::model::LimitKind>)> {
-    let result = JobResult::decode(output).map_err(|e| (e.to_string(), None))?;
+    let output = match output.strip_prefix(crate::cluster::spill::BLOB_VALUE) {
+        None => output.to_string(),
+        Some(digest) => {
+            let bytes = fetch(&shared.cluster, digest).await.map_err(|e| (format!("the task's result: {e}"), None))?;
+            String::from_utf8(bytes).map_err(|e| (format!("the task's result: {e}"), None))?
+        }
+    };
+    let result = JobResult::decode(&output).map_err(|e| (e.to_string(), None))?;
     let files = match &result.writes {
         None => Vec::new(),
         Some(digest) => {
-            let blob = shared.cluster.blob(digest).await.map_err(|e| (format!("the task's writes: {e}"), None))?;
+            let blob = fetch(&shared.cluster, digest).await.map_err(|e| (format!("the task's writes: {e}"), None))?;
             tree::unpack(&blob).map_err(|e| (format!("the task's writes: {e}"), None))?
         }
     };
@@ -555,6 +629,22 @@ async fn apply(
     match result.outcome {
         JobOutcome::Completed { report } => Ok(checked_findings(&shared.workspace, id, spec, report)),
         JobOutcome::Failed { reason, limit } => Err((reason, limit.map(Into::into))),
+    }
+}
+
+/// Blob `digest`, fetched again while the server is away (a restart): a
+/// committed result is never failed for a transient error. Bytes that do
+/// not match the digest are refused at once.
+async fn fetch(cluster: &Cluster, digest: &str) -> Result<Vec<u8>, crate::cluster::ClusterError> {
+    let mut tries = 0u32;
+    loop {
+        match cluster.blob(digest).await {
+            Err(crate::cluster::ClusterError::JetStream { .. }) if tries < FETCH_TRIES => {
+                tries += 1;
+                tokio::time::sleep(WATCH_RETRY).await;
+            }
+            other => return other,
+        }
     }
 }
 

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use crate::backend::link;
 use crate::cluster::blobs::MAX_BLOB_BYTES;
-use crate::cluster::{Assignment, Cluster, Names};
+use crate::cluster::{Assignment, Cluster};
 use crate::llm::{BoxFuture, LlmError, ModelCall, ModelPort, ModelResponse};
 use crate::mailbox::{Incoming, SendError};
 use crate::model::TeammateMessage;
@@ -203,8 +203,7 @@ impl WorkerHost {
             dependencies: job.dependencies.iter().cloned().map(Into::into).collect(),
         };
         let port = Arc::new(JobPort {
-            client: self.cluster.client(),
-            names: self.cluster.names().clone(),
+            cluster: self.cluster.clone(),
             key: a.task.clone(),
             teammate: job.launch.id.clone(),
             task: claimed.spec.id.clone(),
@@ -251,8 +250,7 @@ impl WorkerHost {
 /// The port of one task on a worker (see the module doc).
 #[derive(Debug)]
 pub struct JobPort {
-    client: async_nats::Client,
-    names: Names,
+    cluster: Cluster,
     key: String,
     teammate: String,
     task: String,
@@ -275,8 +273,12 @@ impl JobPort {
     async fn request(&self, call: Call, wait: Duration) -> Result<Reply, (bool, PortError)> {
         let envelope = CallEnvelope { key: self.key.clone(), call };
         let payload = serde_json::to_vec(&envelope).expect("calls serialize");
-        let request = async_nats::Request::new().payload(payload.into()).timeout(Some(wait));
-        let answer = match self.client.send_request(self.names.calls(&self.teammate), request).await {
+        // Over the server's max_payload, the call goes through the object store.
+        let (headers, payload) =
+            self.cluster.outgoing("a host call", payload).await.map_err(|e| (false, PortError::Lost(e.to_string())))?;
+        let request = async_nats::Request::new().headers(headers).payload(payload.into()).timeout(Some(wait));
+        let subject = self.cluster.names().calls(&self.teammate);
+        let answer = match self.cluster.client().send_request(subject, request).await {
             Ok(answer) => answer,
             Err(e) => {
                 let nobody = e.kind() == async_nats::RequestErrorKind::NoResponders;
@@ -285,7 +287,12 @@ impl JobPort {
                 return Err((nobody, PortError::Lost(why)));
             }
         };
-        serde_json::from_slice(&answer.payload).map_err(|e| (false, PortError::Lost(format!("bad reply: {e}"))))
+        let answer = self
+            .cluster
+            .incoming(answer.headers.as_ref(), &answer.payload)
+            .await
+            .map_err(|e| (false, PortError::Lost(format!("the reply: {e}"))))?;
+        serde_json::from_slice(&answer).map_err(|e| (false, PortError::Lost(format!("bad reply: {e}"))))
     }
 
     fn is_over(&self) -> bool {
@@ -385,9 +392,17 @@ impl TeamPort for JobPort {
         }
         let envelope = EventEnvelope { key: self.key.clone(), message: msg.into() };
         let payload = serde_json::to_vec(&envelope).expect("events serialize");
-        let (client, subject) = (self.client.clone(), self.names.events(&self.teammate));
+        let (cluster, subject) = (self.cluster.clone(), self.cluster.names().events(&self.teammate));
         Box::pin(async move {
-            if let Err(e) = client.publish(subject, payload.into()).await {
+            let sent = match cluster.outgoing("an event", payload).await {
+                Ok((headers, payload)) => cluster
+                    .client()
+                    .publish_with_headers(subject, headers, payload.into())
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            if let Err(e) = sent {
                 tracing::warn!("cannot send an event to the coordinator: {e}");
             }
         })
