@@ -14,6 +14,8 @@
 mod browser;
 mod common;
 
+use std::path::Path;
+
 use browser::{clean, host_of, hostile_report, render};
 use serde_json::json;
 
@@ -132,4 +134,40 @@ fn messages_between_teammates_are_arrows_and_the_lead_plan_shows_as_proposed_and
     assert!(dom.contains("<details class=\"proposal accepted\" data-attempt=\"2\"><summary>As the lead proposed it, attempt 2: 2 task(s), validated</summary>"));
     assert!(dom.contains("<td>p2</td><td>two</td><td>anyone</td><td>docs/a.md</td><td>p1</td>"), "a validated task");
     assert!(dom.contains("<td>src/a.rs and 2 more</td>"), "the files a validated task owns, counted past the list");
+}
+
+/// The shipped agent team (`examples/agent-team`, on its scripted model) as
+/// `swarm-host run --dry-run --format html` writes it: a lane per agent, a
+/// bar per attempt, and each task, opened from the URL, with its diff and
+/// its transcript.
+#[test]
+fn the_agent_team_examples_report_shows_each_tasks_diff_and_transcript() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/agent-team");
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["code/CHANGELOG.md", "code/src/parse.rs", "code/src/stats.rs", "scripted-model.json"] {
+        let to = dir.path().join(file);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(example.join(file), to).unwrap();
+    }
+    let team = std::fs::read_to_string(example.join("team.toml")).unwrap();
+    let shipped = "\"../../target/wasm32-wasip2/release/agent.wasm\"";
+    assert!(team.contains(shipped), "the example names the shipped agent");
+    std::fs::write(dir.path().join("team.toml"), team.replace(shipped, &format!("{:?}", swarm_tests::AGENT))).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_swarm-host-under-test"))
+        .args(["run", "--fresh", "--dry-run", "--format", "html", "team.toml"])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .env("SWARM_STATE_DIR", dir.path().join("state"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let html = String::from_utf8(out.stdout).unwrap();
+    for task in ["docs", "fix", "changelog"] {
+        let r = clean(render(&html, &format!("#task={task}")));
+        assert_eq!(r.dom.matches("class=\"lane\"").count(), 3, "{task}: a lane per agent");
+        assert_eq!(r.dom.matches("class=\"bar ").count(), 3, "{task}: a bar per attempt");
+        assert!(r.dom.contains(&format!("data-task=\"{task}\" open=\"\"")), "{task}: open");
+        assert!(r.dom.contains("<details class=\"diff\" open=\"\">"), "{task}: its diff");
+        assert!(r.dom.contains("<details class=\"transcript\" open=\"\">"), "{task}: its transcript");
+    }
 }
