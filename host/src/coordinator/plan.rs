@@ -15,6 +15,7 @@ mod graph;
 mod lead;
 pub mod limits;
 pub mod owns;
+pub mod runtime;
 mod walk;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -83,6 +84,12 @@ pub struct Plan {
     /// The team file's `timeout` for the whole run, if any.
     #[serde(default, with = "humantime_serde")]
     pub timeout: Option<std::time::Duration>,
+    /// The team file's `ownership_requests` policy.
+    #[serde(default)]
+    pub ownership_requests: super::steer::RequestPolicy,
+    /// The team file's `ask_timeout`.
+    #[serde(default, with = "humantime_serde")]
+    pub ask_timeout: Option<std::time::Duration>,
 }
 
 /// Everything wrong with a team file, each problem located.
@@ -551,6 +558,8 @@ impl Plan {
             teammates,
             tasks,
             warnings: Vec::new(),
+            ownership_requests: team.ownership_requests,
+            ask_timeout: team.ask_timeout,
         })
     }
 }

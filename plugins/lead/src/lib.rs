@@ -31,9 +31,9 @@ mod guest {
             world: "lead",
             path: "../../wit",
             with: {
-                "swarm:teammate/log@0.1.2": swarm_guest_sdk::bindings::swarm::teammate::log,
-                "swarm:teammate/llm@0.1.2": swarm_guest_sdk::bindings::swarm::teammate::llm,
-                "swarm:teammate/planning@0.1.2": swarm_guest_sdk::planner::bindings::swarm::teammate::planning,
+                "swarm:teammate/log@0.1.3": swarm_guest_sdk::bindings::swarm::teammate::log,
+                "swarm:teammate/llm@0.1.3": swarm_guest_sdk::bindings::swarm::teammate::llm,
+                "swarm:teammate/planning@0.1.3": swarm_guest_sdk::planner::bindings::swarm::teammate::planning,
             },
         });
     }
