@@ -14,8 +14,17 @@ use serde_json::{Value, json};
 const SWARM_HOST: &str = env!("CARGO_BIN_EXE_swarm-host-under-test");
 
 /// The built-in tools, in the order the model sees them.
-const TOOLS: [&str; 8] =
-    ["read_file", "list_files", "search", "write_file", "edit_file", "send_message", "wait_for_message", "finish"];
+const TOOLS: [&str; 9] = [
+    "read_file",
+    "list_files",
+    "search",
+    "write_file",
+    "edit_file",
+    "request_file",
+    "send_message",
+    "wait_for_message",
+    "finish",
+];
 
 /// A `[[teammate]]` running the shipped agent on the scripted model, plus
 /// `extra` lines.
