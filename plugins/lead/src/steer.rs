@@ -76,7 +76,11 @@ pub fn steer_message(
             if t.owns.is_empty() { "nothing".to_string() } else { t.owns.join(", ") }
         ));
     }
-    m.push_str(&format!("\nMessage from {sender}:\n{body}"));
+    // The same words as `on-message`'s prompt for a teammate's message.
+    match sender {
+        "person" => m.push_str(&format!("\nMessage from a person steering the team:\n{body}")),
+        _ => m.push_str(&format!("\nMessage from teammate {sender}:\n{body}")),
+    }
     m
 }
 
