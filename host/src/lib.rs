@@ -23,6 +23,7 @@ pub mod coordinator;
 pub mod llm;
 pub mod mailbox;
 pub mod model;
+pub mod options_line;
 pub mod port;
 pub mod protocol;
 pub mod sandbox;

@@ -51,6 +51,33 @@ pub enum Incoming {
     TasksAvailable,
 }
 
+/// Most messages to teammates [`Mailbox::traffic`] keeps for the report;
+/// later ones are counted.
+pub const MAX_TRAFFIC: usize = 10_000;
+
+/// A message queued for a teammate (from a teammate or the lead), as the
+/// report's timeline draws it: who to whom, when, and its summary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sent {
+    /// Sender id, or [`TEAM_LEAD`].
+    pub from: String,
+    /// Recipient id.
+    pub to: String,
+    /// When it was queued, in milliseconds since the Unix epoch.
+    pub at_unix_ms: u64,
+    /// Its summary (for a shutdown request: `shutdown request`).
+    #[serde(default)]
+    pub summary: Option<String>,
+}
+
+/// The messages queued so far, the first [`MAX_TRAFFIC`], and how many
+/// more there were.
+#[derive(Debug, Default)]
+struct Traffic {
+    sent: Vec<Sent>,
+    dropped: u64,
+}
+
 /// Why a send was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
@@ -159,6 +186,9 @@ pub struct Mailbox {
     recv_returns: AtomicU64,
     save: Option<MailSaveFn>,
     flush: Option<MailFlushFn>,
+    /// For the report. A std mutex: held to push one entry, never across
+    /// an await.
+    traffic: std::sync::Mutex<Traffic>,
 }
 
 impl std::fmt::Debug for Mailbox {
@@ -176,7 +206,7 @@ impl Mailbox {
             order.push(id.to_string());
             inboxes.insert(id.to_string(), Inbox { limit, ..Inbox::default() });
         }
-        Self { inboxes, order, recv_returns: AtomicU64::new(0), save: None, flush: None }
+        Self { inboxes, order, recv_returns: AtomicU64::new(0), save: None, flush: None, traffic: Default::default() }
     }
 
     /// Hands every text message queued or delivered from now on to `save`,
@@ -216,8 +246,31 @@ impl Mailbox {
         self.inboxes.get(id).ok_or_else(|| SendError::UnknownRecipient(id.to_string()))
     }
 
+    /// Every message queued for a teammate so far (the first
+    /// [`MAX_TRAFFIC`]), and how many more there were.
+    pub fn traffic(&self) -> (Vec<Sent>, u64) {
+        let t = self.traffic.lock().unwrap_or_else(|e| e.into_inner());
+        (t.sent.clone(), t.dropped)
+    }
+
+    fn record(&self, from: &str, to: &str, summary: Option<&str>) {
+        let mut t = self.traffic.lock().unwrap_or_else(|e| e.into_inner());
+        if t.sent.len() < MAX_TRAFFIC {
+            let sent = Sent {
+                from: from.to_string(),
+                to: to.to_string(),
+                at_unix_ms: crate::tasks::unix_ms(),
+                summary: summary.map(str::to_string),
+            };
+            t.sent.push(sent);
+        } else {
+            t.dropped += 1;
+        }
+    }
+
     /// Queues `msg` for `to`. Text messages respect the inbox bound;
-    /// a `TasksAvailable` already queued is not queued twice.
+    /// a `TasksAvailable` already queued is not queued twice. Text messages
+    /// and shutdown requests are recorded for the report ([`Mailbox::traffic`]).
     pub fn send(&self, to: &str, msg: Incoming) -> Result<(), SendError> {
         let inbox = self.inbox(to)?;
         {
@@ -238,7 +291,13 @@ impl Mailbox {
                         summary: summary.clone(),
                         queued,
                     });
+                    self.record(&sender, to, summary.as_deref());
                     q.push_back(Incoming::Message { sender, body, summary });
+                }
+                Incoming::Shutdown { .. } => {
+                    inbox.queued.fetch_add(1, Ordering::Relaxed);
+                    self.record(TEAM_LEAD, to, Some("shutdown request"));
+                    q.push_back(msg);
                 }
                 _ => {
                     inbox.queued.fetch_add(1, Ordering::Relaxed);
@@ -350,6 +409,22 @@ mod tests {
 
     fn text(body: &str) -> Incoming {
         Incoming::Message { sender: "a".into(), body: body.into(), summary: None }
+    }
+
+    #[test]
+    fn messages_and_shutdown_requests_are_recorded_for_the_report_and_wakeups_are_not() {
+        let mb = Mailbox::new([("a", 4), ("b", 1)]);
+        let before = crate::tasks::unix_ms();
+        let hint = Incoming::Message { sender: "a".into(), body: "x".into(), summary: Some("hint".into()) };
+        mb.send("b", hint).unwrap();
+        assert!(mb.send("b", text("refused: the inbox is full")).is_err());
+        mb.send("a", Incoming::TasksAvailable).unwrap();
+        mb.send("a", Incoming::Shutdown { request_id: "r".into(), reason: "done".into() }).unwrap();
+        let (sent, dropped) = mb.traffic();
+        let seen: Vec<_> = sent.iter().map(|s| (s.from.as_str(), s.to.as_str(), s.summary.as_deref())).collect();
+        assert_eq!(seen, [("a", "b", Some("hint")), (TEAM_LEAD, "a", Some("shutdown request"))]);
+        assert!(sent.iter().all(|s| s.at_unix_ms >= before));
+        assert_eq!(dropped, 0);
     }
 
     #[tokio::test]

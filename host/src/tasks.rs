@@ -65,6 +65,24 @@ pub struct TaskSpec {
     pub creates: Vec<String>,
 }
 
+#[cfg(test)]
+impl TaskSpec {
+    /// A task `id` owning `owned`, creating what `creates` matches (tests).
+    pub(crate) fn owning(id: &str, owned: &[&str], creates: &[&str]) -> Self {
+        Self {
+            id: id.into(),
+            subject: id.into(),
+            description: String::new(),
+            owned_files: owned.iter().map(|s| s.to_string()).collect(),
+            owner: None,
+            blocked_by: Vec::new(),
+            deadline: None,
+            max_attempts: 1,
+            creates: creates.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
 /// Where a task stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -317,6 +335,9 @@ pub struct TaskList {
     inner: Mutex<Inner>,
     save: Option<SaveFn>,
     flush: Option<FlushFn>,
+    /// Teammate group → `options:` words its claims carry
+    /// ([`TaskList::with_options`]).
+    options: HashMap<String, Vec<String>>,
 }
 
 impl std::fmt::Debug for TaskList {
@@ -496,7 +517,7 @@ impl TaskList {
     /// A list of pending tasks, in plan order.
     pub fn new(specs: Vec<TaskSpec>) -> Self {
         let tasks = specs.into_iter().map(TaskState::pending).collect::<Vec<_>>();
-        Self { inner: Mutex::new(Inner::of(tasks, 0)), save: None, flush: None }
+        Self { inner: Mutex::new(Inner::of(tasks, 0)), save: None, flush: None, options: HashMap::new() }
     }
 
     /// Rebuilds a list from saved state after the coordinator stopped:
@@ -521,7 +542,24 @@ impl TaskList {
                 a.interrupted = true;
             }
         }
-        Self { inner: Mutex::new(Inner::of(tasks, seq)), save: None, flush: None }
+        Self { inner: Mutex::new(Inner::of(tasks, seq)), save: None, flush: None, options: HashMap::new() }
+    }
+
+    /// Hands every task a teammate of a group in `options` claims with
+    /// those words merged into its description's `options:` line (the
+    /// task's own options win; [`crate::options_line::merge`]). The task
+    /// list keeps the description as planned.
+    pub fn with_options(mut self, options: HashMap<String, Vec<String>>) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// `claimed` as teammate group `group` gets it.
+    fn for_group(&self, group: &str, mut claimed: Claimed) -> Claimed {
+        if let Some(words) = self.options.get(group) {
+            claimed.spec.description = crate::options_line::merge(&claimed.spec.description, words);
+        }
+        claimed
     }
 
     /// Hands every change from now on to `save` (the changed tasks only),
@@ -562,7 +600,8 @@ impl TaskList {
         if let Some(&held) = tasks.holders.get(id) {
             let held = &tasks.tasks[held];
             let dependencies = dependency_results(&tasks, &held.spec);
-            return Some(Claimed { spec: held.spec.clone(), attempt: held.attempts.len() as u32, dependencies });
+            let claimed = Claimed { spec: held.spec.clone(), attempt: held.attempts.len() as u32, dependencies };
+            return Some(self.for_group(group, claimed));
         }
         let idx = tasks.ready.first_for(id, group)?;
         let claimed_seq = tasks.tick();
@@ -583,7 +622,7 @@ impl TaskList {
         let dependencies = dependency_results(&tasks, &spec);
         let claimed = Claimed { spec, attempt, dependencies };
         self.saved(&tasks, [idx]);
-        Some(claimed)
+        Some(self.for_group(group, claimed))
     }
 
     /// True if some pending task is claimable right now by `id` of `group`.
@@ -917,6 +956,20 @@ mod tests {
         assert_eq!(e, "task #0 is `a`, the record names `b`");
         let e = TaskChange { index: 3, ..change }.apply(&mut list.snapshot()).unwrap_err();
         assert_eq!(e, "task #3 `b` is past the end of a list of 1");
+    }
+
+    #[test]
+    fn a_groups_options_are_merged_into_the_description_it_claims_and_the_list_keeps_the_plan() {
+        let mut t = spec("t", &[], None);
+        t.description = "Do it.\noptions: max-turns=2".into();
+        let list = TaskList::new(vec![t]).with_options(HashMap::from([(
+            "agent".to_string(),
+            vec!["max-turns=9".to_string(), "temperature=0.5".to_string()],
+        )]));
+        let claimed = list.claim("agent-1", "agent").unwrap();
+        assert_eq!(claimed.spec.description, "Do it.\noptions: max-turns=2 temperature=0.5");
+        assert_eq!(list.claim("agent-1", "agent").unwrap().spec.description, claimed.spec.description, "claimed again");
+        assert_eq!(list.snapshot()[0].spec.description, "Do it.\noptions: max-turns=2");
     }
 
     #[test]

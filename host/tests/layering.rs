@@ -4,7 +4,7 @@
 //!
 //! | layer | modules | what they are |
 //! | --- | --- | --- |
-//! | 0 | `model`, `sanitize` | plain data and text hygiene |
+//! | 0 | `model`, `sanitize`, `options_line` | plain data, text hygiene, the `options:` line of a task |
 //! | 1 | `tasks`, `mailbox`, `team`, `port` | the core: task list, inboxes, roster, the port guests reach them through |
 //! | 1 | `llm` | model calls made by the host: providers, budgets, retries, cassettes |
 //! | 2 | `sandbox`, `protocol` | side by side: neither names the other; `protocol` names nothing of the crate |
@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, u32)] = &[
     ("model", 0),
     ("sanitize", 0),
+    ("options_line", 0),
     ("tasks", 1),
     ("mailbox", 1),
     ("team", 1),

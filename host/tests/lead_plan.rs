@@ -9,6 +9,7 @@
 mod cli_run;
 
 use cli_run::{swarm_host, text};
+use serde_json::json;
 use std::path::Path;
 
 /// A `submit_plan` tool call answering with `tasks` (JSON array text).
@@ -100,6 +101,17 @@ fn an_overlapping_plan_goes_back_with_the_overlap_named_and_the_second_plan_runs
     assert_eq!(ids, ["a", "b"], "{report:#}");
     assert!(tasks.iter().all(|t| t["status"] == "completed"), "{report:#}");
     assert_eq!(tasks[0]["owned_files"], 1, "{report:#}");
+
+    // The report keeps both proposals (the first with its problem) and the
+    // validated plan.
+    let proposed = report["lead_plan"]["proposed"].as_array().unwrap();
+    assert_eq!(proposed.len(), 2, "{report:#}");
+    assert!(proposed[0]["problems"][0].as_str().unwrap().contains(OVERLAP_PROBLEM), "{report:#}");
+    assert_eq!(proposed[1]["problems"].as_array().unwrap().len(), 0, "{report:#}");
+    assert_eq!(proposed[1]["tasks"][0]["owns"], json!(["src/a.rs"]), "as the lead wrote it: {report:#}");
+    let validated = &report["lead_plan"]["validated"];
+    assert_eq!(validated[0]["files"], json!(["src/a.rs"]), "{report:#}");
+    assert_eq!((validated[1]["id"].as_str(), validated[1]["file_count"].as_u64()), (Some("b"), Some(1)));
 
     // The rejection was said on stderr, and sent back with the previous plan.
     assert!(text(&out.stderr).contains(OVERLAP_PROBLEM), "{}", text(&out.stderr));
@@ -298,6 +310,11 @@ fn a_teammates_message_to_team_lead_reaches_the_lead_and_its_answer_reaches_the_
     // The message is in the report too, and the lead's answer cost one call.
     assert_eq!(report["messages"][0]["body"], "ping from ping-1", "{report:#}");
     assert_eq!(report["llm_usage"]["teammates"]["planner"]["calls"], 3, "{report:#}");
+    // The lead's answer is drawn as a message to the teammate: it is in the
+    // report's traffic, after the teammate's message to the lead.
+    let answer = report["traffic"].as_array().unwrap().iter().find(|m| m["from"] == "team-lead" && m["to"] == "ping-1");
+    let answer = answer.unwrap_or_else(|| panic!("the lead's answer in the traffic: {report:#}"));
+    assert!(answer["at_unix_ms"].as_u64() >= report["messages"][0]["at_unix_ms"].as_u64(), "{report:#}");
 }
 
 #[test]

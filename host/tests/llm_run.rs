@@ -5,7 +5,7 @@
 
 mod cli_run;
 
-use cli_run::{swarm_host, text};
+use cli_run::{command, swarm_host, text};
 use std::path::Path;
 use std::process::Output;
 
@@ -194,4 +194,121 @@ fn a_planner_plans_with_the_model_before_anything_spawns_and_its_usage_is_counte
     let usage = &report["llm_usage"];
     assert_eq!(usage["teammates"]["planner"]["input_tokens"], 7, "{usage:#}");
     assert_eq!(usage["teammates"]["planner"]["calls"], 1, "{usage:#}");
+}
+
+/// A loopback OpenAI-compatible server that holds its first request
+/// unanswered (a model still thinking when the run stops) and answers every
+/// later one; it keeps each request's `Authorization` header.
+fn holding_then_answering_server() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = seen.clone();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { continue };
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let (mut auth, mut length) = (String::new(), 0usize);
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                let (name, value) = line.split_once(':').unwrap_or((&line, ""));
+                match name.to_ascii_lowercase().as_str() {
+                    "authorization" => auth = value.trim().to_string(),
+                    "content-length" => length = value.trim().parse().unwrap_or(0),
+                    _ => {}
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let first = {
+                let mut seen = keep.lock().unwrap();
+                seen.push(auth);
+                seen.len() == 1
+            };
+            if first {
+                held.push(conn);
+                continue;
+            }
+            let answer = serde_json::json!({
+                "id": "c2", "object": "chat.completion", "model": "m",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "answered after resume"},
+                             "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
+            })
+            .to_string();
+            let mut conn = conn;
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+        }
+    });
+    (port, seen)
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = e.path();
+        if path.is_dir() { out.extend(files_under(&path)) } else { out.push(path) }
+    }
+    out
+}
+
+#[test]
+fn a_resumed_run_calls_the_teams_models_with_the_key_read_again_at_resume() {
+    // The run is stopped (its timeout) while the model holds the call; the
+    // task stays pending. `resume` calls the same alias of the same team,
+    // with the key the environment holds at resume time.
+    let (port, seen) = holding_then_answering_server();
+    let var = "SWARM_TEST_RESUME_KEY";
+    let extra = format!(
+        "[models.remote]\nprovider = \"openai\"\nmodel = \"m\"\nbase_url = \"http://127.0.0.1:{port}/v1\"\n\
+         key_env = \"{var}\"\n[llm]\ncall_timeout = \"10m\"\nmax_retries = 0\n"
+    );
+    let dir = team("models = [\"remote\"]", "ask hello", HELLO, &extra);
+    let (first_key, second_key) = ("sk-first-run-KEY-0123456789", "sk-resumed-KEY-9876543210");
+    let team_file = dir.path().join("team.toml");
+    let args = ["run", "--fresh", "--json", "--backend", "in-process", "--timeout", "1s", "--shutdown-grace", "500ms"];
+    let out = command(dir.path()).args(args).arg(&team_file).env(var, first_key).output().unwrap();
+    assert_eq!(out.status.code(), Some(5), "stopped by its timeout: {}\n{}", text(&out.stdout), text(&out.stderr));
+
+    let out = command(dir.path())
+        .args(["resume", "--json", "--backend", "in-process", "llm"])
+        .env(var, second_key)
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no JSON report ({e}): {}\n{}", text(&out.stdout), text(&out.stderr)));
+    assert_eq!(out.status.code(), Some(0), "{report:#}\n{}", text(&out.stderr));
+    let summary = report["tasks"][0]["summary"].as_str().unwrap();
+    assert!(summary.starts_with("answer: answered after resume | model=m in=7 out=3"), "{summary}");
+    assert_eq!(report["llm_usage"]["teammates"]["caller-1"]["calls"], 1, "{report:#}");
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen, [format!("Bearer {first_key}"), format!("Bearer {second_key}")], "the key is read at resume");
+
+    // The state names the variable, never a key.
+    let state = dir.path().join("state/llm");
+    let models = std::fs::read_to_string(state.join("models.json")).unwrap();
+    assert!(models.contains(var), "{models}");
+    for file in files_under(&state) {
+        let bytes = std::fs::read(&file).unwrap();
+        let content = String::from_utf8_lossy(&bytes);
+        for key in [first_key, second_key] {
+            assert!(!content.contains(key), "{} holds a key", file.display());
+        }
+    }
+
+    // A resume without the variable is refused, naming it and the file.
+    let out = command(dir.path()).args(["resume", "llm"]).env_remove(var).output().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("models.json") && stderr.contains(var) && stderr.contains("is not set"), "{stderr}");
 }

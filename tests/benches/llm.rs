@@ -21,6 +21,7 @@
 //! A plain `harness = false` binary on a multi-threaded runtime.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,14 +33,49 @@ use tokio::net::TcpListener;
 
 const ANSWER: &str = r#"{"id":"chatcmpl-1","model":"bench","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1}}"#;
 
+/// When each request arrived at the server, and the first body, while
+/// [`Arrivals::start`] is on: the guest rows time a call by the gap
+/// between one request's arrival and the next (the guest cannot read a
+/// clock the bench trusts), and so does their floor.
+#[derive(Debug, Default)]
+struct Arrivals {
+    on: std::sync::atomic::AtomicBool,
+    stamps: std::sync::Mutex<(Vec<Instant>, Option<Vec<u8>>)>,
+}
+
+impl Arrivals {
+    fn start(&self) {
+        *self.stamps.lock().unwrap() = (Vec::new(), None);
+        self.on.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Stops recording: the gaps between consecutive arrivals, after the
+    /// first `warm` requests, and the first body.
+    fn stop(&self, warm: usize) -> (Vec<Duration>, Vec<u8>) {
+        self.on.store(false, std::sync::atomic::Ordering::SeqCst);
+        let (stamps, body) = std::mem::take(&mut *self.stamps.lock().unwrap());
+        let gaps = stamps.windows(2).skip(warm).map(|w| w[1] - w[0]).collect();
+        (gaps, body.unwrap_or_default())
+    }
+
+    fn record(&self, body: &[u8]) {
+        if self.on.load(std::sync::atomic::Ordering::SeqCst) {
+            let mut s = self.stamps.lock().unwrap();
+            s.0.push(Instant::now());
+            s.1.get_or_insert_with(|| body.to_vec());
+        }
+    }
+}
+
 /// A zero-latency OpenAI-compatible server with keep-alive.
-async fn server() -> u16 {
+async fn server(arrivals: Arc<Arrivals>) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
         loop {
             let Ok((conn, _)) = listener.accept().await else { return };
             conn.set_nodelay(true).unwrap();
+            let arrivals = arrivals.clone();
             tokio::spawn(async move {
                 let (rd, mut wr) = conn.into_split();
                 let mut rd = BufReader::new(rd);
@@ -63,7 +99,11 @@ async fn server() -> u16 {
                         }
                     }
                     body.resize(length, 0);
-                    if rd.read_exact(&mut body).await.is_err() || wr.write_all(response.as_bytes()).await.is_err() {
+                    if rd.read_exact(&mut body).await.is_err() {
+                        return;
+                    }
+                    arrivals.record(&body);
+                    if wr.write_all(response.as_bytes()).await.is_err() {
                         return;
                     }
                 }
@@ -197,14 +237,148 @@ async fn concurrent(port: u16) {
     }
 }
 
+/// Calls a guest makes in one guest row, and how many of them warm up.
+const GUEST_CALLS: usize = 3000;
+const GUEST_WARM: usize = 300;
+/// Rounds of the guest rows (each: in-process, process, direct, host only).
+const GUEST_ROUNDS: usize = 3;
+
+/// Runs the `llm-caller` guest through `swarm-host run` on `backend`, making
+/// [`GUEST_CALLS`] calls one after another against the server: the gaps
+/// between their arrivals, and the body the host sent.
+fn guest_run(exe: &Path, port: u16, backend: &str, arrivals: &Arrivals) -> (Vec<Duration>, Vec<u8>) {
+    let body = format!(
+        "[models.fast]\nprovider = \"openai\"\nmodel = \"bench\"\nbase_url = \"http://127.0.0.1:{port}/v1\"\n\
+         key_env = \"SWARM_BENCH_KEY\"\nmax_output_tokens = 16\n\
+         [[teammate]]\nname = \"caller\"\nplugin = {:?}\nmodels = [\"fast\"]\n\
+         [[task]]\nid = \"t\"\nsubject = \"ask x{GUEST_CALLS} say ok\"\nmax_attempts = 1\n",
+        swarm_tests::LLM_CALLER
+    );
+    let dir = swarm_tests::team_dir("llm-bench", &[("a.txt", "x\n")], &body);
+    arrivals.start();
+    let out = std::process::Command::new(exe)
+        .current_dir(dir.path())
+        .env("SWARM_BENCH_KEY", "sk-bench")
+        .args(["run", "--fresh", "--json", "--backend", backend, "team.toml"])
+        .output()
+        .unwrap();
+    let (gaps, body) = arrivals.stop(GUEST_WARM);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{backend}: no JSON report ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(report["tasks"][0]["status"], "completed", "{backend}: {report:#}");
+    assert_eq!(gaps.len(), GUEST_CALLS - 1 - GUEST_WARM, "{backend}: every call reached the server");
+    (gaps, body)
+}
+
+/// Environment variable that makes the bench binary a client of the guest
+/// rows' floors: `direct PORT` posts the body read from stdin, `host PORT`
+/// calls `Models::complete`, [`GUEST_CALLS`] times one after another. The
+/// floors run in a process of their own, as the guest's coordinator does,
+/// so that no row shares the server's runtime.
+const CLIENT_ENV: &str = "SWARM_LLM_BENCH_CLIENT";
+
+async fn client_main(spec: &str) {
+    let (kind, port) = spec.split_once(' ').expect("KIND PORT");
+    let port: u16 = port.parse().unwrap();
+    match kind {
+        "direct" => {
+            let mut body = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut body).unwrap();
+            let url = format!("http://127.0.0.1:{port}/v1/chat/completions");
+            let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+            for _ in 0..GUEST_CALLS {
+                direct(&client, &url, &body).await;
+            }
+        }
+        "host" => {
+            let m = models(port, 1, 4);
+            for _ in 0..GUEST_CALLS {
+                m.complete("t-0", None, request()).await.unwrap();
+            }
+        }
+        other => panic!("unknown client `{other}`"),
+    }
+}
+
+/// [`GUEST_CALLS`] calls made one after another by this bench binary as a
+/// client process of `kind` (see [`CLIENT_ENV`]), timed as the guest's
+/// (gaps between arrivals at the server).
+fn client_gaps(kind: &str, port: u16, body: &[u8], arrivals: &Arrivals) -> Vec<Duration> {
+    use std::io::Write as _;
+    arrivals.start();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .env(CLIENT_ENV, format!("{kind} {port}"))
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(body).unwrap();
+    assert!(child.wait().unwrap().success(), "the {kind} client failed");
+    let (gaps, _) = arrivals.stop(GUEST_WARM);
+    assert_eq!(gaps.len(), GUEST_CALLS - 1 - GUEST_WARM, "{kind}: every call reached the server");
+    gaps
+}
+
+/// The WIT boundary and the socket (issue 14's rows from a guest): the
+/// `llm-caller` guest making calls back to back in-process and in a
+/// headless teammate process (over the coordinator's socket), against the
+/// same request posted directly and `Models::complete` without a guest.
+async fn guest(port: u16, arrivals: &Arrivals) {
+    let exe = match swarm_tests::release_swarm_host() {
+        Ok(exe) => exe,
+        Err(e) => {
+            println!("guest: FAILED: {e}");
+            return;
+        }
+    };
+    let (mut floor, mut host, mut in_process, mut process) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // Rounds of the four, so that drift (other work on the machine) hits
+    // all alike.
+    for _ in 0..GUEST_ROUNDS {
+        let (gaps, body) = guest_run(&exe, port, "in-process", arrivals);
+        in_process.extend(gaps);
+        process.extend(guest_run(&exe, port, "process", arrivals).0);
+        floor.extend(client_gaps("direct", port, &body, arrivals));
+        host.extend(client_gaps("host", port, &body, arrivals));
+    }
+    let sorted = |mut v: Vec<Duration>| {
+        v.sort();
+        v
+    };
+    let (floor, host, in_process, process) = (sorted(floor), sorted(host), sorted(in_process), sorted(process));
+    for (name, p) in [("p50", 0.5), ("p99", 0.99)] {
+        let f = us(percentile(&floor, p));
+        let line = |what: &str, v: &[Duration], base: f64, base_name: &str| {
+            let x = us(percentile(v, p));
+            println!(
+                "guest {name}: {what} {x:.1} us per call, added {:.1} us over the direct call ({:.2}x), {:.1} us over {base_name}",
+                x - f,
+                x / f,
+                x - base
+            );
+        };
+        println!("guest {name}: direct {f:.1} us per call (the floor: the same body posted by reqwest)");
+        line("host only (Models::complete)", &host, f, "the direct call");
+        let h = us(percentile(&host, p));
+        line("guest in-process", &in_process, h, "the host alone (the WIT boundary)");
+        line("guest in a teammate process", &process, us(percentile(&in_process, p)), "in-process (the socket)");
+    }
+}
+
 #[tokio::main]
 async fn main() {
+    if let Ok(spec) = std::env::var(CLIENT_ENV) {
+        return client_main(&spec).await;
+    }
     let filter = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
-    let port = server().await;
+    let arrivals = Arc::new(Arrivals::default());
+    let port = server(arrivals.clone()).await;
     if filter.as_deref().is_none_or(|f| "overhead".contains(f)) {
         overhead(port).await;
     }
     if filter.as_deref().is_none_or(|f| "concurrent".contains(f)) {
         concurrent(port).await;
+    }
+    if filter.as_deref().is_none_or(|f| "guest".contains(f)) {
+        guest(port, &arrivals).await;
     }
 }

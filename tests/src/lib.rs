@@ -43,6 +43,23 @@ pub fn team_dir(name: &str, files: &[(&str, &str)], body: &str) -> tempfile::Tem
     dir
 }
 
+/// The release `swarm-host` binary beside the running bench (where `cargo
+/// build --release -p swarm-host` puts it: `<target>/release/swarm-host`
+/// for a bench at `<target>/release/deps/<bench>-<hash>`), or the path in
+/// `SWARM_HOST_BIN`. Benches run the binary built from the same commit.
+pub fn release_swarm_host() -> Result<std::path::PathBuf, String> {
+    if let Some(p) = std::env::var_os("SWARM_HOST_BIN") {
+        return Ok(std::path::PathBuf::from(p));
+    }
+    let me = std::env::current_exe().map_err(|e| format!("cannot find the bench binary: {e}"))?;
+    match me.parent().and_then(std::path::Path::parent).map(|release| release.join("swarm-host")) {
+        Some(exe) if exe.is_file() => Ok(exe),
+        _ => Err("no swarm-host binary next to the bench: run `cargo build --release -p swarm-host` first \
+                  (or set SWARM_HOST_BIN)"
+            .into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -113,6 +113,76 @@ fn read(dir: &Path, path: &str) -> String {
     std::fs::read_to_string(dir.join("tree").join(path)).unwrap()
 }
 
+/// `before` with a unified diff, as the report writes it, applied; panics
+/// naming the line of a hunk that does not match `before`.
+fn apply(before: &str, diff: &str) -> String {
+    let old: Vec<&str> = before.split_inclusive('\n').collect();
+    let (mut out, mut at, mut last_plus) = (String::new(), 0usize, false);
+    for line in diff.lines().skip_while(|l| !l.starts_with("@@")) {
+        if let Some(h) = line.strip_prefix("@@ -") {
+            let range = h.split(' ').next().unwrap();
+            let (start, count) = match range.split_once(',') {
+                Some((s, c)) => (s.parse::<usize>().unwrap(), c.parse::<usize>().unwrap()),
+                None => (range.parse().unwrap(), 1),
+            };
+            let target = if count == 0 { start } else { start - 1 };
+            out.extend(old[at..target].iter().copied());
+            at = target;
+        } else if let Some(rest) = line.strip_prefix('+') {
+            out.push_str(rest);
+            out.push('\n');
+        } else if line.starts_with('\\') {
+            // "\ No newline at end of file": the line before has none.
+            if last_plus {
+                out.pop();
+            }
+        } else {
+            let (keep, rest) = (line.starts_with(' '), &line[1.min(line.len())..]);
+            assert_eq!(old[at].trim_end_matches('\n'), rest, "hunk line {line:?} does not match line {}", at + 1);
+            if keep {
+                out.push_str(old[at]);
+            }
+            at += 1;
+        }
+        last_plus = line.starts_with('+');
+    }
+    out.extend(old[at..].iter().copied());
+    out
+}
+
+/// Every diff in the report, applied to its file's text before the run,
+/// gives the file on disk after it; and every file that changed on disk
+/// has a diff.
+fn assert_diffs_match_disk(dir: &Path, report: &Value, before: &[(&str, &str)]) {
+    let mut diffed = Vec::new();
+    for t in report["tasks"].as_array().unwrap() {
+        for d in t["diffs"].as_array().into_iter().flatten() {
+            let path = d["path"].as_str().unwrap();
+            let was = before.iter().find(|(p, _)| *p == path).map_or("", |(_, text)| *text);
+            let diff = d["diff"].as_str().unwrap();
+            assert_eq!(
+                apply(was, diff),
+                read(dir, path),
+                "task {}: the diff of {path} is not the change on disk",
+                t["id"]
+            );
+            diffed.push(path.to_string());
+        }
+    }
+    for (path, was) in before {
+        if read(dir, path) != *was {
+            assert!(diffed.iter().any(|d| d == path), "{path} changed on disk but no task's diff has it: {report:#}");
+        }
+    }
+}
+
+#[test]
+fn applying_a_diff_gives_the_text_after_it() {
+    let diff = "--- a/x\n+++ b/x\n@@ -1,3 +1,4 @@\n+top\n one\n-two\n+2\n three\n@@ -5 +6 @@\n-five\n\\ No newline at end of file\n+5\n";
+    assert_eq!(apply("one\ntwo\nthree\nfour\nfive", diff), "top\none\n2\nthree\nfour\n5\n");
+    assert_eq!(apply("", "@@ -0,0 +1 @@\n+new\n\\ No newline at end of file\n"), "new");
+}
+
 #[test]
 fn three_agents_edit_their_own_files_and_the_dependent_task_sees_the_first_ones_edit() {
     let files = [
@@ -197,6 +267,12 @@ fn three_agents_edit_their_own_files_and_the_dependent_task_sees_the_first_ones_
     assert_eq!(read(dir.path(), "src/a.rs"), "/// One.\npub fn a() -> u32 {\n    1\n}\n");
     assert_eq!(read(dir.path(), "src/b.rs"), "/// Two.\npub fn b() -> u32 {\n    2\n}\n");
     assert_eq!(read(dir.path(), "src/c.rs"), "/// One more than a.\npub fn c() -> u32 {\n    a() + 1\n}\n");
+    assert_diffs_match_disk(dir.path(), &report, &files);
+    for (id, path) in [("ta", "src/a.rs"), ("tb", "src/b.rs"), ("tc", "src/c.rs")] {
+        let paths: Vec<&str> =
+            task_of(&report, id)["diffs"].as_array().unwrap().iter().map(|d| d["path"].as_str().unwrap()).collect();
+        assert_eq!(paths, [path], "{id} changed its own file, and only it");
+    }
     assert_eq!(task_of(&report, "ta")["summary"], "documented a");
     assert_eq!(task_of(&report, "ta")["findings"][0]["rule"], "doc");
     assert_eq!(task_of(&report, "ta")["findings"][0]["severity"], "note");
@@ -244,6 +320,7 @@ fn a_write_to_another_tasks_file_comes_back_as_a_tool_error_and_is_counted_as_a_
     assert_eq!(out.status.code(), Some(0), "{report:#}\n{}", String::from_utf8_lossy(&out.stderr));
 
     assert_eq!(read(dir.path(), "src/e.rs"), "fn e() {}\n", "the file of another task is unchanged");
+    assert_diffs_match_disk(dir.path(), &report, &files);
     assert_eq!(task_of(&report, "td")["status"], "completed", "{report:#}");
     // The next request carries the refusal, its reason and the owned files.
     let sent = requests(dir.path(), "dave-1");
@@ -340,6 +417,8 @@ fn an_exhausted_budget_fails_that_agents_task_naming_the_budget_and_the_others_f
         assert_eq!(task_of(&report, id)["summary"], format!("{who} done"), "{report:#}");
         assert_eq!(read(dir.path(), &format!("src/{}.rs", &who[..1])), format!("{who} was here\n"));
     }
+    // The failed task's write is in its diff too.
+    assert_diffs_match_disk(dir.path(), &report, &files);
 }
 
 #[test]
@@ -392,6 +471,7 @@ fn a_prompt_injection_the_model_obeys_changes_nothing_outside_ownership_and_git_
 
     assert_eq!(read(dir.path(), "src/other.rs"), "fn other() {}\n");
     assert_eq!(read(dir.path(), ".git/config"), config);
+    assert_diffs_match_disk(dir.path(), &report, &files);
     assert!(!dir.path().join("outside.txt").exists(), "nothing was written outside the root");
     // Every attempt came back refused, and nothing of .git reached the model,
     // the lead or the report.
@@ -504,4 +584,43 @@ fn the_agent_team_example_runs_offline_with_its_scripted_model() {
         text.contains("<teammate-message from=\"fixer-1\" summary=\"parse fix\">[scripted] parse_list now trims"),
         "{text}"
     );
+}
+
+#[test]
+fn the_teammate_entry_sets_max_turns_and_temperature_and_a_tasks_options_override_them() {
+    let files = [("src/i.rs", "i\n"), ("src/j.rs", "j\n")];
+    let body = [
+        agent("ivy", "max_turns = 1\ntemperature = 0.25"),
+        task("ti", "ivy", "Task I", "src/i.rs", ""),
+        task("tj", "ivy", "Task J", "src/j.rs", "description = \"Look at j.\\noptions: max-turns=3 temperature=0.75\""),
+    ]
+    .concat();
+    let steps = vec![
+        // ti: one turn (the teammate's max_turns), at the teammate's temperature.
+        step(
+            "ivy-1",
+            json!({"last_text_contains": "Task I"}),
+            vec![call("c1", "read_file", json!({"path": "src/i.rs"}))],
+        ),
+        // tj: its own options: more turns, another temperature.
+        step(
+            "ivy-1",
+            json!({"last_text_contains": "Task J"}),
+            vec![call("c1", "read_file", json!({"path": "src/j.rs"}))],
+        ),
+        step("ivy-1", json!({"last_result_contains": "j"}), vec![call("c2", "finish", json!({"summary": "j read"}))]),
+    ];
+    let dir = team(&files, &body, steps);
+    let (out, report) = run(dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(1), "ti fails on its turn limit: {report:#}");
+    let error = task_of(&report, "ti")["error"].as_str().unwrap();
+    assert!(error.contains("turn limit of 1 turns"), "{error}");
+    assert_eq!(task_of(&report, "tj")["summary"], "j read", "{report:#}");
+    let sent = requests(dir.path(), "ivy-1");
+    let temperatures: Vec<&Value> = sent.iter().map(|r| &r["temperature"]).collect();
+    assert_eq!(temperatures, [&json!(0.25), &json!(0.75), &json!(0.75)]);
+    // The options line is not part of the instructions the model sees.
+    let second = &sent[1];
+    let text = second["messages"][0]["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("Look at j.") && !text.contains("options:"), "{text}");
 }

@@ -81,3 +81,55 @@ fn the_ci_audit_report_has_a_lane_per_teammate_and_a_bar_per_attempt() {
     assert!(r.dom.contains(&open), "the task from the URL is open");
     assert!(r.dom.contains("<table class=\"findings\">"), "with its findings");
 }
+
+#[test]
+fn messages_between_teammates_are_arrows_and_the_lead_plan_shows_as_proposed_and_as_validated() {
+    use browser::HOSTILE;
+    let mut report = serde_json::to_value(hostile_report()).unwrap();
+    report["traffic"] = json!([
+        { "from": "evil-1", "to": "evil-2", "at_unix_ms": 1_000_300, "summary": HOSTILE },
+        { "from": "team-lead", "to": "evil-1", "at_unix_ms": 1_000_900, "summary": "shutdown request" },
+        { "from": "evil-2", "to": "evil-1", "at_unix_ms": 1_001_800, "summary": null }
+    ]);
+    let task = |id: &str, owns: &[&str]| json!({ "id": id, "subject": HOSTILE, "description": "", "owns": owns, "owner": null, "blocked_by": [] });
+    report["lead_plan"] = json!({
+        "proposed": [
+            { "tasks": [task("p1", &["../outside"])], "problems": [format!("task p1 owns {HOSTILE}")] },
+            { "tasks": [task("p1", &["src/**"]), task("p2", &["docs/a.md"])], "problems": [] }
+        ],
+        "validated": [
+            { "id": "p1", "subject": "one", "owner": "evil", "blocked_by": [], "files": ["src/a.rs"], "file_count": 3 },
+            { "id": "p2", "subject": "two", "owner": null, "blocked_by": ["p1"], "files": ["docs/a.md"], "file_count": 1 }
+        ]
+    });
+    let report: swarm_host::coordinator::RunReport = serde_json::from_value(report).unwrap();
+    let r = clean(render(&report.to_html(), ""));
+    let dom = &r.dom;
+    // One arrow per message to a teammate, from the sender's lane to the
+    // recipient's (the lead's lane is the first), beside the lead's one.
+    assert_eq!(dom.matches("<line class=\"send\"").count(), 3, "three messages to teammates");
+    assert!(
+        dom.contains(
+            "<line class=\"send\" data-from=\"evil-1\" data-to=\"evil-2\" x1=\"15%\" x2=\"15%\" y1=\"39\" y2=\"58\""
+        ),
+        "evil-1 → evil-2 at 300 ms of 2 s, downwards"
+    );
+    assert!(
+        dom.contains("data-from=\"team-lead\" data-to=\"evil-1\" x1=\"45%\" x2=\"45%\" y1=\"13\" y2=\"32\""),
+        "the lead's shutdown request"
+    );
+    assert!(
+        dom.contains("data-from=\"evil-2\" data-to=\"evil-1\" x1=\"90%\" x2=\"90%\" y1=\"65\" y2=\"46\""),
+        "evil-2 → evil-1, upwards"
+    );
+    assert!(dom.contains("evil-1 → evil-2: &lt;/script&gt;&lt;script&gt;alert(1)"), "the summary, as text");
+    assert_eq!(dom.matches("<line ").count(), 4, "and the message to the lead");
+    // The plan: the rejected proposal with its problem, the accepted one,
+    // the validated tasks with their files.
+    assert!(dom.contains("<section id=\"lead-plan\"><h2>Plan</h2>"), "the plan section");
+    assert!(dom.contains("<details class=\"proposal rejected\" data-attempt=\"1\"><summary>As the lead proposed it, attempt 1: 1 task(s), rejected</summary>"));
+    assert!(dom.contains("<li class=\"err\">task p1 owns &lt;/script&gt;"), "the problem, as text");
+    assert!(dom.contains("<details class=\"proposal accepted\" data-attempt=\"2\"><summary>As the lead proposed it, attempt 2: 2 task(s), validated</summary>"));
+    assert!(dom.contains("<td>p2</td><td>two</td><td>anyone</td><td>docs/a.md</td><td>p1</td>"), "a validated task");
+    assert!(dom.contains("<td>src/a.rs and 2 more</td>"), "the files a validated task owns, counted past the list");
+}

@@ -34,6 +34,8 @@ pub struct InProcess {
     plugins: HashMap<String, Plugin>,
     /// `--dry-run`: where the teammates' writes land.
     overlay: Option<Dir>,
+    /// Where the teammates keep files before their first write (diffs).
+    keep: Option<Dir>,
 }
 
 impl InProcess {
@@ -47,13 +49,20 @@ impl InProcess {
     /// A backend running the plugins of `plugins` over the workspace `root`
     /// under the run's `policy`.
     pub fn with_policy(team: Arc<Team>, root: Dir, policy: Arc<Policy>, plugins: HashMap<String, Plugin>) -> Self {
-        Self { team, root, policy, plugins, overlay: None }
+        Self { team, root, policy, plugins, overlay: None, keep: None }
     }
 
     /// Every teammate writes to the `--dry-run` overlay `dir` instead of
     /// the root.
     pub fn with_overlay(mut self, dir: Option<Dir>) -> Self {
         self.overlay = dir;
+        self
+    }
+
+    /// Every teammate keeps each file in `dir` before its first write (see
+    /// `sandbox::workspace::Keep`).
+    pub fn with_keep(mut self, dir: Option<Dir>) -> Self {
+        self.keep = dir;
         self
     }
 }
@@ -84,6 +93,10 @@ impl TeammateBackend for InProcess {
         if let Some(overlay) = &self.overlay {
             let overlay = overlay.try_clone().map_err(|e| anyhow::anyhow!("cannot share the dry-run overlay: {e}"))?;
             workspace = workspace.with_overlay(overlay);
+        }
+        if let Some(keep) = &self.keep {
+            let keep = keep.try_clone().map_err(|e| anyhow::anyhow!("cannot share the diffs' keep directory: {e}"))?;
+            workspace = workspace.with_keep(keep);
         }
         let workspace = Arc::new(workspace);
         let team = self.team.clone();

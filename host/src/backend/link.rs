@@ -96,29 +96,55 @@ pub async fn serve_model_call(models: Option<&dyn ModelPort>, id: &str, call: Wi
 /// frame carries the alias and the conversation, never a key.
 impl ModelPort for Remote {
     fn complete(&self, call: ModelCall) -> BoxFuture<'_, Result<ModelResponse, LlmError>> {
-        Box::pin(async move {
-            let lost = |e: PortError| LlmError::Provider(format!("the coordinator cannot be reached: {e}"));
-            match self.call(Call::Model { request: Box::new(call.into()) }).await.map_err(lost)? {
-                Reply::Model { response: Some(r), error: None } => Ok((*r).into()),
-                Reply::Model { response: None, error: Some(e) } => Err(e.into()),
-                other => Err(lost(unexpected("model", &other))),
-            }
-        })
+        Box::pin(async move { model_answer(self.call(Call::Model { request: Box::new(call.into()) }).await) })
     }
 }
 
-fn unexpected(call: &'static str, reply: &Reply) -> PortError {
+/// A reply that does not answer `call`.
+pub(crate) fn unexpected(call: &'static str, reply: &Reply) -> PortError {
     PortError::Protocol { call, reply: format!("{reply:?}") }
+}
+
+/// The answer to a model call, as the sandbox's model port returns it
+/// (the socket's and a NATS worker's port share it).
+pub(crate) fn model_answer(reply: Result<Reply, PortError>) -> Result<ModelResponse, LlmError> {
+    let lost = |e: PortError| LlmError::Provider(format!("the coordinator cannot be reached: {e}"));
+    match reply.map_err(lost)? {
+        Reply::Model { response: Some(r), error: None } => Ok((*r).into()),
+        Reply::Model { response: None, error: Some(e) } => Err(e.into()),
+        other => Err(lost(unexpected("model", &other))),
+    }
+}
+
+/// The answer to `recv`.
+pub(crate) fn incoming(reply: Reply) -> Result<Option<Incoming>, PortError> {
+    match reply {
+        Reply::Incoming { entry } => Ok(entry.map(Into::into)),
+        other => Err(unexpected("recv", &other)),
+    }
+}
+
+/// The answer to `send` or `broadcast` (`call`).
+pub(crate) fn sent(call: &'static str, reply: Reply) -> Result<Result<(), SendError>, PortError> {
+    match reply {
+        Reply::Sent { error } => Ok(error.map_or(Ok(()), |e| Err(e.into()))),
+        other => Err(unexpected(call, &other)),
+    }
+}
+
+/// The answer to `roster`.
+pub(crate) fn roster_ids(reply: Reply) -> Result<Vec<String>, PortError> {
+    match reply {
+        Reply::Roster { ids } => Ok(ids),
+        other => Err(unexpected("roster", &other)),
+    }
 }
 
 impl TeamPort for Remote {
     fn recv<'a>(&'a self, _id: &'a str, wait: Duration) -> PortFuture<'a, Result<Option<Incoming>, PortError>> {
         Box::pin(async move {
             let call = Call::Recv { timeout_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX) };
-            match self.call(call).await? {
-                Reply::Incoming { entry } => Ok(entry.map(Into::into)),
-                other => Err(unexpected("recv", &other)),
-            }
+            incoming(self.call(call).await?)
         })
     }
 
@@ -129,12 +155,7 @@ impl TeamPort for Remote {
         body: String,
         summary: Option<String>,
     ) -> PortFuture<'a, Result<Result<(), SendError>, PortError>> {
-        Box::pin(async move {
-            match self.call(Call::Send { to, body, summary }).await? {
-                Reply::Sent { error } => Ok(error.map_or(Ok(()), |e| Err(e.into()))),
-                other => Err(unexpected("send", &other)),
-            }
-        })
+        Box::pin(async move { sent("send", self.call(Call::Send { to, body, summary }).await?) })
     }
 
     fn broadcast<'a>(
@@ -143,21 +164,11 @@ impl TeamPort for Remote {
         body: String,
         summary: Option<String>,
     ) -> PortFuture<'a, Result<Result<(), SendError>, PortError>> {
-        Box::pin(async move {
-            match self.call(Call::Broadcast { body, summary }).await? {
-                Reply::Sent { error } => Ok(error.map_or(Ok(()), |e| Err(e.into()))),
-                other => Err(unexpected("broadcast", &other)),
-            }
-        })
+        Box::pin(async move { sent("broadcast", self.call(Call::Broadcast { body, summary }).await?) })
     }
 
     fn roster<'a>(&'a self, _id: &'a str) -> PortFuture<'a, Result<Vec<String>, PortError>> {
-        Box::pin(async move {
-            match self.call(Call::Roster).await? {
-                Reply::Roster { ids } => Ok(ids),
-                other => Err(unexpected("roster", &other)),
-            }
-        })
+        Box::pin(async move { roster_ids(self.call(Call::Roster).await?) })
     }
 
     fn claim<'a>(&'a self, _id: &'a str, _group: &'a str) -> PortFuture<'a, Result<Option<Claimed>, PortError>> {

@@ -9,6 +9,8 @@ pub mod iterm;
 pub mod layout;
 pub mod link;
 pub mod native;
+#[cfg(feature = "nats")]
+pub mod nats;
 pub mod process;
 pub mod server;
 pub mod tmux;
@@ -47,6 +49,12 @@ pub trait TeammateBackend: Send + Sync + 'static {
 
     /// Waits until the teammate is gone and says how it ended.
     fn result(&self, handle: &Self::Handle) -> impl Future<Output = ExitReason> + Send;
+
+    /// What the backend counted that the report shows (workers over NATS:
+    /// executions, duplicates, fenced results); `None` for the others.
+    fn scale_out(&self) -> Option<crate::model::ScaleOut> {
+        None
+    }
 
     /// Stops it now, without asking.
     fn kill(&self, handle: &Self::Handle, why: &str) -> impl Future<Output = ExitReason> + Send;

@@ -97,9 +97,10 @@ pub struct NativeSetup {
 }
 
 /// The wire form of a workspace policy spec.
-fn rules_of(spec: &PolicySpec, overlay: Option<&PathBuf>) -> WorkspaceRules {
+pub(crate) fn rules_of(spec: &PolicySpec, overlay: Option<&PathBuf>, keep: Option<&PathBuf>) -> WorkspaceRules {
     WorkspaceRules {
         overlay: overlay.cloned(),
+        keep: keep.cloned(),
         read_allow: spec.read_allow.clone(),
         exclude: spec.exclude.clone(),
         creates: spec.creates.clone(),
@@ -142,6 +143,8 @@ pub struct Native<L: Launcher> {
     frame_bytes: usize,
     /// `--dry-run`: where the teammates' writes land.
     overlay: Option<PathBuf>,
+    /// Where the teammates keep files before their first write (diffs).
+    keep: Option<PathBuf>,
 }
 
 /// The frame cap for a team's connections: the largest frame any of
@@ -169,13 +172,20 @@ impl<L: Launcher> Native<L> {
     /// see [`Native::with_team_limits`].
     pub fn new(team: Arc<Team>, server: Arc<LinkServer>, launcher: L, setup: NativeSetup) -> Self {
         let frame_bytes = team_frame_bytes(&team, []);
-        Self { team, server, launcher: Arc::new(launcher), setup, frame_bytes, overlay: None }
+        Self { team, server, launcher: Arc::new(launcher), setup, frame_bytes, overlay: None, keep: None }
     }
 
     /// Every teammate writes to the `--dry-run` overlay directory `path`
     /// instead of the root.
     pub fn with_overlay(mut self, path: Option<PathBuf>) -> Self {
         self.overlay = path;
+        self
+    }
+
+    /// Every teammate keeps each file in the directory `path` before its
+    /// first write (see `sandbox::workspace::Keep`).
+    pub fn with_keep(mut self, path: Option<PathBuf>) -> Self {
+        self.keep = path;
         self
     }
 
@@ -232,7 +242,7 @@ impl<L: Launcher> TeammateBackend for Native<L> {
             read: self.setup.read.into(),
             cache_dir: self.setup.cache_dir.clone(),
             heartbeat_ms: HEARTBEAT_INTERVAL.as_millis() as u64,
-            workspace: rules_of(&self.setup.workspace, self.overlay.as_ref()),
+            workspace: rules_of(&self.setup.workspace, self.overlay.as_ref(), self.keep.as_ref()),
             frame_bytes: self.frame_bytes.max(launch.limits.frame_bytes()),
         };
         let (kill, kill_rx) = watch::channel(None);

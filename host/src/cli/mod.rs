@@ -27,6 +27,7 @@ pub mod team_logs;
 pub mod teammate;
 pub mod validate;
 pub mod view;
+pub mod worker;
 
 pub use exit::{EXIT_CONFIG, EXIT_INTERNAL, EXIT_LIMIT, EXIT_OK, EXIT_TASKS_FAILED, EXIT_TIMEOUT};
 
@@ -159,6 +160,14 @@ pub struct RunArgs {
     /// and no key; a call that matches nothing is a `replay-miss`.
     #[arg(long, value_name = "DIR")]
     pub llm_replay: Option<PathBuf>,
+    /// Run the tasks on NATS workers (`swarm-host worker`) instead of
+    /// local teammates; see docs/BACKENDS.md, "Scaling out".
+    #[command(flatten)]
+    pub nats: worker::NatsArgs,
+    /// With --nats: how long a worker may go without a heartbeat before its
+    /// task is handed to another worker.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration, requires = "nats")]
+    pub ack_wait: Duration,
 }
 
 impl RunArgs {
@@ -323,6 +332,9 @@ pub enum Command {
     /// Run one teammate as a native process connected to a coordinator's
     /// socket (started by the process, tmux and iTerm2 backends).
     Teammate(teammate::TeammateArgs),
+    /// Work for a team whose coordinator runs with `--nats`: pull its
+    /// tasks and run their teammates here (needs the `nats` feature).
+    Worker(worker::WorkerArgs),
 }
 
 /// A person's decision on an ownership request.
@@ -414,6 +426,7 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::Answer { team, request, decision } => {
             blocking(state_dir, team, ControlOp::Answer { request, grant: decision == Decision::Grant }).await
         }
+        Command::Worker(args) => worker::main(args).await,
     };
     result.unwrap_or_else(|(code, message)| {
         eprintln!("error: {message}");

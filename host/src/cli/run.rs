@@ -26,6 +26,7 @@ use crate::tasks::Status;
 
 /// `swarm-host run <team.toml> [--plan PLAN.json]`.
 pub async fn run(state_dir: &Path, team: &Path, fresh: bool, saved: Option<&Path>, args: RunArgs) -> CliResult {
+    args.nats.check_feature()?;
     let loaded = Loaded::read(team).map_err(config_error)?;
     // Keys are read here, by the coordinator only.
     let models = match loaded.llm_config(args.llm_mode()).map_err(config_error)? {
@@ -69,6 +70,14 @@ pub async fn run(state_dir: &Path, team: &Path, fresh: bool, saved: Option<&Path
     // Held until the run is over: one coordinator per team.
     let _lock = state.lock().map_err(config_error)?;
     let rules = Some(crate::coordinator::steer::ChangeRules::new(&loaded));
+    // What `resume` needs to call the same models: names of key variables
+    // and paths of key files, never a key.
+    if !args.dry_run {
+        let settings = loaded.model_settings().map_err(config_error)?;
+        state
+            .write_models(settings.as_ref())
+            .map_err(|e| (EXIT_INTERNAL, format!("cannot keep the team's state: {e}")))?;
+    }
     execute(&plan, state, None, (planner, rules), models, args).await
 }
 
@@ -95,6 +104,7 @@ async fn closing_planner(
 
 /// `swarm-host resume <team> [--allow-changed-plugins]`.
 pub async fn resume(state_dir: &Path, team: &str, allow_changed_plugins: bool, args: RunArgs) -> CliResult {
+    args.nats.check_feature()?;
     let state = StateDir::open(state_dir, team).map_err(config_error)?;
     // Held until the run is over; taken before reading, so that what is read
     // is what the last coordinator left.
@@ -104,9 +114,21 @@ pub async fn resume(state_dir: &Path, team: &str, allow_changed_plugins: bool, a
         tracing::warn!("{warning}");
     }
     let restored = Restored::load(&state, &plan).map_err(config_error)?;
-    // The team file is not kept with the state: a resumed run makes no
-    // model calls (every one is `model-not-allowed`).
-    execute(&plan, state, Some(restored), (None, None), None, args).await
+    // The run's model settings were kept with its state; the keys are read
+    // again now, from this environment (and key files).
+    let models = match state.read_models().map_err(config_error)? {
+        Some(settings) => {
+            let file = state.path().join(crate::coordinator::state::MODELS_FILE);
+            let config = settings
+                .config(args.llm_mode())
+                .map_err(|e| config_error(format!("{}: {} (resuming team `{team}`)", file.display(), e.message)))?;
+            Some(Arc::new(crate::llm::Models::new(config).map_err(config_error)?))
+        }
+        None => None,
+    };
+    // The team file is not kept with the state: a resumed run has no lead
+    // and no rules for a lead's changes.
+    execute(&plan, state, Some(restored), (None, None), models, args).await
 }
 
 /// The planner (or lead) with the team's goal, and the rules the lead's
@@ -264,8 +286,10 @@ async fn execute_logged(
         BackendChoice::Tmux => Some(Kind::Tmux),
         BackendChoice::Iterm => Some(Kind::Iterm),
     };
-    // Decided once per run.
-    let kind = Env::current().resolve(kind).map_err(config_error)?;
+    // Decided once per run (a run on NATS workers loads the plugins here
+    // only to check them).
+    let kind =
+        if args.nats.nats.is_some() { Kind::Process } else { Env::current().resolve(kind).map_err(config_error)? };
     let sandbox = match kind {
         // Large in-process teams run on the pooling allocator (the rule and
         // its reasons: `sandbox::pooling_slots`); teammate processes each
@@ -308,7 +332,12 @@ async fn execute_logged(
         diffs: true,
         dry_run: args.dry_run,
     };
-    let mut report = run_on(kind, plan, &sandbox, options, args.cache.dir()).await.map_err(|e| match e {
+    let ran = match nats_options(args)? {
+        #[cfg(feature = "nats")]
+        Some(conn) => crate::coordinator::run::run_nats(plan, &sandbox, options, &conn, args.ack_wait).await,
+        _ => run_on(kind, plan, &sandbox, options, args.cache.dir()).await,
+    };
+    let mut report = ran.map_err(|e| match e {
         // swarm-host could not keep its own state: not the user's mistake.
         StartError::State(_) => (EXIT_INTERNAL, e.to_string()),
         _ => config_error(e),
@@ -349,6 +378,20 @@ async fn execute_logged(
         }
     }
     Ok(report)
+}
+
+/// The NATS connection of a `--nats` run; `None` for a local run.
+#[cfg(feature = "nats")]
+fn nats_options(args: &RunArgs) -> Result<Option<crate::cluster::ConnectOptions>, (u8, String)> {
+    let options = args.nats.options()?;
+    Ok(options.map(|o| crate::cluster::ConnectOptions { name: Some("swarm-host coordinator".into()), ..o }))
+}
+
+/// Without the `nats` feature there is never a connection (`--nats` was
+/// refused before anything ran).
+#[cfg(not(feature = "nats"))]
+fn nats_options(args: &RunArgs) -> Result<Option<std::convert::Infallible>, (u8, String)> {
+    args.nats.check_feature().map(|()| None)
 }
 
 /// What the lead's `synthesize-run` sees of a task: its outcome, findings

@@ -131,6 +131,12 @@ async fn run_teammate(config: &LaunchConfig, link: SharedPort, models: crate::ll
             Err(e) => return spawn_failed(format!("cannot open the dry-run overlay {}: {e}", path.display())),
         }
     }
+    if let Some(path) = &rules.keep {
+        match Workspace::open_root(path) {
+            Ok(dir) => workspace = workspace.with_keep(dir),
+            Err(e) => return spawn_failed(format!("cannot open the diffs' keep directory {}: {e}", path.display())),
+        }
+    }
     let workspace = Arc::new(workspace);
     let launch = Launch { id: config.id.clone(), group: config.group.clone(), color: config.color.clone(), limits };
     let instance = match plugin.instantiate_linked(&launch, link.clone(), &config.team, workspace).await {

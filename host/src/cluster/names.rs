@@ -78,6 +78,32 @@ impl Names {
         format!("swarm.{}.mbox.{member}", self.team)
     }
 
+    /// The subject a remote teammate `member` sends its host calls to
+    /// (request/reply, answered by the coordinator).
+    pub fn calls(&self, member: &str) -> String {
+        format!("swarm.{}.call.{member}", self.team)
+    }
+
+    /// The subjects of every teammate's host calls.
+    pub fn all_calls(&self) -> String {
+        format!("swarm.{}.call.*", self.team)
+    }
+
+    /// The subject a remote teammate `member`'s events go to (one-way).
+    pub fn events(&self, member: &str) -> String {
+        format!("swarm.{}.evt.msg.{member}", self.team)
+    }
+
+    /// The subjects of every teammate's events.
+    pub fn all_events(&self) -> String {
+        format!("swarm.{}.evt.msg.*", self.team)
+    }
+
+    /// The subject workers count what they do on (`executed`, `fenced`).
+    pub fn worker_events(&self, kind: &str) -> String {
+        format!("swarm.{}.evt.worker.{kind}", self.team)
+    }
+
     /// The key of task `task`'s record.
     pub fn task_key(task: &str) -> String {
         format!("task.{task}")
@@ -97,6 +123,8 @@ mod tests {
         let names = Names::new("ci-audit_2").unwrap();
         assert_eq!(names.task_subject("scan", "t1"), "swarm.ci-audit_2.task.scan.t1");
         assert_eq!(names.mailbox("lead"), "swarm.ci-audit_2.mbox.lead");
+        assert_eq!(names.calls("scan-1"), "swarm.ci-audit_2.call.scan-1");
+        assert_eq!(names.events("scan-1"), "swarm.ci-audit_2.evt.msg.scan-1");
         assert_eq!(
             names.max_deliveries_advisory(),
             "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.SWARM_TASKS_ci-audit_2.workers"

@@ -48,12 +48,23 @@ pub struct Assignment {
     pub plugin: Option<String>,
     /// What the task is about (its description).
     pub body: String,
+    /// What the runner needs beyond this (for `swarm-host worker`: the
+    /// teammate's launch settings, the claimed task and the workspace
+    /// snapshot's digest); opaque to the queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<serde_json::Value>,
 }
 
 impl Assignment {
     /// An assignment of `task` to `group`.
     pub fn new(task: &str, group: &str, plugin: Option<String>, body: &str) -> Self {
-        Self { v: ASSIGNMENT_VERSION, task: task.into(), group: group.into(), plugin, body: body.into() }
+        Self { v: ASSIGNMENT_VERSION, task: task.into(), group: group.into(), plugin, body: body.into(), run: None }
+    }
+
+    /// This assignment with `run`, what its runner needs.
+    pub fn with_run(mut self, run: serde_json::Value) -> Self {
+        self.run = Some(run);
+        self
     }
 
     /// Decodes a message payload; an unknown version is an error.
@@ -183,6 +194,28 @@ impl Cluster {
         let kv = js.get_key_value(names.bucket()).await.map_err(|e| missing(names.bucket(), &e))?;
         let blobs = js.get_object_store(names.blobs()).await.map_err(|e| missing(names.blobs(), &e))?;
         Ok(Self { js, names, kv, blobs, tasks, settings })
+    }
+
+    /// The client this cluster uses (for request/reply and events).
+    pub fn client(&self) -> async_nats::Client {
+        self.js.client()
+    }
+
+    /// Empties the work queue and the bucket, for a fresh run of a team
+    /// whose objects an earlier run left (a resumed run keeps them: that is
+    /// where it picks its state up). Plugins and blobs stay (they are
+    /// content-addressed); the workers' consumer stays, so running workers
+    /// keep fetching.
+    pub async fn purge(&self) -> Result<(), ClusterError> {
+        self.tasks.purge().await.map_err(|e| ClusterError::js(format!("purge {}", self.names.tasks_stream()), e))?;
+        let bucket_stream = format!("KV_{}", self.names.bucket());
+        let kv_stream = self
+            .js
+            .get_stream(bucket_stream.as_str())
+            .await
+            .map_err(|e| ClusterError::js(format!("open {bucket_stream}"), e))?;
+        kv_stream.purge().await.map_err(|e| ClusterError::js(format!("purge {bucket_stream}"), e))?;
+        Ok(())
     }
 
     /// The team's names.
@@ -317,6 +350,22 @@ impl Cluster {
         }
         Ok(out)
     }
+}
+
+/// The teams whose objects are on the server `client` reaches, by name.
+pub async fn teams(client: &async_nats::Client) -> Result<Vec<String>, ClusterError> {
+    use futures_util::StreamExt as _;
+    let js = jetstream::new(client.clone());
+    let mut names = js.stream_names();
+    let mut teams = Vec::new();
+    while let Some(name) = names.next().await {
+        let name = name.map_err(|e| ClusterError::js("list the server's streams", e))?;
+        if let Some(team) = name.strip_prefix("SWARM_TASKS_") {
+            teams.push(team.to_string());
+        }
+    }
+    teams.sort();
+    Ok(teams)
 }
 
 /// Whether a task is over: done or dead.

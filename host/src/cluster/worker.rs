@@ -56,6 +56,14 @@ impl WorkerStats {
     }
 }
 
+/// What workers tell the coordinator they did, on
+/// [`Names::worker_events`](super::Names::worker_events) (the payload is
+/// the task id): every execution, and every result fenced off. Core NATS,
+/// at most once: the coordinator's counts are what it heard.
+pub const EXECUTED: &str = "executed";
+/// See [`EXECUTED`].
+pub const FENCED: &str = "fenced";
+
 /// A worker of one team.
 #[derive(Debug, Clone)]
 pub struct Worker {
@@ -130,6 +138,14 @@ impl Worker {
         Ok(())
     }
 
+    /// Tells the coordinator (if it listens) that this worker did `kind` for `task`.
+    async fn tell(&self, kind: &str, task: &str) {
+        let subject = self.cluster.names.worker_events(kind);
+        if let Err(e) = self.cluster.client().publish(subject, task.to_string().into()).await {
+            tracing::debug!(task = %task, "cannot tell the coordinator `{kind}`: {e}");
+        }
+    }
+
     /// One delivery: claim, run with heartbeats, commit, ack.
     async fn handle<H, F>(&self, message: jetstream::Message, run: &H)
     where
@@ -195,6 +211,7 @@ impl Worker {
         let outcome = match plugin {
             Ok(plugin) => {
                 WorkerStats::bump(&self.stats.executed);
+                self.tell(EXECUTED, &task).await;
                 run(a, attempt, plugin).await
             }
             Err(refused) => {
@@ -220,6 +237,7 @@ impl Worker {
             }
             Ok(Cas::Moved) => {
                 WorkerStats::bump(&self.stats.fenced);
+                self.tell(FENCED, &task).await;
                 tracing::warn!(task = %task, worker = %self.id, attempt, "fenced: the claim was taken over, result discarded");
             }
             Err(e) => tracing::warn!(task = %task, "cannot record the result (left for redelivery): {e}"),

@@ -1,22 +1,28 @@
 //! What each task changed, computed by the coordinator from the tree
-//! itself (a guest cannot lie about it): before any teammate starts,
-//! [`Baseline::capture`] records the contents of every file a task owns
-//! and the names of the files its `owns` patterns could create; after the
-//! run, [`Baseline::changes`] diffs them against the tree as it is then
-//! (the root, or the `--dry-run` overlay over it). Ownership is disjoint,
-//! so a changed file was changed by the one task that owns it.
+//! itself (a guest cannot lie about it). Nothing is read before the run:
+//! the teammates' workspaces keep each file as it was just before its first
+//! write, and mark each file they create ([`Keep`]); after the run,
+//! [`Baseline::changes`] diffs exactly those files against the tree as it
+//! is then. A dry run's writes are all in its overlay, over a root that did
+//! not change: the overlay's files are diffed against the root's. Ownership
+//! is disjoint, so a changed file was changed by the one task that owns it:
+//! the tasks as they are at the end of the run, so a task the lead added
+//! and a file granted to a task are attributed too (a file granted from a
+//! finished task to another has one diff, under the task that owns it at
+//! the end).
 //!
-//! Memory is bounded: a file over [`MAX_DIFF_FILE`] bytes, a binary file
-//! (a NUL byte, or not UTF-8) and every file once [`MAX_BASELINE`] bytes
-//! are held keep only a sha256; when one changes, the report says so with
-//! a note instead of a diff, and [`patch`] leaves it out (naming it).
+//! Memory is bounded: one file is held at a time, and a file over
+//! [`MAX_DIFF_FILE`] bytes or binary (a NUL byte, or not UTF-8) is hashed,
+//! not held; when one changes, the report says so with a note instead of a
+//! diff, and [`patch`] leaves it out (naming it).
 //!
 //! Each file's diff is in `git diff` form (`diff --git`, `new file mode`
 //! for created files, `\ No newline at end of file` where it applies), so
 //! [`patch`] is the concatenation of all of them and `git apply` takes it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,34 +31,28 @@ use sha2::{Digest, Sha256};
 use similar::TextDiff;
 
 use super::report::{FileDiff, RunReport};
-use crate::sandbox::workspace::{Overlay, Policy};
+use crate::sandbox::workspace::{Keep, Overlay, Policy, files_under};
 use crate::tasks::TaskSpec;
 
 /// Largest file diffed, in bytes (before or after): larger ones are noted.
 pub const MAX_DIFF_FILE: u64 = 1024 * 1024;
-/// Most bytes of file contents the baseline holds across the run.
-pub const MAX_BASELINE: u64 = 64 * 1024 * 1024;
 /// Longest time spent finding a minimal diff of one file; past it the diff
 /// is still correct, only less minimal.
 const DIFF_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// A file before the run.
+/// One side of a file's change, read from disk.
 #[derive(Debug)]
-enum Before {
-    /// Did not exist.
-    Missing,
-    /// Its text, held for the diff.
-    Text(String),
-    /// Only its digest: why it is not held.
-    Digest([u8; 32], Unheld),
+struct Contents {
+    digest: [u8; 32],
+    /// The text, when it is text and small enough to diff; else why not.
+    text: Result<String, Unheld>,
 }
 
-/// Why a file's contents are not held or diffed.
+/// Why a file's contents are not diffed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Unheld {
     Binary,
     TooLarge,
-    OverBudget,
 }
 
 impl Unheld {
@@ -60,85 +60,79 @@ impl Unheld {
         match self {
             Unheld::Binary => "binary file changed; not diffed".into(),
             Unheld::TooLarge => format!("changed; over the diff limit of {MAX_DIFF_FILE} bytes, not diffed"),
-            Unheld::OverBudget => {
-                format!("changed; the run's diff baseline of {MAX_BASELINE} bytes was spent, not diffed")
-            }
         }
     }
 }
 
-/// The tree before the run, as far as the tasks can change it.
+/// Where the run's writes can be seen.
+#[derive(Debug)]
+enum Writes {
+    /// A dry run: every write is in the overlay, the root is as it was.
+    Overlay(Overlay),
+    /// A real run: the files as they were before their first write.
+    Kept(Keep),
+}
+
+/// What the run changed, found after it.
 #[derive(Debug)]
 pub struct Baseline {
     root: PathBuf,
-    /// The `--dry-run` overlay the teammates write to, when there is one
-    /// (removed when the baseline is dropped, after the diffs are taken).
-    overlay: Option<Overlay>,
+    /// Removed (with what it holds) when the baseline is dropped, after the
+    /// diffs are taken.
+    writes: Writes,
     policy: Arc<Policy>,
-    /// Owned file → (task, contents before).
-    owned: BTreeMap<String, (String, Before)>,
-    /// Files that existed before the run and some task's `owns` patterns
-    /// match (so they were not created by it).
-    existing: BTreeSet<String>,
 }
 
 impl Baseline {
-    /// Records the owned files of `tasks` under `root` (reads them), and
-    /// the existing files their `owns` patterns match (walks the root, only
-    /// when some task has patterns). `overlay` is where a dry run's writes
-    /// land; `policy` decides which new files a task could have created.
-    pub fn capture(root: &Path, overlay: Option<Overlay>, tasks: &[TaskSpec], policy: Arc<Policy>) -> Self {
-        let mut budget = MAX_BASELINE;
-        let mut owned = BTreeMap::new();
-        for t in tasks {
-            for rel in &t.owned_files {
-                let before = match read_regular(&root.join(rel)) {
-                    Ok(Some(bytes)) => hold(bytes, &mut budget),
-                    Ok(None) => Before::Missing,
-                    Err(e) => {
-                        tracing::debug!(file = %rel, "not in the diff baseline: {e}");
-                        continue;
-                    }
-                };
-                owned.insert(rel.clone(), (t.id.clone(), before));
-            }
-        }
-        let existing = if policy.creation().is_empty() {
-            BTreeSet::new()
-        } else {
-            files_under(root).into_iter().filter(|rel| !policy.creation().owners(rel).is_empty()).collect()
-        };
-        Self { root: root.to_path_buf(), overlay, policy, owned, existing }
+    /// The changes of a run over `root` whose teammates keep files in
+    /// `keep` before writing them; `policy` decides which task a new file
+    /// belongs to. Reads nothing.
+    pub fn kept(root: &Path, keep: Keep, policy: Arc<Policy>) -> Self {
+        Self { root: root.to_path_buf(), writes: Writes::Kept(keep), policy }
     }
 
-    /// Every task's changed files, diffed against the tree now, in path
-    /// order per task.
-    pub fn changes(&self) -> BTreeMap<String, Vec<FileDiff>> {
+    /// The changes of a dry run over `root` whose writes land in `overlay`.
+    pub fn dry_run(root: &Path, overlay: Overlay, policy: Arc<Policy>) -> Self {
+        Self { root: root.to_path_buf(), writes: Writes::Overlay(overlay), policy }
+    }
+
+    /// Every task's changed files, diffed, in path order per task; a file
+    /// belongs to the one of `tasks` (as they are at the end of the run)
+    /// that owns it.
+    pub fn changes(&self, tasks: &[TaskSpec]) -> BTreeMap<String, Vec<FileDiff>> {
+        let owners: BTreeMap<&str, &str> =
+            tasks.iter().flat_map(|t| t.owned_files.iter().map(|rel| (rel.as_str(), t.id.as_str()))).collect();
+        // (file, where it was before: `None` = it did not exist, where it is now)
+        let files: Vec<(String, Option<PathBuf>, PathBuf)> = match &self.writes {
+            Writes::Overlay(overlay) => files_under(overlay.path())
+                .into_iter()
+                .map(|rel| {
+                    let (before, after) = (self.root.join(&rel), overlay.path().join(&rel));
+                    (rel, Some(before), after)
+                })
+                .collect(),
+            Writes::Kept(keep) => {
+                let replaced = keep.replaced().into_iter().map(|rel| (keep.before_of(&rel), rel));
+                let replaced = replaced.map(|(before, rel)| (self.root.join(&rel), rel, Some(before)));
+                let created = keep.created().into_iter().map(|rel| (self.root.join(&rel), rel, None));
+                replaced.chain(created).map(|(after, rel, before)| (rel, before, after)).collect()
+            }
+        };
         let mut out: BTreeMap<String, Vec<FileDiff>> = BTreeMap::new();
-        for (rel, (task, before)) in &self.owned {
-            let after = match self.read_after(rel) {
-                Ok(after) => after,
-                Err(e) => {
-                    let note = format!("could not be read after the run: {e}");
-                    out.entry(task.clone()).or_default().push(FileDiff::noted(rel, note));
-                    continue;
+        for (rel, before, after) in files {
+            let Some(task) = self.owner(&owners, &rel) else {
+                tracing::warn!(file = %rel, "a changed file no task owns is left out of the diffs");
+                continue;
+            };
+            let read = |path: Option<&Path>| path.map_or(Ok(None), read_contents);
+            let diff = match (read(before.as_deref()), read(Some(&after))) {
+                (Ok(before), Ok(after)) => diff_of(&rel, before.as_ref(), after.as_ref()),
+                (Err(e), _) | (_, Err(e)) => {
+                    Some(FileDiff::noted(&rel, format!("could not be read for the diff: {e}")))
                 }
             };
-            if let Some(diff) = diff_of(rel, before, after.as_deref()) {
-                out.entry(task.clone()).or_default().push(diff);
-            }
-        }
-        for rel in self.created() {
-            let owners = self.policy.creation().owners(&rel);
-            let [task] = owners.keys().collect::<Vec<_>>()[..] else {
-                continue;
-            };
-            if self.policy.check_create(&rel, Some(task)).is_err() {
-                continue;
-            }
-            let after = self.read_after(&rel).ok().flatten();
-            if let Some(diff) = diff_of(&rel, &Before::Missing, after.as_deref()) {
-                out.entry(task.clone()).or_default().push(diff);
+            if let Some(diff) = diff {
+                out.entry(task).or_default().push(diff);
             }
         }
         for diffs in out.values_mut() {
@@ -147,79 +141,64 @@ impl Baseline {
         out
     }
 
-    /// Files present now that were neither owned nor present before and
-    /// that some task's patterns match.
-    fn created(&self) -> BTreeSet<String> {
-        if self.policy.creation().is_empty() {
-            return BTreeSet::new();
+    /// The task `rel` belongs to: the one that owns it, or the one whose
+    /// patterns alone let it create it.
+    fn owner(&self, owners: &BTreeMap<&str, &str>, rel: &str) -> Option<String> {
+        if let Some(task) = owners.get(rel) {
+            return Some((*task).to_string());
         }
-        let tree = self.overlay.as_ref().map_or(self.root.as_path(), Overlay::path);
-        files_under(tree)
-            .into_iter()
-            .filter(|rel| !self.owned.contains_key(rel) && !self.existing.contains(rel))
-            .filter(|rel| !self.policy.creation().owners(rel).is_empty())
-            .collect()
-    }
-
-    /// A file as the run left it: the overlay's copy if it has one.
-    fn read_after(&self, rel: &str) -> std::io::Result<Option<Vec<u8>>> {
-        if let Some(overlay) = &self.overlay
-            && let Some(bytes) = read_regular(&overlay.path().join(rel))?
-        {
-            return Ok(Some(bytes));
-        }
-        read_regular(&self.root.join(rel))
+        let owners = self.policy.creation().owners(rel);
+        let [task] = owners.keys().collect::<Vec<_>>()[..] else {
+            return None;
+        };
+        self.policy.check_create(rel, Some(task)).ok()?;
+        Some(task.clone())
     }
 }
 
-/// Holds `bytes` as text if it is text, small, and within `budget`.
-fn hold(bytes: Vec<u8>, budget: &mut u64) -> Before {
-    let len = bytes.len() as u64;
-    let unheld = if len > MAX_DIFF_FILE {
-        Some(Unheld::TooLarge)
-    } else if len > *budget {
-        Some(Unheld::OverBudget)
-    } else {
-        None
-    };
-    match (unheld, text_of(&bytes)) {
-        (None, Some(_)) => {
-            *budget -= len;
-            // Checked above: valid UTF-8.
-            Before::Text(String::from_utf8(bytes).unwrap_or_default())
-        }
-        (None, None) => Before::Digest(digest(&bytes), Unheld::Binary),
-        (Some(why), _) => Before::Digest(digest(&bytes), why),
+/// `path`'s contents if it is a regular file (a symlink is not followed
+/// and reads as absent, like a missing file): the text if it is small text,
+/// else only the digest, streamed.
+fn read_contents(path: &Path) -> std::io::Result<Option<Contents>> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_file() => {}
+        Ok(_) => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        // A parent that is a file reads as absent too.
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => return Ok(None),
+        Err(e) => return Err(e),
     }
-}
-
-fn digest(bytes: &[u8]) -> [u8; 32] {
-    Sha256::digest(bytes).into()
-}
-
-/// `bytes` as text, unless it is binary (a NUL byte, or not UTF-8).
-fn text_of(bytes: &[u8]) -> Option<&str> {
-    if bytes.contains(&0) { None } else { std::str::from_utf8(bytes).ok() }
+    let mut file = std::fs::File::open(path)?;
+    let mut head = Vec::new();
+    (&mut file).take(MAX_DIFF_FILE + 1).read_to_end(&mut head)?;
+    if head.len() as u64 > MAX_DIFF_FILE {
+        let mut hasher = Sha256::new();
+        hasher.update(&head);
+        std::io::copy(&mut file, &mut hasher)?;
+        return Ok(Some(Contents { digest: hasher.finalize().into(), text: Err(Unheld::TooLarge) }));
+    }
+    let digest = Sha256::digest(&head).into();
+    let text =
+        if head.contains(&0) { Err(Unheld::Binary) } else { String::from_utf8(head).map_err(|_| Unheld::Binary) };
+    Ok(Some(Contents { digest, text }))
 }
 
 /// The diff of `rel` from `before` to `after` (`None` = absent), or `None`
 /// if it did not change.
-fn diff_of(rel: &str, before: &Before, after: Option<&[u8]>) -> Option<FileDiff> {
+fn diff_of(rel: &str, before: Option<&Contents>, after: Option<&Contents>) -> Option<FileDiff> {
     let after = after?;
-    let old = match before {
-        Before::Missing => None,
-        Before::Text(text) if text.as_bytes() == after => return None,
-        Before::Text(text) => Some(text.as_str()),
-        Before::Digest(d, _) if *d == digest(after) => return None,
-        Before::Digest(_, why) => return Some(FileDiff::noted(rel, why.note())),
-    };
-    if after.len() as u64 > MAX_DIFF_FILE {
-        return Some(FileDiff::noted(rel, Unheld::TooLarge.note()));
+    if before.is_some_and(|b| b.digest == after.digest) {
+        return None;
     }
-    let Some(new) = text_of(after) else {
-        return Some(FileDiff::noted(rel, Unheld::Binary.note()));
+    let old = match before.map(|b| &b.text) {
+        None => None,
+        Some(Ok(text)) => Some(text.as_str()),
+        Some(Err(why)) => return Some(FileDiff::noted(rel, why.note())),
     };
-    Some(FileDiff { path: rel.to_string(), diff: git_diff(rel, old, new), note: None })
+    match &after.text {
+        Ok(new) => Some(FileDiff { path: rel.to_string(), diff: git_diff(rel, old, new), note: None }),
+        Err(why) => Some(FileDiff::noted(rel, why.note())),
+    }
 }
 
 /// `rel`'s change from `old` (`None`: created) to `new`, as `git diff`
@@ -275,36 +254,6 @@ fn quote(path: &str) -> String {
     out
 }
 
-/// Reads `path` if it is a regular file (a symlink is not followed and
-/// reads as absent, like a missing file).
-fn read_regular(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.is_file() => std::fs::read(path).map(Some),
-        Ok(_) => Ok(None),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        // A parent that is a file reads as absent too.
-        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-/// Every regular file under `dir`, relative and `/`-separated, without
-/// following symlinks or entering `.git`.
-fn files_under(dir: &Path) -> Vec<String> {
-    walkdir::WalkDir::new(dir)
-        .follow_links(false)
-        .into_iter()
-        .filter_entry(|e| e.depth() == 0 || e.file_name() != ".git")
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file())
-        .filter_map(|e| {
-            let rel = e.path().strip_prefix(dir).ok()?;
-            let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
-            Some(parts?.join("/"))
-        })
-        .collect()
-}
-
 /// Fills every task's `diffs` in `report` from [`Baseline::changes`].
 pub fn fill(report: &mut RunReport, mut changes: BTreeMap<String, Vec<FileDiff>>) {
     for t in &mut report.tasks {
@@ -330,21 +279,13 @@ pub fn patch(report: &RunReport) -> (String, Vec<String>) {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
-    use crate::sandbox::workspace::{PolicySpec, ReadScope};
+    use crate::sandbox::workspace::{Holder, PolicySpec, ReadScope, Workspace};
 
     fn task(id: &str, owned: &[&str], creates: &[&str]) -> TaskSpec {
-        TaskSpec {
-            id: id.into(),
-            subject: id.into(),
-            description: String::new(),
-            owned_files: owned.iter().map(|s| s.to_string()).collect(),
-            owner: None,
-            blocked_by: Vec::new(),
-            deadline: None,
-            max_attempts: 1,
-            creates: creates.iter().map(|s| s.to_string()).collect(),
-        }
+        TaskSpec::owning(id, owned, creates)
     }
 
     fn policy(root: &Path, tasks: &[TaskSpec]) -> Arc<Policy> {
@@ -355,6 +296,22 @@ mod tests {
         Arc::new(Policy::build(root, ReadScope::Owned, &spec).unwrap())
     }
 
+    /// A baseline over `r` for `tasks` and a workspace whose writes it
+    /// sees; `write(task, path, contents)` writes as the task's teammate.
+    fn kept(r: &Path, tasks: &[TaskSpec]) -> (Baseline, impl Fn(&str, &str, &[u8])) {
+        let keep = Keep::create(r).unwrap();
+        let policy = policy(r, tasks);
+        let ws = Workspace::with_policy(Workspace::open_root(r).unwrap(), policy.clone(), 4 * MAX_DIFF_FILE)
+            .with_keep(Workspace::open_root(keep.path()).unwrap());
+        let owned: BTreeMap<String, BTreeSet<String>> =
+            tasks.iter().map(|t| (t.id.clone(), t.owned_files.iter().cloned().collect())).collect();
+        let write = move |task: &str, path: &str, contents: &[u8]| {
+            let holder = Holder { task: Some(task), owned: &owned[task] };
+            ws.write(path, contents, &holder).unwrap();
+        };
+        (Baseline::kept(r, keep, policy), write)
+    }
+
     #[test]
     fn changed_and_created_files_are_diffed_per_task_and_unchanged_ones_are_not() {
         let dir = tempfile::tempdir().unwrap();
@@ -362,14 +319,19 @@ mod tests {
         std::fs::create_dir_all(r.join("src/gen")).unwrap();
         std::fs::write(r.join("src/a.rs"), "one\ntwo\nthree\n").unwrap();
         std::fs::write(r.join("src/b.rs"), "same\n").unwrap();
+        std::fs::write(r.join("src/c.rs"), "written back as it was\n").unwrap();
         std::fs::write(r.join("src/gen/old.rs"), "was here\n").unwrap();
-        let tasks = [task("a", &["src/a.rs"], &[]), task("b", &["src/b.rs"], &["src/gen/**"])];
-        let base = Baseline::capture(r, None, &tasks, policy(r, &tasks));
-        std::fs::write(r.join("src/a.rs"), "one\n2\nthree").unwrap();
-        std::fs::write(r.join("src/gen/new.rs"), "fn x() {}\n").unwrap();
-        let changes = base.changes();
+        let tasks = [task("a", &["src/a.rs", "src/c.rs"], &[]), task("b", &["src/b.rs"], &["src/gen/**"])];
+        let (base, write) = kept(r, &tasks);
+        write("a", "src/a.rs", b"first\n");
+        write("a", "src/a.rs", b"one\n2\nthree");
+        write("a", "src/c.rs", b"written back as it was\n");
+        write("b", "src/gen/new.rs", b"fn x() {}\n");
+        // A file changed behind the workspace's back is not a task's change.
+        std::fs::write(r.join("src/b.rs"), "changed by someone else\n").unwrap();
+        let changes = base.changes(&tasks);
         let a = &changes["a"];
-        assert_eq!(a.len(), 1);
+        assert_eq!(a.len(), 1, "a file written back unchanged has no diff: {a:?}");
         assert_eq!(
             a[0].diff,
             "diff --git a/src/a.rs b/src/a.rs\n--- a/src/a.rs\n+++ b/src/a.rs\n@@ -1,3 +1,3 @@\n one\n-two\n-three\n+2\n\
@@ -385,6 +347,26 @@ mod tests {
     }
 
     #[test]
+    fn files_are_attributed_by_the_tasks_at_the_end_of_the_run_an_added_task_and_a_granted_file_included() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        for f in ["a.rs", "b.rs", "c.rs"] {
+            std::fs::write(r.join(f), "old\n").unwrap();
+        }
+        // At the end: `a` was granted `c.rs`, and `b` was added by the lead.
+        let end = [task("a", &["a.rs", "c.rs"], &[]), task("b", &["b.rs"], &[])];
+        let (base, write) = kept(r, &end);
+        write("a", "c.rs", b"granted\n");
+        write("b", "b.rs", b"added\n");
+        let plan = [task("a", &["a.rs"], &[])];
+        assert!(base.changes(&plan).get("b").is_none(), "the plan's tasks alone do not know `b`");
+        let changes = base.changes(&end);
+        let paths = |t: &str| changes[t].iter().map(|d| d.path.clone()).collect::<Vec<_>>();
+        assert_eq!(paths("a"), ["c.rs"]);
+        assert_eq!(paths("b"), ["b.rs"]);
+    }
+
+    #[test]
     fn binary_and_large_files_get_a_note_instead_of_a_diff_and_are_left_out_of_the_patch() {
         let dir = tempfile::tempdir().unwrap();
         let r = dir.path();
@@ -392,10 +374,11 @@ mod tests {
         std::fs::write(r.join("big"), vec![b'x'; MAX_DIFF_FILE as usize + 1]).unwrap();
         std::fs::write(r.join("same.bin"), b"\0").unwrap();
         let tasks = [task("t", &["bin", "big", "same.bin"], &[])];
-        let base = Baseline::capture(r, None, &tasks, policy(r, &tasks));
-        std::fs::write(r.join("bin"), b"a\0c").unwrap();
-        std::fs::write(r.join("big"), b"small now\n").unwrap();
-        let diffs = &base.changes()["t"];
+        let (base, write) = kept(r, &tasks);
+        write("t", "bin", b"a\0c");
+        write("t", "big", b"small now\n");
+        write("t", "same.bin", b"\0");
+        let diffs = &base.changes(&tasks)["t"];
         let notes: Vec<(&str, &str)> =
             diffs.iter().map(|d| (d.path.as_str(), d.note.as_deref().unwrap_or(""))).collect();
         assert_eq!(notes.len(), 2, "{notes:?}");
@@ -405,18 +388,19 @@ mod tests {
     }
 
     #[test]
-    fn a_dry_run_reads_the_overlay_first() {
+    fn a_dry_run_diffs_the_overlay_against_the_root() {
         let root = tempfile::tempdir().unwrap();
         let overlay = Overlay::create(root.path()).unwrap();
         let above = overlay.path().to_path_buf();
         std::fs::write(root.path().join("a.txt"), "a\n").unwrap();
         std::fs::write(root.path().join("b.txt"), "b\n").unwrap();
         let tasks = [task("t", &["a.txt", "b.txt"], &["new/*"])];
-        let base = Baseline::capture(root.path(), Some(overlay), &tasks, policy(root.path(), &tasks));
+        let base = Baseline::dry_run(root.path(), overlay, policy(root.path(), &tasks));
         std::fs::write(above.join("a.txt"), "A\n").unwrap();
+        std::fs::write(above.join("b.txt"), "b\n").unwrap();
         std::fs::create_dir(above.join("new")).unwrap();
         std::fs::write(above.join("new/c.txt"), "c\n").unwrap();
-        let paths: Vec<String> = base.changes()["t"].iter().map(|d| d.path.clone()).collect();
+        let paths: Vec<String> = base.changes(&tasks)["t"].iter().map(|d| d.path.clone()).collect();
         assert_eq!(paths, ["a.txt", "new/c.txt"]);
         drop(base);
         assert!(!above.exists(), "the overlay is removed with the baseline");

@@ -48,6 +48,9 @@
 //! plugin = "agent.wasm"
 //! models = ["fast"]                # allow-list; the first is the default
 //! budget = { tokens = 200000, calls = 50 }
+//! model = "fast"                   # agents: each task's alias, turn limit and
+//! max_turns = 30                   # temperature, unless the task's `options:`
+//! temperature = 0.2                # line sets them
 //! ```
 //!
 //! A `scripted` alias (responses listed in a JSON file, `script = "..."`,
@@ -61,7 +64,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::sandbox::{Limits, ReadScope};
@@ -129,8 +132,9 @@ pub struct TeamFile {
     pub ask_timeout: Option<std::time::Duration>,
 }
 
-/// One model alias of `[models]`.
-#[derive(Debug, Clone, Deserialize)]
+/// One model alias of `[models]`. It names where its key is (a variable or
+/// a file), never the key itself, so it can be saved with a run's state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelEntry {
     /// `anthropic`, `openai` (any OpenAI-compatible server) or `scripted`.
@@ -161,7 +165,7 @@ pub struct ModelEntry {
 }
 
 /// `[llm]`: team-wide model call settings.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LlmEntry {
     /// The whole team's budget.
@@ -179,7 +183,7 @@ pub struct LlmEntry {
 }
 
 /// A budget: `{ tokens = .., calls = .., usd = .. }`, each optional.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BudgetEntry {
     /// Input + output tokens.
@@ -268,6 +272,18 @@ pub struct TeammateEntry {
     /// Each instance's model budget.
     #[serde(default)]
     pub budget: Option<BudgetEntry>,
+    /// For agents: the model alias each task uses unless its options line
+    /// names one (one of `models`).
+    #[serde(default)]
+    pub model: Option<Spanned<String>>,
+    /// For agents: the turn limit of each task unless its options line
+    /// sets `max-turns`.
+    #[serde(default)]
+    pub max_turns: Option<Spanned<u32>>,
+    /// For agents: the sampling temperature (0 to 2) unless a task's
+    /// options line sets `temperature`.
+    #[serde(default)]
+    pub temperature: Option<Spanned<f64>>,
 }
 
 /// A task.
@@ -399,66 +415,45 @@ impl Loaded {
     /// aliases, missing key variables and bad settings are errors with the
     /// line. `None` when the file has no `[models]` and no teammate names one.
     pub fn llm_config(&self, mode: LlmMode) -> Result<Option<crate::llm::LlmConfig>, ConfigError> {
-        use crate::llm::{AliasConfig, CallLimits, LlmConfig, ProviderKind, Secret, TeammateModels};
+        let Some(settings) = self.model_settings()? else {
+            return Ok(None);
+        };
+        let config = settings.config(mode).map_err(|e| {
+            let at = e.alias.as_ref().and_then(|a| self.team.models.get(a)).map(|m| m.span().start);
+            self.error_at(at, e.message)
+        })?;
+        // The service's own checks (a price for usd budgets, URLs, the
+        // scripted files), located at `[llm]` or the first alias.
+        let llm = self.team.llm.as_ref();
+        let at = llm.map(|l| l.span().start).or_else(|| self.team.models.values().next().map(|m| m.span().start));
+        crate::llm::Models::check(&config).map_err(|e| self.error_at(at, e.to_string()))?;
+        Ok(Some(config))
+    }
+
+    /// The team file's model settings without keys (what a run's state
+    /// keeps for `resume`): its aliases with absolute paths, each teammate
+    /// instance's (and the planner's) allow-list and budget, `[llm]`. An
+    /// alias a teammate names that `[models]` does not define is an error
+    /// with the line. `None` when the file has no `[models]` and no
+    /// teammate names one.
+    pub fn model_settings(&self) -> Result<Option<super::model_settings::ModelSettings>, ConfigError> {
+        use super::model_settings::{Allowed, ModelSettings};
         let team = &self.team;
         let names_models = team.teammates.iter().any(|t| !t.get_ref().models.is_empty())
             || team.planner.as_ref().is_some_and(|p| !p.get_ref().models.is_empty());
         if team.models.is_empty() && !names_models {
             return Ok(None);
         }
-        let replaying = matches!(mode, LlmMode::Replay(_));
-        let mut aliases = BTreeMap::new();
-        for (name, entry) in &team.models {
-            let at = Some(entry.span().start);
-            let m = entry.get_ref();
-            let err = |msg: String| self.error_at(at, format!("[models.{name}]: {msg}"));
-            if !valid_alias(name) {
-                return Err(err("an alias is 1 to 64 letters, digits, '-', '_' or '.'".into()));
-            }
-            let provider = match (m.provider.as_str(), &m.script) {
-                ("anthropic", None) => ProviderKind::Anthropic,
-                ("openai", None) => ProviderKind::OpenAi,
-                ("scripted", Some(script)) => ProviderKind::Scripted(self.dir.join(script)),
-                ("scripted", None) => return Err(err("provider \"scripted\" needs script = \"<file>.json\"".into())),
-                ("anthropic" | "openai", Some(_)) => {
-                    return Err(err("script is only for provider \"scripted\"".into()));
-                }
-                (other, _) => {
-                    return Err(err(format!(
-                        "unknown provider {other:?}: use \"anthropic\", \"openai\" (any OpenAI-compatible server) \
-                         or \"scripted\""
-                    )));
-                }
-            };
-            let key = match (&m.key_env, &m.key_file) {
-                (Some(_), Some(_)) => return Err(err("set key_env or key_file, not both".into())),
-                _ if replaying => None,
-                (Some(var), None) => match std::env::var(var) {
-                    Ok(v) if !v.trim().is_empty() => Some(Secret::new(v.trim())),
-                    _ => {
-                        return Err(err(format!(
-                            "key_env = {var:?}, but the environment variable {var} is not set (or empty)"
-                        )));
-                    }
-                },
-                (None, Some(file)) => {
-                    let path = self.dir.join(file);
-                    match std::fs::read_to_string(&path) {
-                        Ok(v) if !v.trim().is_empty() => Some(Secret::new(v.trim())),
-                        Ok(_) => return Err(err(format!("key_file {} is empty", path.display()))),
-                        Err(e) => return Err(err(format!("cannot read key_file {}: {e}", path.display()))),
-                    }
-                }
-                (None, None) => None,
-            };
-            let mut alias = AliasConfig::new(provider, m.model.clone());
-            alias.base_url = m.base_url.clone();
-            alias.key = key;
-            alias.max_output_tokens = m.max_output_tokens;
-            alias.price = m.price;
-            alias.anthropic_version = m.anthropic_version;
-            aliases.insert(name.clone(), alias);
-        }
+        let aliases = team
+            .models
+            .iter()
+            .map(|(name, entry)| {
+                let mut m = entry.get_ref().clone();
+                m.key_file = m.key_file.map(|f| ModelSettings::absolute(&self.dir, &f));
+                m.script = m.script.map(|f| ModelSettings::absolute(&self.dir, &f));
+                (name.clone(), m)
+            })
+            .collect();
         let allow_list = |list: &[Spanned<String>], who: &str| -> Result<Vec<String>, ConfigError> {
             list.iter()
                 .map(|a| {
@@ -486,12 +481,8 @@ impl Loaded {
                 continue;
             }
             for k in 1..=t.instances {
-                let models = TeammateModels {
-                    allow: allow.clone(),
-                    default: allow.first().cloned(),
-                    budget: t.budget.map(Into::into).unwrap_or_default(),
-                };
-                teammates.insert(format!("{}-{k}", t.name), models);
+                let budget = t.budget.map(Into::into).unwrap_or_default();
+                teammates.insert(format!("{}-{k}", t.name), Allowed { allow: allow.clone(), budget });
             }
         }
         if let Some(p) = &team.planner {
@@ -505,38 +496,12 @@ impl Loaded {
                     ));
                 }
                 let budget = p.get_ref().budget.map(Into::into).unwrap_or_default();
-                teammates.insert(id, TeammateModels { default: allow.first().cloned(), allow, budget });
+                teammates.insert(id, Allowed { allow, budget });
             }
         }
-        let llm = team.llm.as_ref();
-        let settings = llm.map(|l| l.get_ref().clone()).unwrap_or_default();
-        let mut limits = CallLimits::default();
-        if let Some(n) = settings.concurrency {
-            limits.concurrency_per_provider = n;
-        }
-        if let Some(t) = settings.call_timeout {
-            limits.timeout = t;
-        }
-        if let Some(n) = settings.max_retries {
-            limits.retry.max_retries = n;
-        }
-        let config = LlmConfig {
-            aliases,
-            teammates,
-            team_budget: settings.budget.map(Into::into).unwrap_or_default(),
-            limits,
-            mode,
-        };
-        // The service's own checks (a price for usd budgets, URLs, the
-        // scripted files), located at `[llm]` or the first alias.
-        let at = llm.map(|l| l.span().start).or_else(|| team.models.values().next().map(|m| m.span().start));
-        crate::llm::Models::check(&config).map_err(|e| self.error_at(at, e.to_string()))?;
-        Ok(Some(config))
+        let llm = team.llm.as_ref().map(|l| l.get_ref().clone()).unwrap_or_default();
+        Ok(Some(ModelSettings { aliases, teammates, llm }))
     }
-}
-
-fn valid_alias(name: &str) -> bool {
-    !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
 
 fn line_of(source: &str, offset: usize) -> usize {

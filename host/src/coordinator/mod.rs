@@ -5,6 +5,7 @@
 pub mod changes;
 pub mod config;
 pub mod events;
+pub mod model_settings;
 pub mod plan;
 pub mod report;
 pub mod run;

@@ -12,7 +12,7 @@
 
 pub mod file;
 mod graph;
-mod lead;
+pub mod lead;
 pub mod limits;
 pub mod owns;
 pub mod runtime;
@@ -54,6 +54,11 @@ pub struct PlannedTeammate {
     pub plugin: PathBuf,
     /// Limits in force.
     pub limits: Limits,
+    /// Words added to the `options:` line of every task it claims
+    /// (`model=`, `max-turns=`, `temperature=` from its team-file entry;
+    /// a task's own options win): see [`crate::options_line`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<String>,
 }
 
 /// The whole run, validated.
@@ -90,6 +95,11 @@ pub struct Plan {
     /// The team file's `ask_timeout`.
     #[serde(default, with = "humantime_serde")]
     pub ask_timeout: Option<std::time::Duration>,
+    /// A lead's proposals, in order, when a lead planned from a goal: each
+    /// rejected one with its problems, the last one the plan validated
+    /// from ([`lead::Proposal`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub proposals: Vec<lead::Proposal>,
 }
 
 /// Everything wrong with a team file, each problem located.
@@ -122,6 +132,56 @@ fn valid_id(s: &str) -> bool {
 
 fn id_rule() -> String {
     format!("1-{MAX_ID_LEN} of [A-Za-z0-9._-] (max_id_len = {MAX_ID_LEN})")
+}
+
+/// Most turns `max_turns` may set.
+pub const MAX_AGENT_TURNS: u32 = 10_000;
+
+/// The options words of a teammate entry's `model`, `max_turns` and
+/// `temperature`; a bad value is a problem at its line.
+fn agent_options(loaded: &Loaded, t: &super::config::TeammateEntry, problems: &mut Vec<ConfigError>) -> Vec<String> {
+    let mut words = Vec::new();
+    if let Some(m) = &t.model {
+        if t.models.iter().any(|a| a.get_ref() == m.get_ref()) {
+            words.push(format!("model={}", m.get_ref()));
+        } else {
+            let allowed: Vec<&str> = t.models.iter().map(|a| a.get_ref().as_str()).collect();
+            problems.push(loaded.error_at(
+                Some(m.span().start),
+                format!(
+                    "teammate {}: model = {} is not one of its models ({})",
+                    shown(&t.name),
+                    shown(m.get_ref()),
+                    if allowed.is_empty() {
+                        "it has none: add `models = [...]`".to_string()
+                    } else {
+                        allowed.join(", ")
+                    }
+                ),
+            ));
+        }
+    }
+    if let Some(n) = &t.max_turns {
+        if (1..=MAX_AGENT_TURNS).contains(n.get_ref()) {
+            words.push(format!("max-turns={}", n.get_ref()));
+        } else {
+            problems.push(loaded.error_at(
+                Some(n.span().start),
+                format!("teammate {}: max_turns must be 1..={MAX_AGENT_TURNS}, not {}", shown(&t.name), n.get_ref()),
+            ));
+        }
+    }
+    if let Some(x) = &t.temperature {
+        if (0.0..=2.0).contains(x.get_ref()) {
+            words.push(format!("temperature={}", x.get_ref()));
+        } else {
+            problems.push(loaded.error_at(
+                Some(x.span().start),
+                format!("teammate {}: temperature must be between 0 and 2, not {}", shown(&t.name), x.get_ref()),
+            ));
+        }
+    }
+    words
 }
 
 /// Cuts `list` to `max` entries and adds one saying how many more there were.
@@ -348,6 +408,7 @@ impl Plan {
             if total > MAX_TEAMMATES {
                 continue;
             }
+            let options = agent_options(loaded, t, problems);
             let plugin = loaded.dir.join(&t.plugin);
             for i in 1..=t.instances.min(MAX_INSTANCES) {
                 teammates.push(PlannedTeammate {
@@ -356,6 +417,7 @@ impl Plan {
                     color: t.color.clone().unwrap_or_else(|| PALETTE[(gi + i as usize - 1) % PALETTE.len()].into()),
                     plugin: plugin.clone(),
                     limits: limits.clone(),
+                    options: options.clone(),
                 });
             }
         }
@@ -554,6 +616,7 @@ impl Plan {
             read_allow: team.read_allow.clone(),
             exclude: team.exclude.clone(),
             timeout: team.timeout,
+            proposals: Vec::new(),
             limits: team.limits.clone(),
             teammates,
             tasks,
@@ -587,6 +650,30 @@ mod tests {
             "name = \"t\"\nroot = \".\"\nexclude = [\"target/**\"]\n[[teammate]]\nname = \"scan\"\nplugin = \"p.wasm\"\ninstances = 2\n{body}"
         );
         Plan::build(&Loaded::parse(&dir.join("team.toml"), src).unwrap())
+    }
+
+    #[test]
+    fn a_teammates_agent_options_are_checked_at_their_lines_and_carried_by_each_instance() {
+        let dir = tree();
+        let e =
+            plan(dir.path(), "models = [\"fast\"]\nmodel = \"slow\"\nmax_turns = 0\ntemperature = 2.5\n").unwrap_err();
+        let lines: Vec<String> = e.0.iter().map(ToString::to_string).collect();
+        assert_eq!(lines.len(), 3, "{lines:#?}");
+        assert!(
+            lines[0].contains("team.toml:9: ") && lines[0].contains("model = `slow` is not one of its models (fast)")
+        );
+        assert!(lines[1].contains("team.toml:10: ") && lines[1].contains("max_turns must be 1..=10000, not 0"));
+        assert!(
+            lines[2].contains("team.toml:11: ") && lines[2].contains("temperature must be between 0 and 2, not 2.5")
+        );
+        let src = "name = \"t\"\n[[teammate]]\nname = \"a\"\nplugin = \"p.wasm\"\nmax_turn = 3\n";
+        let e = Loaded::parse(Path::new("team.toml"), src.into()).unwrap_err().to_string();
+        assert!(e.starts_with("team.toml:5: unknown field `max_turn`"), "{e}");
+
+        let p = plan(dir.path(), "models = [\"fast\"]\nmodel = \"fast\"\nmax_turns = 7\ntemperature = 0.5\n").unwrap();
+        for t in &p.teammates {
+            assert_eq!(t.options, ["model=fast", "max-turns=7", "temperature=0.5"], "{}", t.id);
+        }
     }
 
     #[test]

@@ -40,7 +40,7 @@ use crate::backend::server::{HEARTBEAT_TIMEOUT, LinkServer, SocketDir, SocketErr
 use crate::backend::{Headless, InProcess, Iterm, Native, NativeSetup, TeammateBackend, Tmux};
 use crate::mailbox::{Incoming, Mailbox, MailboxState};
 use crate::model::TeammateMessage;
-use crate::sandbox::workspace::{Overlay, OverlayError, Policy, PolicyError, PolicySpec};
+use crate::sandbox::workspace::{Keep, Overlay, OverlayError, Policy, PolicyError, PolicySpec};
 use crate::sandbox::{Launch, LoadError, Sandbox, Workspace};
 use crate::sanitize;
 use crate::tasks::TaskList;
@@ -93,6 +93,9 @@ pub enum StartError {
     /// The `--dry-run` overlay could not be set up.
     #[error(transparent)]
     Overlay(#[from] OverlayError),
+    /// The team's NATS objects could not be set up (`run --nats`).
+    #[error("scale-out over NATS: {0}")]
+    ScaleOut(String),
 }
 
 /// A request from outside to stop the run: the first stops the team
@@ -125,8 +128,8 @@ pub struct RunOptions {
     /// team view).
     pub observer: Option<Observer>,
     /// Put each task's changed files, diffed, in the report
-    /// ([`super::changes`]): every owned file is read once before the run
-    /// (bounded by [`super::changes::MAX_BASELINE`]). On by default.
+    /// ([`super::changes`]): the teammates keep each file as it was before
+    /// its first write, and only those are diffed. On by default.
     pub diffs: bool,
     /// `--dry-run`: the teammates write to a private overlay directory
     /// outside the root ([`Overlay`]) and nothing under the root changes;
@@ -218,13 +221,15 @@ pub fn team_of(
     for t in &plan.teammates {
         roster.add(&t.id, &t.group, &t.color);
     }
-    let mut tasks = match restored {
+    let tasks = match restored {
         Some(r) => {
             mailbox.restore(&r.mailbox);
             TaskList::restore(r.tasks.clone())
         }
         None => TaskList::new(plan.tasks.clone()),
     };
+    let options = plan.teammates.iter().filter(|t| !t.options.is_empty()).map(|t| (t.group.clone(), t.options.clone()));
+    let mut tasks = tasks.with_options(options.collect());
     let mut mailbox = mailbox;
     if let Some(state) = state {
         let after = restored.map_or(0, |r| r.generation);
@@ -275,17 +280,11 @@ pub async fn run_in_process(plan: &Plan, sandbox: &Sandbox, options: RunOptions)
     if let (Some(state), None) = (&options.state, &options.restored) {
         state.start_fresh(plan)?;
     }
-    let overlay = if options.dry_run { Some(Overlay::create(&plan.root)?) } else { None };
-    let overlay_dir = match &overlay {
-        Some(o) => {
-            Some(Workspace::open_root(o.path()).map_err(|source| StartError::Root { path: o.path().into(), source })?)
-        }
-        None => None,
-    };
-    let baseline = capture(plan, &options, &policy, overlay).await;
+    let side = WriteSide::create(plan, &options, &policy)?;
+    let (overlay, keep) = (WriteSide::open(side.overlay.as_ref())?, WriteSide::open(side.keep.as_ref())?);
     let (team, events) = team_of(plan, options.restored.as_ref(), options.state.as_ref());
-    let backend = InProcess::with_policy(team.clone(), root, policy, plugins).with_overlay(overlay_dir);
-    run_with(plan, Arc::new(backend), events, options, baseline).await
+    let backend = InProcess::with_policy(team.clone(), root, policy, plugins).with_overlay(overlay).with_keep(keep);
+    run_with(plan, Arc::new(backend), events, options, side.baseline).await
 }
 
 /// Runs `plan` on the backend `kind`, resolved for this environment.
@@ -337,16 +336,10 @@ pub async fn run_native<L: Launcher>(
             plugins.insert(t.group.clone(), path);
         }
     }
-    Workspace::open_root(&plan.root).map_err(|source| StartError::Root { path: plan.root.clone(), source })?;
-    let root =
-        std::path::absolute(&plan.root).map_err(|source| StartError::Root { path: plan.root.clone(), source })?;
     // Each teammate process builds the policy again from its launch
     // config; a bad glob fails the run here, before anything starts.
-    let workspace = workspace_spec(plan, options.state.as_ref(), cache_dir.as_deref());
-    let policy = Arc::new(Policy::build(&root, plan.read, &workspace)?);
-    let overlay = if options.dry_run { Some(Overlay::create(&root)?) } else { None };
-    let overlay_path = overlay.as_ref().map(|o| o.path().to_path_buf());
-    let baseline = capture(plan, &options, &policy, overlay).await;
+    let (_, root, workspace, policy) = remote_workspace(plan, &options, cache_dir.as_deref())?;
+    let side = WriteSide::create(plan, &options, &policy)?;
     if let (Some(state), None) = (&options.state, &options.restored) {
         state.start_fresh(plan)?;
     }
@@ -359,24 +352,149 @@ pub async fn run_native<L: Launcher>(
     let setup = NativeSetup { exe, root, read: plan.read, workspace, plugins, cache_dir };
     let backend = Native::new(team, server, launcher, setup)
         .with_team_limits(plan.teammates.iter().map(|t| &t.limits))
-        .with_overlay(overlay_path);
-    run_with(plan, Arc::new(backend), events, options, baseline).await
+        .with_overlay(side.overlay)
+        .with_keep(side.keep);
+    run_with(plan, Arc::new(backend), events, options, side.baseline).await
 }
 
-/// The tree before the run, when `options` asks for diffs or a dry run
-/// (off the async workers: it reads every owned file). It keeps `overlay`
-/// until the diffs are taken.
-async fn capture(
+/// Runs `plan` with its tasks on NATS workers (`swarm-host worker`), this
+/// process the coordinator: it connects with `connect`, creates (or, when
+/// resuming, joins) the team's JetStream objects, uploads the plugins and
+/// a snapshot of the readable tree, and runs the team with one stand-in
+/// per planned teammate (see `backend::nats::coordinator`). Plugins are
+/// loaded here first, so a bad plugin fails the run before anything is
+/// published.
+#[cfg(feature = "nats")]
+pub async fn run_nats(
+    plan: &Plan,
+    sandbox: &Sandbox,
+    options: RunOptions,
+    connect: &crate::cluster::ConnectOptions,
+    ack_wait: Duration,
+) -> Result<RunReport, StartError> {
+    use crate::backend::nats::{Nats, NatsSetup, tree};
+    use crate::cluster::{Cluster, Settings, blobs::MAX_BLOB_BYTES, names::token};
+    let nats = |e: &dyn std::fmt::Display| StartError::ScaleOut(e.to_string());
+    token("team", &plan.team).map_err(|e| nats(&e))?;
+    for t in &plan.teammates {
+        token("teammate", &t.id).map_err(|e| nats(&e))?;
+    }
+    let mut bytes = HashMap::new();
+    for t in &plan.teammates {
+        if !bytes.contains_key(&t.group) {
+            sandbox.load(&t.plugin, &t.limits)?;
+            let read = std::fs::read(&t.plugin)
+                .map_err(|source| StartError::Plugin(LoadError::Read { path: t.plugin.clone(), source }))?;
+            bytes.insert(t.group.clone(), read);
+        }
+    }
+    let (root_dir, root, spec, policy) = remote_workspace(plan, &options, sandbox.cache_dir())?;
+    // Workers return their writes; this workspace applies them, checked as
+    // a local teammate's writes are, and keeps what they replace for the
+    // diffs (or writes them to a dry run's overlay).
+    let side = WriteSide::create(plan, &options, &policy)?;
+    let mut workspace = Workspace::with_policy(root_dir, policy.clone(), u64::MAX);
+    if let Some(dir) = WriteSide::open(side.overlay.as_ref())? {
+        workspace = workspace.with_overlay(dir);
+    }
+    if let Some(dir) = WriteSide::open(side.keep.as_ref())? {
+        workspace = workspace.with_keep(dir);
+    }
+    let client = connect.connect().await.map_err(|e| nats(&e))?;
+    let max_attempts = plan.tasks.iter().map(|t| t.max_attempts).max().unwrap_or(1).max(3);
+    let settings = Settings { ack_wait, max_attempts, ..Settings::default() };
+    let cluster = Cluster::create(client, &plan.team, settings).await.map_err(|e| nats(&e))?;
+    if options.restored.is_none() {
+        cluster.purge().await.map_err(|e| nats(&e))?;
+    }
+    let mut plugins = HashMap::new();
+    for (group, b) in &bytes {
+        plugins.insert(group.clone(), cluster.put_blob(b).await.map_err(|e| nats(&e))?);
+    }
+    let owned: std::collections::BTreeSet<String> =
+        plan.tasks.iter().flat_map(|t| t.owned_files.iter().cloned()).collect();
+    let (snap_root, snap_policy) = (root.clone(), policy.clone());
+    let packed = tokio::task::spawn_blocking(move || {
+        tree::snapshot(&snap_root, &snap_policy, &owned, MAX_BLOB_BYTES).and_then(|f| tree::pack(&f, MAX_BLOB_BYTES))
+    })
+    .await
+    .map_err(|e| nats(&e))?
+    .map_err(|e| StartError::ScaleOut(format!("the workspace snapshot: {e}")))?;
+    let snapshot = cluster.put_blob(&packed).await.map_err(|e| nats(&e))?;
+    tracing::info!(team = %plan.team, bytes = packed.len(), "workspace snapshot {snapshot} uploaded");
+    if let (Some(state), None) = (&options.state, &options.restored) {
+        state.start_fresh(plan)?;
+    }
+    let (team, events) = team_of(plan, options.restored.as_ref(), options.state.as_ref());
+    let setup = NatsSetup {
+        plugins,
+        snapshot,
+        read: plan.read,
+        rules: crate::backend::native::rules_of(&spec, None, None),
+        frame_bytes: crate::backend::native::team_frame_bytes(&team, plan.teammates.iter().map(|t| &t.limits)),
+    };
+    let backend = Nats::start(team, cluster, setup, Arc::new(workspace), sandbox.models().cloned())
+        .await
+        .map_err(|e| nats(&e))?;
+    run_with(plan, Arc::new(backend), events, options, side.baseline).await
+}
+
+/// What a run whose teammates are not in this process needs of its
+/// workspace: the root opened and made absolute, the policy's spec and the
+/// policy (a bad glob fails the run here, before anything starts).
+type RemoteWorkspace = (cap_std::fs::Dir, std::path::PathBuf, PolicySpec, Arc<Policy>);
+
+fn remote_workspace(
     plan: &Plan,
     options: &RunOptions,
-    policy: &Arc<Policy>,
-    overlay: Option<Overlay>,
-) -> Option<Baseline> {
-    if !options.diffs && overlay.is_none() {
-        return None;
+    cache_dir: Option<&std::path::Path>,
+) -> Result<RemoteWorkspace, StartError> {
+    let root_err = |source| StartError::Root { path: plan.root.clone(), source };
+    let dir = Workspace::open_root(&plan.root).map_err(root_err)?;
+    let root = std::path::absolute(&plan.root).map_err(root_err)?;
+    let spec = workspace_spec(plan, options.state.as_ref(), cache_dir);
+    let policy = Arc::new(Policy::build(&root, plan.read, &spec)?);
+    Ok((dir, root, spec, policy))
+}
+
+/// The run's private directories on the write side: a dry run's overlay
+/// (where its writes land), or, when `options` asks for diffs, the keep
+/// directory where the teammates keep each file before its first write;
+/// and the [`Baseline`] that diffs them after the run (and removes them).
+#[derive(Debug, Default)]
+struct WriteSide {
+    overlay: Option<std::path::PathBuf>,
+    keep: Option<std::path::PathBuf>,
+    baseline: Option<Baseline>,
+}
+
+impl WriteSide {
+    fn create(plan: &Plan, options: &RunOptions, policy: &Arc<Policy>) -> Result<Self, StartError> {
+        let (root, policy) = (&plan.root, policy.clone());
+        if options.dry_run {
+            let overlay = Overlay::create(root)?;
+            let path = Some(overlay.path().to_path_buf());
+            return Ok(Self { overlay: path, keep: None, baseline: Some(Baseline::dry_run(root, overlay, policy)) });
+        }
+        if !options.diffs {
+            return Ok(Self::default());
+        }
+        match Keep::create(root) {
+            Ok(keep) => {
+                let path = Some(keep.path().to_path_buf());
+                Ok(Self { overlay: None, keep: path, baseline: Some(Baseline::kept(root, keep, policy)) })
+            }
+            Err(e) => {
+                tracing::warn!("the report will have no diffs: {e}");
+                Ok(Self::default())
+            }
+        }
     }
-    let (root, tasks, policy) = (plan.root.clone(), plan.tasks.clone(), policy.clone());
-    tokio::task::spawn_blocking(move || Baseline::capture(&root, overlay, &tasks, policy)).await.ok()
+
+    /// `path` opened as a directory capability for in-process workspaces.
+    fn open(path: Option<&std::path::PathBuf>) -> Result<Option<cap_std::fs::Dir>, StartError> {
+        path.map(|p| Workspace::open_root(p).map_err(|source| StartError::Root { path: p.clone(), source })).transpose()
+    }
 }
 
 /// Runs `plan` on `backend`, whose team came from [`team_of`], in named
@@ -423,10 +541,15 @@ async fn run_with<B: TeammateBackend>(
         Some(p) => p.close(&running.team).await,
         None => running.team.tasks.finish(),
     };
+    let scale_out = running.backend.scale_out();
+    // The tasks as the run left them (added ones, granted files): whose
+    // each changed file is.
+    let specs: Vec<crate::tasks::TaskSpec> = tasks.iter().map(|t| t.spec.clone()).collect();
     let mut report = running.report(plan, started.elapsed(), tasks);
+    report.scale_out = scale_out;
     if let Some(baseline) = baseline {
         // Off the async workers: it reads every changed file.
-        match tokio::task::spawn_blocking(move || baseline.changes()).await {
+        match tokio::task::spawn_blocking(move || baseline.changes(&specs)).await {
             Ok(changes) => super::changes::fill(&mut report, changes),
             Err(e) => tracing::warn!("the tasks' diffs could not be computed: {e}"),
         }
@@ -790,6 +913,8 @@ impl<B: TeammateBackend> Running<B> {
         report.file_requests = self.steering.decisions();
         report.lead_changes = self.steering.changes();
         report.lead_unanswered = self.unanswered;
+        (report.traffic, report.traffic_dropped) = self.team.mailbox.traffic();
+        report.lead_plan = super::report::LeadPlan::of(plan);
         report
     }
 }

@@ -6,7 +6,9 @@
 mod finding;
 mod limit;
 mod message;
+mod scale_out;
 
 pub use finding::{Finding, Severity};
 pub use limit::LimitKind;
 pub use message::TeammateMessage;
+pub use scale_out::ScaleOut;

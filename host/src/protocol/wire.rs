@@ -155,6 +155,10 @@ pub struct WorkspaceRules {
     /// instead of the root.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overlay: Option<std::path::PathBuf>,
+    /// The private directory (absolute) where files are kept as they were
+    /// before their first write, for the report's diffs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep: Option<std::path::PathBuf>,
 }
 
 /// Which limit stopped a teammate.

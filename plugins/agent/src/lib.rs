@@ -7,7 +7,10 @@
 //! the team lead. The sandbox enforces the rules whatever the model does.
 //!
 //! Options: a description line `options: model=<alias> max-turns=<n>
-//! temperature=<t>` (the line is not part of the instructions). Without
+//! temperature=<t>` (the line is not part of the instructions). The team
+//! file's `[[teammate]]` entry can set them for every task (`model`,
+//! `max_turns`, `temperature`): the host adds them to the line of each task
+//! it hands this teammate, unless the task sets them itself. Without
 //! `model=` the agent calls the teammate's default alias: the first of its
 //! `models` in the team file.
 //!

@@ -36,20 +36,7 @@ const SPAWNS: usize = 40;
 const TRIPS: usize = 5_000;
 
 /// The `swarm-host` binary the teammate processes run.
-pub fn swarm_host_exe() -> Result<PathBuf, String> {
-    if let Some(p) = std::env::var_os("SWARM_HOST_BIN") {
-        return Ok(PathBuf::from(p));
-    }
-    let me = std::env::current_exe().map_err(|e| format!("cannot find the bench binary: {e}"))?;
-    // <target>/release/deps/swarm-<hash> → <target>/release/swarm-host
-    let exe = me.parent().and_then(Path::parent).map(|release| release.join("swarm-host"));
-    match exe {
-        Some(exe) if exe.is_file() => Ok(exe),
-        _ => Err("no swarm-host binary next to the bench: run `cargo build --release -p swarm-host` first \
-                  (or set SWARM_HOST_BIN)"
-            .into()),
-    }
-}
+pub use swarm_tests::release_swarm_host as swarm_host_exe;
 
 /// The native spawn lines of row 1, with ratios to `floor` (the process
 /// floor's p50).

@@ -9,6 +9,7 @@
 use std::path::Path;
 
 use globset::GlobSet;
+use serde::{Deserialize, Serialize};
 
 use super::{MAX_PROBLEMS, MAX_TASKS, Plan, PlanError, capped, shown};
 use crate::coordinator::config::{ConfigError, Loaded, PlannerEntry, TaskEntry};
@@ -23,6 +24,56 @@ pub const MAX_REPLAN_ROUNDS: u32 = 10;
 pub const DEFAULT_LEAD_TASKS: u32 = 50;
 /// KiB a lead may read per attempt when `[planner] read_kib` is not set.
 pub const DEFAULT_READ_KIB: u32 = 256;
+
+/// One plan as the lead proposed it, for the report: its tasks as the lead
+/// wrote them and, if it was rejected, why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proposal {
+    /// The tasks, as proposed.
+    pub tasks: Vec<ProposedTask>,
+    /// Why it was rejected (at most [`MAX_PROBLEMS`]); empty for the plan
+    /// that validated.
+    #[serde(default)]
+    pub problems: Vec<String>,
+}
+
+/// One task of a [`Proposal`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProposedTask {
+    /// Its id.
+    pub id: String,
+    /// Its subject.
+    pub subject: String,
+    /// Its description.
+    #[serde(default)]
+    pub description: String,
+    /// The paths or patterns it owns, as written.
+    #[serde(default)]
+    pub owns: Vec<String>,
+    /// The teammate group or instance named, if any.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// Tasks it waits for.
+    #[serde(default)]
+    pub blocked_by: Vec<String>,
+}
+
+impl Proposal {
+    fn of(planned: &[PlannedTask], problems: &[String]) -> Self {
+        let tasks = planned
+            .iter()
+            .map(|t| ProposedTask {
+                id: t.id.clone(),
+                subject: t.subject.clone(),
+                description: t.description.clone(),
+                owns: t.owns.clone(),
+                owner: t.owner.clone(),
+                blocked_by: t.blocked_by.clone(),
+            })
+            .collect();
+        Self { tasks, problems: problems.iter().take(MAX_PROBLEMS).cloned().collect() }
+    }
+}
 
 /// What the lead may plan for.
 pub(super) struct Scope<'a> {
@@ -94,6 +145,7 @@ pub(super) async fn plan(
         .collect();
     let attempts = rounds + 1;
     let (mut previous, mut problems) = (Vec::new(), Vec::new());
+    let mut proposals = Vec::new();
     for attempt in 1..=attempts {
         let input = GoalInput {
             team: loaded.team.name.clone(),
@@ -115,8 +167,13 @@ pub(super) async fn plan(
         })?;
         tracing::info!(attempt, attempts, tasks = planned.len(), "the lead {} proposed a plan", lead.path().display());
         match check(loaded, &scope, &planned) {
-            Ok(plan) => return Ok((plan, Some(lead))),
+            Ok(mut plan) => {
+                proposals.push(Proposal::of(&planned, &[]));
+                plan.proposals = proposals;
+                return Ok((plan, Some(lead)));
+            }
             Err(found) => {
+                proposals.push(Proposal::of(&planned, &found));
                 tracing::warn!(
                     "the lead's plan (attempt {attempt} of {attempts}) was rejected: {}",
                     found.iter().map(String::as_str).collect::<Vec<_>>().join("; ")

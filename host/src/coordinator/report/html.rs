@@ -1,6 +1,7 @@
 //! The report as one self-contained HTML page: a timeline (a lane per
 //! teammate, a bar per attempt coloured by outcome, retries and limit hits
-//! marked, messages to the lead as arrows, idle time visible), every task
+//! marked, messages to the lead and between teammates as arrows, idle time
+//! visible), the plan as a lead proposed it and as validated, every task
 //! with its findings, diffs and transcript, and the totals. It opens from a
 //! CI artifact in any browser with no network: the styles and the script
 //! are inline, and its Content-Security-Policy allows exactly those two

@@ -10,6 +10,7 @@ mod github;
 mod html;
 mod json;
 mod junit;
+mod lead_plan;
 mod rules;
 mod sarif;
 mod text;
@@ -26,9 +27,10 @@ use crate::model::{Finding, Severity};
 use crate::tasks::{Attempt, Status, TaskState};
 use crate::team::Member;
 
+pub use lead_plan::{LeadPlan, ValidatedTask};
 pub use rules::RuleHelp;
 pub use sarif::{INFORMATION_URI, SARIF_SCHEMA, SARIF_VERSION};
-pub use timeline::{Bar, BarOutcome, Lane, TimedMessage, Timeline};
+pub use timeline::{Bar, BarOutcome, Lane, TimedMessage, TimedSend, Timeline};
 /// Version of the JSON report format.
 pub const REPORT_VERSION: u32 = 1;
 
@@ -253,6 +255,18 @@ pub struct RunReport {
     pub teammates: Vec<Member>,
     /// Messages addressed to the team lead.
     pub messages: Vec<LeadMessage>,
+    /// Messages delivered to teammates' inboxes (from a teammate or the
+    /// lead): who to whom and when, in the order they were sent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub traffic: Vec<crate::mailbox::Sent>,
+    /// Messages to teammates the report does not list: over
+    /// [`MAX_TRAFFIC`](crate::mailbox::MAX_TRAFFIC).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub traffic_dropped: u64,
+    /// The plan as the lead proposed it and as validated, when a lead
+    /// planned the run from a goal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lead_plan: Option<LeadPlan>,
     /// File operations the sandbox refused: the first
     /// [`DENIAL_SAMPLES`](super::events::DENIAL_SAMPLES) per teammate.
     #[serde(default)]
@@ -285,6 +299,10 @@ pub struct RunReport {
     /// Messages to `team-lead` the lead did not handle before the run ended.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lead_unanswered: Vec<LeadMessage>,
+    /// What the NATS workers did (`run --nats`): executions, duplicates,
+    /// results fenced off, dead letters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_out: Option<crate::model::ScaleOut>,
 }
 
 impl RunReport {
@@ -353,6 +371,9 @@ impl RunReport {
             tasks,
             teammates,
             messages,
+            traffic: Vec::new(),
+            traffic_dropped: 0,
+            lead_plan: None,
             denials,
             denial_counts,
             warnings,
@@ -362,6 +383,7 @@ impl RunReport {
             file_requests: Vec::new(),
             lead_changes: Vec::new(),
             lead_unanswered: Vec::new(),
+            scale_out: None,
         }
     }
 
@@ -388,6 +410,10 @@ impl RunReport {
             .filter(|(_, n)| *n > 0)
             .collect()
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn count_by_rule(tasks: &[TaskOutcome]) -> BTreeMap<String, usize> {
@@ -467,6 +493,9 @@ pub(super) mod fixtures {
             tasks,
             teammates: Vec::new(),
             messages: Vec::new(),
+            traffic: Vec::new(),
+            traffic_dropped: 0,
+            lead_plan: None,
             denials: vec![Denial {
                 teammate: "ws-runner".into(),
                 task: Some("ws".into()),
@@ -480,6 +509,7 @@ pub(super) mod fixtures {
             file_requests: Vec::new(),
             lead_changes: Vec::new(),
             lead_unanswered: Vec::new(),
+            scale_out: None,
             warnings: Vec::new(),
         }
     }

@@ -119,6 +119,21 @@ impl RunReport {
                 let _ = writeln!(out, "model usage for task {}: {}", s(task), line(t));
             }
         }
+        if let Some(c) = &self.scale_out {
+            let _ = writeln!(
+                out,
+                "workers: {} ({}); {} execution(s), {} committed, {} duplicate(s), {} fenced, {} dead letter(s), {} \
+                 picked up from the bucket",
+                c.workers.len(),
+                s(&c.workers.join(", ")),
+                c.executions,
+                c.committed,
+                c.duplicates,
+                c.fenced,
+                c.dead_letters,
+                c.picked_up
+            );
+        }
         if let Some(why) = &self.interrupted {
             let _ = writeln!(out, "run interrupted: {}", s(why));
         }

@@ -21,6 +21,9 @@ pub struct Timeline {
     pub lanes: Vec<Lane>,
     /// Messages to the team lead, in arrival order.
     pub messages: Vec<TimedMessage>,
+    /// Messages to teammates (from a teammate or the lead), in the order
+    /// they were sent.
+    pub sends: Vec<TimedSend>,
     /// Attempts that could not be placed (no claim time).
     pub untimed: usize,
 }
@@ -77,6 +80,19 @@ pub struct TimedMessage {
     /// Its position in [`RunReport::messages`].
     pub index: usize,
     /// Arrival time.
+    pub at_ms: u64,
+}
+
+/// A message to a teammate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TimedSend {
+    /// Sender (a teammate or `team-lead`).
+    pub from: String,
+    /// Recipient.
+    pub to: String,
+    /// Its position in [`RunReport::traffic`].
+    pub index: usize,
+    /// When it was sent.
     pub at_ms: u64,
 }
 
@@ -141,7 +157,21 @@ impl RunReport {
                 Some(TimedMessage { from: m.from.clone(), index, at_ms })
             })
             .collect();
-        Timeline { span_ms, lanes, messages, untimed }
+        let sends = match self.started_unix_ms {
+            Some(origin) => self
+                .traffic
+                .iter()
+                .enumerate()
+                .map(|(index, m)| TimedSend {
+                    from: m.from.clone(),
+                    to: m.to.clone(),
+                    index,
+                    at_ms: m.at_unix_ms.saturating_sub(origin),
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        Timeline { span_ms, lanes, messages, sends, untimed }
     }
 }
 
@@ -178,6 +208,13 @@ mod tests {
         r.tasks[2].attempts = vec![first, attempt("b", Some(1_000_600), None, None)];
         r.tasks[1].attempts = vec![attempt("a", None, Some(5), None)];
         r.messages = vec![LeadMessage { from: "b".into(), body: "hi".into(), at_unix_ms: Some(1_000_700) }];
+        let sent = |from: &str, to: &str, at| crate::mailbox::Sent {
+            from: from.into(),
+            to: to.into(),
+            at_unix_ms: at,
+            summary: None,
+        };
+        r.traffic = vec![sent("a", "b", 1_000_150), sent("team-lead", "a", 1_000_800)];
         let tl = r.timeline();
         assert_eq!(tl.span_ms, 1000);
         assert_eq!(tl.untimed, 1, "the attempt without a claim time");
@@ -195,5 +232,7 @@ mod tests {
         let b = &tl.lanes[1].bars[0];
         assert_eq!((b.task, b.attempt, b.start_ms, b.end_ms, b.outcome), (2, 2, 600, 1000, BarOutcome::Unfinished));
         assert_eq!(tl.messages, vec![TimedMessage { from: "b".into(), index: 0, at_ms: 700 }]);
+        let sends: Vec<_> = tl.sends.iter().map(|s| (s.from.as_str(), s.to.as_str(), s.index, s.at_ms)).collect();
+        assert_eq!(sends, [("a", "b", 0, 150), ("team-lead", "a", 1, 800)]);
     }
 }

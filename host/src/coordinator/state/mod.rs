@@ -17,6 +17,7 @@
 //! | `roster.json` | teammates and their liveness | when a teammate's state or task changes; for heartbeats alone at most once a second |
 //! | `run.json` | coordinator pid, start, whether it finished | at start and at the end |
 //! | `report.json` | the final report | at the end |
+//! | `models.json` | the team's model settings: aliases, allow-lists, budgets, where each key is (a variable's name, a file's path), never a key ([`ModelSettings`]) | with `team.json`, if the team has `[models]` |
 //! | `lock` | empty; `flock`ed by the running coordinator ([`lock`]) | at start |
 //!
 //! The task list and mailbox are read back as the snapshot plus the journal
@@ -39,6 +40,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::coordinator::Plan;
+use crate::coordinator::model_settings::ModelSettings;
 use crate::coordinator::report::RunReport;
 use crate::mailbox::MailboxState;
 use crate::tasks::TaskState;
@@ -47,6 +49,9 @@ use journal::{JOURNAL_FILE, Journal};
 
 /// Distinct failed saves a run keeps for its report.
 pub const MAX_STATE_FAILURES: usize = 32;
+
+/// The model settings' file.
+pub const MODELS_FILE: &str = "models.json";
 
 /// Format version of every state file.
 pub const STATE_VERSION: u32 = 1;
@@ -383,6 +388,23 @@ impl StateDir {
         Some(generation)
     }
 
+    /// Writes `models.json`, or removes an earlier run's when the team has
+    /// no models.
+    pub fn write_models(&self, settings: Option<&ModelSettings>) -> Result<(), StateError> {
+        match settings {
+            Some(s) => self.write(MODELS_FILE, "models", s),
+            None => match std::fs::remove_file(self.dir.join(MODELS_FILE)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(StateError::Io { path: self.dir.join(MODELS_FILE), source: e })
+                }
+                _ => Ok(()),
+            },
+        }
+    }
+    /// Reads `models.json`: `None` if the team has no models.
+    pub fn read_models(&self) -> Result<Option<ModelSettings>, StateError> {
+        if_present(self.read(MODELS_FILE, "models"))
+    }
     /// Writes `roster.json`.
     pub fn write_roster(&self, members: &[Member]) -> Result<(), StateError> {
         self.write("roster.json", "roster", &members)

@@ -35,8 +35,12 @@
 //! - **Dry run** ([`overlay`]): with an overlay, writes land in a private
 //!   directory outside the root after the same checks against the root;
 //!   reads and listings see the overlay over the root.
+//! - **Diffs** ([`keep`]): with a keep directory, the first write of a file
+//!   in the run first copies the file as it was there (or marks it created),
+//!   so the coordinator diffs only what changed.
 
 mod creation;
+mod keep;
 mod overlay;
 mod policy;
 mod walk;
@@ -49,6 +53,7 @@ use cap_std::fs::Dir;
 use serde::{Deserialize, Serialize};
 
 pub use creation::{CreationRules, Refusal};
+pub use keep::{Keep, files_under};
 pub use overlay::{Overlay, OverlayError};
 pub use policy::{DENY_LIST, Policy, PolicyError, PolicySpec};
 pub use walk::Written;
@@ -126,6 +131,8 @@ pub struct Workspace {
     max_file: u64,
     /// Where writes land instead of the root (`--dry-run`).
     overlay: Option<Dir>,
+    /// Where files are kept as they were before their first write ([`keep`]).
+    keep: Option<Dir>,
 }
 
 /// Checks and normalises a guest-supplied relative path. `""` and `.` mean
@@ -182,13 +189,20 @@ impl Workspace {
 
     /// A workspace over `root` under the run's `policy`.
     pub fn with_policy(root: Dir, policy: Arc<Policy>, max_file: u64) -> Self {
-        Self { root, policy, max_file, overlay: None }
+        Self { root, policy, max_file, overlay: None, keep: None }
     }
 
     /// This workspace with its writes going to `overlay` instead of the
     /// root, and its reads and listings seeing them (see [`overlay`]).
     pub fn with_overlay(mut self, overlay: Dir) -> Self {
         self.overlay = Some(overlay);
+        self
+    }
+
+    /// This workspace keeping every file as it was before its first write
+    /// in `keep` (see [`keep`]).
+    pub fn with_keep(mut self, keep: Dir) -> Self {
+        self.keep = Some(keep);
         self
     }
 
@@ -230,16 +244,23 @@ impl Workspace {
         }
         if holder.owned.contains(&rel) {
             self.policy.check_write(&rel)?;
+            if let Some(keep) = &self.keep {
+                keep::before_write(&self.root, keep, &rel)?;
+            }
             return match &self.overlay {
                 Some(overlay) => overlay::replace(&self.root, overlay, &rel, contents),
                 None => walk::replace(&self.root, &rel, contents),
             };
         }
         self.policy.check_create(&rel, holder.task)?;
-        match &self.overlay {
-            Some(overlay) => overlay::create(&self.root, overlay, &rel, contents),
-            None => walk::create(&self.root, &rel, contents),
+        let created = match &self.overlay {
+            Some(overlay) => overlay::create(&self.root, overlay, &rel, contents)?,
+            None => walk::create(&self.root, &rel, contents)?,
+        };
+        if let Some(keep) = &self.keep {
+            keep::created(keep, &rel)?;
         }
+        Ok(created)
     }
 
     /// Checks a file asked for with `ownership.request-file`: a clean path

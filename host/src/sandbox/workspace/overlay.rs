@@ -18,19 +18,26 @@ use cap_std::fs::{Dir, OpenOptions};
 use super::walk::{self, Found, Written};
 use super::{FsError, printable};
 
-/// Why the overlay could not be set up.
+/// Why a run's private directory (the `--dry-run` overlay, the diffs'
+/// [`super::Keep`]) could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum OverlayError {
-    /// The temp directory is under the root: the overlay would be visible
+    /// The temp directory is under the root: the directory would be visible
     /// (and writable) to teammates.
     #[error(
-        "the temp directory {0} is under the workspace root; set TMPDIR to a directory outside the root for \
-         --dry-run"
+        "the temp directory {tmp} is under the workspace root; set TMPDIR to a directory outside the root for {purpose}"
     )]
-    UnderRoot(PathBuf),
+    UnderRoot {
+        /// The temp directory.
+        tmp: PathBuf,
+        /// What the directory was for.
+        purpose: &'static str,
+    },
     /// The directory could not be created or opened.
-    #[error("cannot create the --dry-run overlay in {path}: {source}")]
+    #[error("cannot create the directory for {purpose} in {path}: {source}")]
     Io {
+        /// What the directory was for.
+        purpose: &'static str,
         /// Where.
         path: PathBuf,
         /// The I/O error.
@@ -48,18 +55,7 @@ impl Overlay {
     /// Creates a fresh owner-only directory in the system temp directory,
     /// which must not be under `root`.
     pub fn create(root: &Path) -> Result<Self, OverlayError> {
-        let tmp = std::env::temp_dir();
-        let io = |path: &Path, source| OverlayError::Io { path: path.to_path_buf(), source };
-        let (real_tmp, real_root) = (tmp.canonicalize().map_err(|e| io(&tmp, e))?, root.canonicalize());
-        if real_root.is_ok_and(|r| real_tmp.starts_with(r)) {
-            return Err(OverlayError::UnderRoot(tmp));
-        }
-        let path = real_tmp.join(format!("swarm-dry-run{}", walk::temp_name()));
-        let mut builder = std::fs::DirBuilder::new();
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(&path).map_err(|e| io(&path, e))?;
-        Ok(Self { path })
+        Ok(Self { path: private_dir(root, "swarm-dry-run", "--dry-run")? })
     }
 
     /// The directory.
@@ -74,6 +70,24 @@ impl Drop for Overlay {
             tracing::warn!("cannot remove the --dry-run overlay {}: {e}", self.path.display());
         }
     }
+}
+
+/// A fresh owner-only directory named `<prefix><random>` in the system temp
+/// directory, which must not be under `root` (teammates would reach it);
+/// `purpose` names it in errors.
+pub(super) fn private_dir(root: &Path, prefix: &str, purpose: &'static str) -> Result<PathBuf, OverlayError> {
+    let tmp = std::env::temp_dir();
+    let io = |path: &Path, source| OverlayError::Io { purpose, path: path.to_path_buf(), source };
+    let (real_tmp, real_root) = (tmp.canonicalize().map_err(|e| io(&tmp, e))?, root.canonicalize());
+    if real_root.is_ok_and(|r| real_tmp.starts_with(r)) {
+        return Err(OverlayError::UnderRoot { tmp, purpose });
+    }
+    let path = real_tmp.join(format!("{prefix}{}", walk::temp_name()));
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(&path).map_err(|e| io(&path, e))?;
+    Ok(path)
 }
 
 /// Reads `rel` from the overlay if it has it, else from the root.
@@ -216,6 +230,6 @@ mod tests {
     #[test]
     fn an_overlay_under_the_root_is_refused() {
         let tmp = std::env::temp_dir();
-        assert!(matches!(Overlay::create(&tmp), Err(OverlayError::UnderRoot(_))));
+        assert!(matches!(Overlay::create(&tmp), Err(OverlayError::UnderRoot { .. })));
     }
 }

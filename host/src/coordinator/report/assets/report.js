@@ -66,11 +66,33 @@ window.addEventListener("error", (e) => document.documentElement.setAttribute("d
   for (const w of r.warnings || []) app.append(el("p", { class: "muted", text: "Plan warning: " + w }));
   if (r.synthesis) app.append(el("h2", { text: "Synthesis" }), el("pre", { id: "synthesis", text: r.synthesis }));
 
+  // The plan as the lead proposed it (each attempt, a rejected one with
+  // its problems) and as validated.
+  if (r.lead_plan) {
+    const lp = r.lead_plan, sec = el("section", { id: "lead-plan" }, el("h2", { text: "Plan" }));
+    const table = (heads, rows) => el("table", null, el("thead", null, el("tr", null, ...heads.map((h) => el("th", { text: h })))),
+      el("tbody", null, ...rows.map((cells) => el("tr", null, ...cells.map((c) => el("td", { text: c }))))));
+    lp.proposed.forEach((p, n) => {
+      const rejected = p.problems.length > 0;
+      const d = el("details", { class: "proposal " + (rejected ? "rejected" : "accepted"), "data-attempt": n + 1 },
+        el("summary", { text: `As the lead proposed it, attempt ${n + 1}: ${p.tasks.length} task(s), ${rejected ? "rejected" : "validated"}` }),
+        table(["task", "subject", "owner", "owns", "after"],
+          p.tasks.map((x) => [x.id, x.subject, x.owner || "anyone", x.owns.join(", "), x.blocked_by.join(", ")])));
+      if (rejected) d.append(el("ul", { class: "problems" }, ...p.problems.map((x) => el("li", { class: "err", text: x }))));
+      sec.append(d);
+    });
+    sec.append(el("details", { class: "validated", open: "" },
+      el("summary", { text: `As validated: ${lp.validated.length} task(s)` }),
+      table(["task", "subject", "owner", "files owned", "after"], lp.validated.map((x) => [x.id, x.subject, x.owner || "anyone",
+        x.files.join(", ") + (x.file_count > x.files.length ? ` and ${x.file_count - x.files.length} more` : ""), x.blocked_by.join(", ")]))));
+    app.append(sec);
+  }
+
   // Timeline.
   app.append(el("h2", { text: "Timeline" }));
   const legend = el("div", { class: "legend" }, "bars: ");
   for (const o of ["completed", "failed", "interrupted", "unfinished"]) legend.append(el("i", { class: o }), o);
-  legend.append(" · dashed: a retry · yellow edge: a limit hit · hatched: idle · ✉ a message to the lead");
+  legend.append( " · dashed: a retry · yellow edge: a limit hit · hatched: idle · ✉ a message to the lead · dotted arrow: a message to a teammate");
   app.append(legend);
   let span = tl.span_ms;
   for (const lane of tl.lanes) for (const b of lane.bars) span = Math.max(span, b.end_ms);
@@ -130,6 +152,22 @@ window.addEventListener("error", (e) => document.documentElement.setAttribute("d
     line.append(title);
     svg.append(line);
   }
+  // Messages to teammates: an arrow from the sender's lane (the lead's for
+  // `team-lead`) to the recipient's, at the time it was sent.
+  const rowOf = (id) => (id === "team-lead" ? 0 : laneRow.get(id));
+  for (const m of tl.sends) {
+    const from = rowOf(m.from), to = rowOf(m.to);
+    if (from == null || to == null || from === to) continue;
+    const sent = r.traffic[m.index], x = pct(m.at_ms, span) + "%";
+    const line = document.createElementNS(NS, "line");
+    for (const [k, v] of [["class", "send"], ["data-from", m.from], ["data-to", m.to], ["x1", x], ["x2", x],
+      ["y1", String(from * 26 + 13)], ["y2", String(to * 26 + (to > from ? 6 : 20))], ["marker-end", "url(#head)"]]) line.setAttribute(k, v);
+    const title = document.createElementNS(NS, "title");
+    title.textContent = `${ms(m.at_ms)} ${m.from} → ${m.to}` + (sent.summary ? ": " + sent.summary : "");
+    line.append(title);
+    svg.append(line);
+  }
+  if (r.traffic_dropped) box.append(el("p", { class: "muted", text: `${r.traffic_dropped} more message(s) between teammates are not drawn.` }));
   box.append(svg);
   const placeArrows = () => {
     const track = lead.getBoundingClientRect(), outer = box.getBoundingClientRect();
