@@ -757,6 +757,9 @@ impl<B: TeammateBackend> Running<B> {
             tokio::select! {
                 ev = events.recv() => match ev {
                     Some(Event::Message(msg)) => {
+                        if let TeammateMessage::Message { from, body, .. } = &msg {
+                            self.steering.tell(format!("{from} to team-lead: {}", sanitize::line(body)));
+                        }
                         if let (Some(lead), TeammateMessage::Message { from, body, .. }) = (&to_lead, &msg)
                             && !lead.offer(from, body)
                         {

@@ -191,12 +191,13 @@ fn known(steering: &Steering, id: &str) -> Result<(), String> {
     ))
 }
 
-/// Streams the pending requests, then every event, until the run ends or
-/// the follower goes away.
+/// Streams the last events, the pending requests, then every new event,
+/// until the run ends or the follower goes away.
 async fn attach(write: &mut tokio::net::unix::OwnedWriteHalf, steering: &Steering) {
-    let mut feed = steering.follow();
+    let (said, mut feed) = steering.follow();
     let mut lines = vec![format!("attached to team `{}`", steering.team().name)];
-    lines.extend(steering.pending());
+    lines.extend(said);
+    lines.extend(steering.pending().into_iter().map(|p| format!("waiting: {p}")));
     for text in lines {
         if write_reply(write, &ControlReply::Event { text }).await.is_err() {
             return;

@@ -25,8 +25,9 @@ use crate::team::Team;
 /// How long an `ask` request waits for a person when `ask_timeout` is not set.
 pub const DEFAULT_ASK_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Lines of the attach feed kept for a slow follower; older ones are
-/// skipped for it (it is told how many).
+/// Lines of the attach feed kept for a slow follower (older ones are
+/// skipped for it, and it is told how many), and the last lines a new
+/// follower is shown first.
 const FEED_LINES: usize = 256;
 
 /// What a request for a file the held task does not own gets: the team
@@ -100,6 +101,9 @@ struct Inner {
     /// The lead's changes, applied or refused, one line each.
     changes: Mutex<Vec<String>>,
     next: Mutex<u64>,
+    /// The last [`FEED_LINES`] lines said; its lock is held while a line is
+    /// sent, so a new follower sees each line once, in the backlog or live.
+    said: Mutex<std::collections::VecDeque<String>>,
     feed: broadcast::Sender<String>,
 }
 
@@ -116,6 +120,7 @@ impl Steering {
                 decisions: Mutex::new(Vec::new()),
                 changes: Mutex::new(Vec::new()),
                 next: Mutex::new(0),
+                said: Mutex::new(std::collections::VecDeque::new()),
                 feed,
             }),
         }
@@ -129,12 +134,24 @@ impl Steering {
     /// Tells followers (`swarm-host attach`) `line`, and logs it.
     pub fn say(&self, line: String) {
         tracing::info!("{}", crate::sanitize::line(&line));
+        self.tell(line);
+    }
+
+    /// Tells followers `line` (already logged elsewhere).
+    pub fn tell(&self, line: String) {
+        let mut said = lock(&self.inner.said);
+        if said.len() == FEED_LINES {
+            said.pop_front();
+        }
+        said.push_back(line.clone());
         let _ = self.inner.feed.send(line);
     }
 
-    /// A receiver of every line said from now on.
-    pub fn follow(&self) -> broadcast::Receiver<String> {
-        self.inner.feed.subscribe()
+    /// The last lines said (at most [`FEED_LINES`]), and a receiver of
+    /// every line said after them.
+    pub fn follow(&self) -> (Vec<String>, broadcast::Receiver<String>) {
+        let said = lock(&self.inner.said);
+        (said.iter().cloned().collect(), self.inner.feed.subscribe())
     }
 
     /// The requests waiting for a person, one line each.
