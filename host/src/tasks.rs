@@ -276,9 +276,10 @@ pub struct TaskChange {
     #[serde(default)]
     pub failure_limit: Option<LimitKind>,
     /// The task's spec, when the change was to it; a change one past the
-    /// end of the list with a spec adds the task.
+    /// end of the list with a spec adds the task. Boxed: most changes have
+    /// none, and a journal record stays small.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub spec: Option<TaskSpec>,
+    pub spec: Option<Box<TaskSpec>>,
 }
 
 impl TaskChange {
@@ -301,7 +302,7 @@ impl TaskChange {
     pub fn apply(self, tasks: &mut Vec<TaskState>) -> Result<(), String> {
         let len = tasks.len();
         if let (true, Some(spec)) = (self.index == len, &self.spec) {
-            tasks.push(TaskState::pending(spec.clone()));
+            tasks.push(TaskState::pending(TaskSpec::clone(spec)));
         }
         let t = tasks
             .get_mut(self.index)
@@ -316,7 +317,7 @@ impl TaskChange {
         t.failure = self.failure;
         t.failure_limit = self.failure_limit;
         if let Some(spec) = self.spec {
-            t.spec = spec;
+            t.spec = *spec;
         }
         Ok(())
     }

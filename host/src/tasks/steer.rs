@@ -121,7 +121,7 @@ impl TaskList {
     fn saved_spec(&self, inner: &super::Inner, i: usize) {
         if let Some(save) = &self.save {
             let mut change = TaskChange::of(i, &inner.tasks[i]);
-            change.spec = Some(inner.tasks[i].spec.clone());
+            change.spec = Some(Box::new(inner.tasks[i].spec.clone()));
             save(vec![change]);
         }
     }

@@ -35,9 +35,9 @@ impl Steering {
         match self.inner.policy {
             RequestPolicy::Deny => {
                 decision.decided_by = "the policy: ownership_requests = \"deny\"".into();
-                let _ = answer.send(Err(format!(
-                    "denied: the team file's ownership_requests = \"deny\"; ask the team lead with send_message"
-                )));
+                let _ = answer.send(Err(
+                    "denied: the team file's ownership_requests = \"deny\"; ask the team lead with send_message".into(),
+                ));
                 self.decided(decision);
             }
             RequestPolicy::GrantUnowned => {
