@@ -100,9 +100,15 @@ impl Running {
     /// Starts `swarm-host run` on the team of `dir`, waits for its control
     /// socket's pointer, and attaches.
     fn start(dir: &Path) -> Self {
+        Self::start_with(dir, &[])
+    }
+
+    /// [`Running::start`] with `args` added to `run`'s.
+    fn start_with(dir: &Path, args: &[&str]) -> Self {
         let team_file = dir.join("team.toml");
         let run = command(dir)
             .args(["run", "--json", "--backend", "in-process"])
+            .args(args)
             .arg(&team_file)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -426,4 +432,27 @@ fn a_persons_message_to_team_lead_from_another_process_reaches_the_lead_whose_an
     let person = r["messages"].as_array().unwrap().iter().find(|m| m["from"] == "person");
     assert_eq!(person.map(|m| &m["body"]), Some(&"let them go on".into()), "{r:#}");
     assert_eq!(r["lead_usage"]["calls"], 4, "{r:#}");
+}
+
+#[test]
+fn stop_of_one_teammate_from_another_process_stops_that_teammate_and_the_team_goes_on() {
+    // writer-1 waits for an answer that never comes; keep-1's task is the
+    // rest of the team.
+    let tasks = "[[task]]\nid = \"wait\"\nsubject = \"wait\"\ndescription = \"ask:waiting\"\nowner = \"writer\"\nmax_attempts = 1\n\
+                 [[task]]\nid = \"other\"\nsubject = \"other\"\ndescription = \"write:a.txt\"\nowns = [\"a.txt\"]\nowner = \"keep\"\n";
+    let dir = writers(&["writer", "keep"], tasks, "");
+    let mut team = Running::start_with(dir.path(), &["--shutdown-grace", "300ms"]);
+    team.line("writer-1 to team-lead: waiting");
+    let stopped = team.cli(&["stop", "steer", "writer-1"]);
+    assert_eq!(stopped.status.code(), Some(0), "{}", text(&stopped.stderr));
+    assert_eq!(text(&stopped.stdout).trim(), "stopping writer-1 gracefully");
+    team.line("a person stopped writer-1");
+    let (_, r) = team.finish();
+    // Only that teammate stopped: it did not answer the shutdown request
+    // in its grace, so it was killed, and its task was released as failed.
+    assert!(r["interrupted"].is_null(), "{r:#}");
+    let writer = r["teammates"].as_array().unwrap().iter().find(|m| m["id"] == "writer-1").unwrap();
+    assert_eq!(writer["exit"], "killed: no exit within the 300ms shutdown grace period", "{r:#}");
+    assert_eq!(task(&r, "wait")["status"], "failed", "{r:#}");
+    assert_eq!(task(&r, "other")["summary"], "wrote a.txt", "{r:#}");
 }
