@@ -67,7 +67,8 @@ const GUESTS: &[Guest] = &[
         package: "writer",
         constant: "WRITER",
         doc: "`tests/guests/writer`: `write:<path>` writes `written by <me>`, `read:<path>` \
-              reports the length; a refused call fails the task with the error text.",
+              reports the length, `request:<path>` asks for the file then writes it, `ask:<text>` \
+              completes with the lead's answer, `wait:<instruction>` waits for a message first; a refused call fails the task with the error text.",
     },
     Guest {
         package: "legacy",

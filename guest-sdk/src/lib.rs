@@ -242,6 +242,14 @@ impl Context {
 
     // ----- mailbox -------------------------------------------------------
 
+    /// Asks the coordinator for `path`, a file the held task does not own,
+    /// saying `reason` (WIT 0.1.3, `ownership.request-file`). Waits for the
+    /// decision (the team file's `ownership_requests`: deny, grant-unowned
+    /// or a person); `Ok` means the task owns it now and may write it.
+    pub fn request_file(&mut self, path: &str, reason: &str) -> Result<(), String> {
+        bindings::swarm::teammate::ownership::request_file(path, reason)
+    }
+
     /// Sends `body` to the teammate `to` (or to [`TEAM_LEAD`]).
     pub fn send(&mut self, to: &str, body: &str) -> Result<(), SendError> {
         mailbox::send(to, body, None)

@@ -55,8 +55,8 @@ pub mod bindings {
         default_bindings_module: "swarm_guest_sdk::planner::bindings",
         additional_derives: [PartialEq, Eq],
         with: {
-            "swarm:teammate/log@0.1.2": crate::bindings::swarm::teammate::log,
-            "swarm:teammate/llm@0.1.2": crate::bindings::swarm::teammate::llm,
+            "swarm:teammate/log@0.1.3": crate::bindings::swarm::teammate::log,
+            "swarm:teammate/llm@0.1.3": crate::bindings::swarm::teammate::llm,
         },
     });
 }

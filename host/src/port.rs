@@ -79,6 +79,15 @@ pub trait TeamPort: Send + Sync + std::fmt::Debug {
         reason: String,
     ) -> PortFuture<'a, Result<Result<(), String>, PortError>>;
 
+    /// Asks for the file `path` (clean, relative) for the task `id` holds;
+    /// waits for the coordinator's decision. `Ok(Err(why))` is a refusal.
+    fn request_file<'a>(
+        &'a self,
+        id: &'a str,
+        path: String,
+        reason: String,
+    ) -> PortFuture<'a, Result<Result<(), String>, PortError>>;
+
     /// Tells the coordinator `msg`. The future owns what it needs, so host
     /// futures stay `Send` and need not borrow the store.
     fn emit(&self, msg: TeammateMessage) -> PortFuture<'static, ()>;
@@ -113,6 +122,29 @@ impl Team {
         let done = self.tasks.complete(id, task_id, report).map_err(|e| e.to_string());
         self.tasks.flushed().await;
         done
+    }
+
+    /// `id` asks for `path` for the task it holds: the coordinator decides
+    /// (see `coordinator::steer`), and a grant is journaled before this
+    /// returns.
+    pub async fn request_file_for(&self, id: &str, path: &str, reason: &str) -> Result<(), String> {
+        let Some(task) = self.tasks.held_by(id) else {
+            return Err("no task is held: a file is asked for the held task".to_string());
+        };
+        let (answer, decided) = tokio::sync::oneshot::channel();
+        let request = crate::team::FileRequest {
+            from: id.to_string(),
+            task: task.id,
+            path: path.to_string(),
+            reason: reason.to_string(),
+            answer,
+        };
+        if self.events.send(Event::FileRequest(request)).await.is_err() {
+            return Err("the coordinator is stopping: nobody decides".to_string());
+        }
+        let decided = decided.await.unwrap_or_else(|_| Err("the coordinator stopped before deciding".to_string()));
+        self.tasks.flushed().await;
+        decided
     }
 
     /// `id` fails `task_id`; the error says why it was refused.
@@ -173,6 +205,15 @@ impl TeamPort for Team {
         reason: String,
     ) -> PortFuture<'a, Result<Result<(), String>, PortError>> {
         Box::pin(async move { Ok(self.fail_for(id, &task_id, &reason).await) })
+    }
+
+    fn request_file<'a>(
+        &'a self,
+        id: &'a str,
+        path: String,
+        reason: String,
+    ) -> PortFuture<'a, Result<Result<(), String>, PortError>> {
+        Box::pin(async move { Ok(self.request_file_for(id, &path, &reason).await) })
     }
 
     fn emit(&self, msg: TeammateMessage) -> PortFuture<'static, ()> {

@@ -34,6 +34,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Finding, LimitKind};
 
+mod steer;
+
 /// A planned task.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskSpec {
@@ -249,9 +251,11 @@ pub enum AfterFailure {
     Failed,
 }
 
-/// What one change did to one task: everything but its spec (which never
-/// changes), with its position in the list. A journal keeps these and
-/// replays them onto the last full snapshot with [`TaskChange::apply`].
+/// What one change did to one task, with its position in the list: its
+/// state, and its spec when the change was to the spec (a task added while
+/// the team runs, a new owner, a granted file; see `steer`). A journal
+/// keeps these and replays them onto the last full snapshot with
+/// [`TaskChange::apply`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskChange {
     /// Position of the task in the list (plan order).
@@ -271,11 +275,17 @@ pub struct TaskChange {
     /// The limit that failed it for good.
     #[serde(default)]
     pub failure_limit: Option<LimitKind>,
+    /// The task's spec, when the change was to it; a change one past the
+    /// end of the list with a spec adds the task. Boxed: most changes have
+    /// none, and a journal record stays small.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<Box<TaskSpec>>,
 }
 
 impl TaskChange {
     fn of(index: usize, t: &TaskState) -> Self {
         Self {
+            spec: None,
             index,
             id: t.spec.id.clone(),
             status: t.status,
@@ -289,8 +299,11 @@ impl TaskChange {
 
     /// Replays the change onto `tasks`. An error (a position past the end,
     /// another task's id there) says what does not match.
-    pub fn apply(self, tasks: &mut [TaskState]) -> Result<(), String> {
+    pub fn apply(self, tasks: &mut Vec<TaskState>) -> Result<(), String> {
         let len = tasks.len();
+        if let (true, Some(spec)) = (self.index == len, &self.spec) {
+            tasks.push(TaskState::pending(TaskSpec::clone(spec)));
+        }
         let t = tasks
             .get_mut(self.index)
             .ok_or_else(|| format!("task #{} `{}` is past the end of a list of {len}", self.index, self.id))?;
@@ -303,6 +316,9 @@ impl TaskChange {
         t.report = self.report;
         t.failure = self.failure;
         t.failure_limit = self.failure_limit;
+        if let Some(spec) = self.spec {
+            t.spec = *spec;
+        }
         Ok(())
     }
 }
@@ -501,19 +517,7 @@ impl Inner {
 impl TaskList {
     /// A list of pending tasks, in plan order.
     pub fn new(specs: Vec<TaskSpec>) -> Self {
-        let tasks = specs
-            .into_iter()
-            .map(|spec| TaskState {
-                spec,
-                status: Status::Pending,
-                holder: None,
-                attempts: Vec::new(),
-                report: None,
-                failure: None,
-                failure_limit: None,
-                started: None,
-            })
-            .collect::<Vec<_>>();
+        let tasks = specs.into_iter().map(TaskState::pending).collect::<Vec<_>>();
         Self { inner: Mutex::new(Inner::of(tasks, 0)), save: None, flush: None, options: HashMap::new() }
     }
 

@@ -217,8 +217,24 @@ impl std::fmt::Display for ExitReason {
     }
 }
 
+/// A teammate asks for a file its held task does not own; the coordinator
+/// answers on `answer` (a dropped sender is a refusal).
+#[derive(Debug)]
+pub struct FileRequest {
+    /// The teammate (the sandbox's id, never the guest's word).
+    pub from: String,
+    /// The task it holds.
+    pub task: String,
+    /// The file: clean, relative, `/`-separated.
+    pub path: String,
+    /// Why it asks, as the guest wrote it.
+    pub reason: String,
+    /// Where the decision goes: `Err` says why not.
+    pub answer: tokio::sync::oneshot::Sender<Result<(), String>>,
+}
+
 /// What the coordinator hears.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum Event {
     /// A protocol message from a teammate.
     Message(TeammateMessage),
@@ -229,6 +245,8 @@ pub enum Event {
         /// How it ended.
         reason: ExitReason,
     },
+    /// A teammate asks for a file.
+    FileRequest(FileRequest),
 }
 
 /// Shared by the coordinator and every teammate's host side.

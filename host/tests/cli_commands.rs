@@ -122,8 +122,8 @@ fn inspect_shows_world_imports_exports_and_fit() {
     assert_eq!(v["world"], "teammate");
     assert_eq!(v["size"], std::fs::metadata(swarm_tests::TODO_SCAN).unwrap().len());
     let imports = v["imports"].as_array().unwrap();
-    let mailbox = imports.iter().find(|i| i["name"] == "swarm:teammate/mailbox@0.1.2").expect("mailbox import");
-    assert_eq!(mailbox["version"], "0.1.2");
+    let mailbox = imports.iter().find(|i| i["name"] == "swarm:teammate/mailbox@0.1.3").expect("mailbox import");
+    assert_eq!(mailbox["version"], "0.1.3");
     assert_eq!(mailbox["kind"], "instance");
     let functions: Vec<&str> = mailbox["functions"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
     assert!(functions.contains(&"recv(timeout-ms)"), "{functions:?}");
@@ -135,7 +135,7 @@ fn inspect_shows_world_imports_exports_and_fit() {
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(stdout.contains("world planner"), "{stdout}");
-    assert!(stdout.contains("swarm:teammate/log@0.1.2 (instance)"), "{stdout}");
+    assert!(stdout.contains("swarm:teammate/log@0.1.3 (instance)"), "{stdout}");
     assert!(stdout.contains("fits the planner world"), "{stdout}");
     assert!(stdout.contains("does not fit the teammate world"), "{stdout}");
 }

@@ -7,25 +7,12 @@
 //! reaches the internet: the model is the scripted provider.
 
 mod cli_run;
+mod lead_script;
 
 use cli_run::{swarm_host, text};
+use lead_script::{step, submit};
 use serde_json::json;
 use std::path::Path;
-
-/// A `submit_plan` tool call answering with `tasks` (JSON array text).
-fn submit(id: &str, tasks: &str) -> String {
-    format!(r#"{{"type": "tool_call", "id": "{id}", "name": "submit_plan", "input": {{"tasks": {tasks}}}}}"#)
-}
-
-/// One scripted step for the lead: `expect` in the last message's text,
-/// answered with `content` (JSON blocks).
-fn step(expect: &str, content: &str, stop: &str) -> String {
-    format!(
-        r#"{{"teammate": "planner", "expect": {{"last_text_contains": {expect:?}}},
-            "reply": {{"content": [{content}], "stop_reason": "{stop}",
-                      "usage": {{"input_tokens": 100, "output_tokens": 20}}}}}}"#
-    )
-}
 
 /// Two tasks that both own `src/b.rs`.
 const OVERLAPPING: &str = r#"[{"id": "a", "subject": "scan the sources", "owns": ["src/**"], "owner": "scan"},

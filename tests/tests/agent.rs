@@ -14,8 +14,17 @@ use serde_json::{Value, json};
 const SWARM_HOST: &str = env!("CARGO_BIN_EXE_swarm-host-under-test");
 
 /// The built-in tools, in the order the model sees them.
-const TOOLS: [&str; 8] =
-    ["read_file", "list_files", "search", "write_file", "edit_file", "send_message", "wait_for_message", "finish"];
+const TOOLS: [&str; 9] = [
+    "read_file",
+    "list_files",
+    "search",
+    "write_file",
+    "edit_file",
+    "request_file",
+    "send_message",
+    "wait_for_message",
+    "finish",
+];
 
 /// A `[[teammate]]` running the shipped agent on the scripted model, plus
 /// `extra` lines.
@@ -540,22 +549,36 @@ fn a_shutdown_during_a_task_reaches_the_model_and_a_model_that_ignores_it_is_kil
     assert!(report.interrupted.is_some(), "{report:#?}");
 }
 
+/// A copy of `examples/agent-team`'s code and scripts in a temporary
+/// directory, with its team file `name` as `team.toml`, the plugins this
+/// build's (the agent three times, the lead as often as `leads`).
+fn agent_team_example(name: &str, leads: usize) -> (tempfile::TempDir, String) {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/agent-team");
+    let dir = tempfile::tempdir().unwrap();
+    let files =
+        ["code/src/stats.rs", "code/src/parse.rs", "code/CHANGELOG.md", "scripted-model.json", "scripted-lead.json"];
+    for file in files {
+        let to = dir.path().join(file);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(example.join(file), to).unwrap();
+    }
+    let mut team = std::fs::read_to_string(example.join(name)).unwrap();
+    for (plugin, built, count) in [("agent", swarm_tests::AGENT, 3), ("lead", swarm_tests::LEAD, leads)] {
+        let shipped = format!("\"../../target/wasm32-wasip2/release/{plugin}.wasm\"");
+        assert_eq!(team.matches(&shipped).count(), count, "{team}");
+        team = team.replace(&shipped, &format!("{built:?}"));
+    }
+    std::fs::write(dir.path().join("team.toml"), &team).unwrap();
+    (dir, std::fs::read_to_string(example.join(name)).unwrap())
+}
+
 /// The example a newcomer runs first (`examples/agent-team`), offline with
 /// its scripted model and this build's agent: the three tasks complete, the
 /// changelog task after the fix, and the files change as scripted.
 #[test]
 fn the_agent_team_example_runs_offline_with_its_scripted_model() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/agent-team");
-    let dir = tempfile::tempdir().unwrap();
-    for file in ["code/src/stats.rs", "code/src/parse.rs", "code/CHANGELOG.md", "scripted-model.json"] {
-        let to = dir.path().join(file);
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::copy(example.join(file), to).unwrap();
-    }
-    let team = std::fs::read_to_string(example.join("team.toml")).unwrap();
-    let plugin = "\"../../target/wasm32-wasip2/release/agent.wasm\"";
-    assert_eq!(team.matches(plugin).count(), 3, "{team}");
-    std::fs::write(dir.path().join("team.toml"), team.replace(plugin, &format!("{:?}", swarm_tests::AGENT))).unwrap();
+    let (dir, team) = agent_team_example("team.toml", 0);
     // live.toml runs the same tasks.
     let live = std::fs::read_to_string(example.join("live.toml")).unwrap();
     let tasks = |s: &str| s.split_once("\n# --- tasks").map(|(_, t)| t.lines().skip(1).collect::<Vec<_>>().join("\n"));
@@ -579,6 +602,29 @@ fn the_agent_team_example_runs_offline_with_its_scripted_model() {
         text.contains("<teammate-message from=\"fixer-1\" summary=\"parse fix\">[scripted] parse_list now trims"),
         "{text}"
     );
+}
+
+/// `examples/agent-team/goal.toml`: no tasks, a goal; the scripted lead
+/// plans the same three tasks as team.toml, the agents run them, and the
+/// lead's closing text, like every summary, says it is scripted.
+#[test]
+fn the_goal_driven_agent_team_example_runs_offline_with_its_scripted_lead_and_agents() {
+    let (dir, team) = agent_team_example("goal.toml", 1);
+    assert!(team.contains("\ngoal = ") && !team.contains("[[task]]"), "{team}");
+    let (out, report) = run(dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{report:#}\n{}", String::from_utf8_lossy(&out.stderr));
+    let validated: Vec<&str> =
+        report["lead_plan"]["validated"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap()).collect();
+    assert_eq!(validated, ["docs", "fix", "changelog"], "{report:#}");
+    for id in ["docs", "fix", "changelog"] {
+        assert_eq!(task_of(&report, id)["status"], "completed", "{report:#}");
+        let summary = task_of(&report, id)["summary"].as_str().unwrap();
+        assert!(summary.starts_with("[scripted] "), "the output says it is scripted: {summary}");
+    }
+    assert!(report["synthesis"].as_str().unwrap().starts_with("[scripted] "), "{report:#}");
+    assert_eq!(report["lead_usage"]["calls"], 2, "planning and the closing text: {report:#}");
+    let code = std::fs::read_to_string(dir.path().join("code/src/parse.rs")).unwrap();
+    assert!(code.contains("w.trim().parse::<f64>()"), "{code}");
 }
 
 #[test]

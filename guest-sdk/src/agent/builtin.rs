@@ -1,6 +1,7 @@
 //! The built-in tools of an [`Agent`](super::Agent), each a thin layer over
 //! one import: `read_file`, `list_files`, `search`, `write_file`,
-//! `edit_file`, `send_message`, `wait_for_message` and `finish`.
+//! `edit_file`, `request_file`, `send_message`, `wait_for_message` and
+//! `finish`.
 //!
 //! Every path is relative to the workspace root and checked by the host. A
 //! refused call returns the reason and the files the task owns (see
@@ -21,7 +22,17 @@ pub const MAX_WAIT_MS: u64 = 600_000;
 
 /// All the built-in tools, in the order the model sees them.
 pub fn all() -> Vec<Tool> {
-    vec![read_file(), list_files(), search(), write_file(), edit_file(), send_message(), wait_for_message(), finish()]
+    vec![
+        read_file(),
+        list_files(),
+        search(),
+        write_file(),
+        edit_file(),
+        request_file(),
+        send_message(),
+        wait_for_message(),
+        finish(),
+    ]
 }
 
 /// The text of a refused workspace call: the reason, and for a refusal by
@@ -245,6 +256,21 @@ fn edit_file() -> Tool {
             let edited = replace_unique(path, &text, old, new)?;
             t.ctx.write(path, &edited).map_err(|e| t.refusal(&e))?;
             Ok(format!("edited {path}"))
+        },
+    )
+}
+
+fn request_file() -> Tool {
+    Tool::new(
+        "request_file",
+        "Asks the coordinator for an existing file this task does not own, saying why. Waits for the \
+         decision; once granted, the task owns the file and may write it. A file another running task owns \
+         is never granted.",
+        r#"{"type":"object","properties":{"path":{"type":"string"},"reason":{"type":"string"}},"required":["path","reason"]}"#,
+        |t, input| {
+            let (path, reason) = (str_arg(input, "path")?, str_arg(input, "reason")?);
+            t.ctx.request_file(path, reason).map_err(|e| format!("not granted: {e}"))?;
+            Ok(format!("granted: this task owns {path} now"))
         },
     )
 }

@@ -70,6 +70,9 @@ pub async fn serve_call(team: &Team, models: Option<&dyn ModelPort>, id: &str, g
             Reply::Done { error: team.complete_for(id, &task_id, report.into()).await.err() }
         }
         Call::Fail { task_id, reason } => Reply::Done { error: team.fail_for(id, &task_id, &reason).await.err() },
+        Call::RequestFile { path, reason } => {
+            Reply::Done { error: team.request_file_for(id, &path, &reason).await.err() }
+        }
     }
 }
 
@@ -205,6 +208,20 @@ impl TeamPort for Remote {
             match self.call(Call::Fail { task_id, reason }).await? {
                 Reply::Done { error } => Ok(error.map_or(Ok(()), Err)),
                 other => Err(unexpected("fail", &other)),
+            }
+        })
+    }
+
+    fn request_file<'a>(
+        &'a self,
+        _id: &'a str,
+        path: String,
+        reason: String,
+    ) -> PortFuture<'a, Result<Result<(), String>, PortError>> {
+        Box::pin(async move {
+            match self.call(Call::RequestFile { path, reason }).await? {
+                Reply::Done { error } => Ok(error.map_or(Ok(()), Err)),
+                other => Err(unexpected("request_file", &other)),
             }
         })
     }

@@ -170,7 +170,7 @@ impl Drop for SocketDir {
 }
 
 /// Compares two tokens in time independent of where they differ.
-fn token_eq(a: &str, b: &str) -> bool {
+pub fn token_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

@@ -226,7 +226,7 @@ pub async fn inspect(file: &Path, json: bool, cache: &CacheArgs) -> CliResult {
     }
     for f in &i.fits {
         match &f.error {
-            None => println!("fits the {} world of swarm:teammate@0.1.2", f.world),
+            None => println!("fits the {} world of swarm:teammate@0.1.3", f.world),
             Some(e) => println!("does not fit the {} world: {}", f.world, crate::sanitize::line(e)),
         }
     }

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
+use crate::protocol::control::ControlOp;
+
 pub mod exit;
 pub mod inspect;
 pub mod logging;
@@ -20,6 +22,7 @@ pub mod pane;
 pub mod plan;
 pub mod run;
 pub mod status;
+pub mod steer;
 pub mod team_logs;
 pub mod teammate;
 pub mod validate;
@@ -287,12 +290,60 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// Send a message to a teammate of a running team, or to its lead
+    /// (`team-lead`), through the coordinator's control socket.
+    Send {
+        /// The team name.
+        team: String,
+        /// A teammate id, or `team-lead`.
+        to: String,
+        /// The message.
+        text: String,
+    },
+    /// Stop a running team gracefully (like Ctrl-C in its terminal), or one
+    /// of its teammates (its task goes back to the others).
+    Stop {
+        /// The team name.
+        team: String,
+        /// The teammate; without it, the whole team.
+        teammate: Option<String>,
+    },
+    /// Follow a running team's events and the ownership requests waiting
+    /// for a person (answer them with `swarm-host answer`), until it ends.
+    Attach {
+        /// The team name.
+        team: String,
+    },
+    /// Answer an ownership request waiting for a person (`ownership_requests
+    /// = "ask"`).
+    Answer {
+        /// The team name.
+        team: String,
+        /// The request id, e.g. `r1` (shown by `attach` and `pending`).
+        request: String,
+        /// The decision.
+        decision: Decision,
+    },
+    /// List the ownership requests of a running team waiting for a person.
+    Pending {
+        /// The team name.
+        team: String,
+    },
     /// Run one teammate as a native process connected to a coordinator's
     /// socket (started by the process, tmux and iTerm2 backends).
     Teammate(teammate::TeammateArgs),
     /// Work for a team whose coordinator runs with `--nats`: pull its
     /// tasks and run their teammates here (needs the `nats` feature).
     Worker(worker::WorkerArgs),
+}
+
+/// A person's decision on an ownership request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Decision {
+    /// The file moves to the requester's task (unless a running task owns it).
+    Grant,
+    /// Refused.
+    Deny,
 }
 
 /// `swarm-host plugins ...`.
@@ -342,6 +393,13 @@ pub fn main() -> ExitCode {
     ExitCode::from(runtime.block_on(dispatch(cli)))
 }
 
+/// A control request, off the async workers (the client blocks).
+async fn blocking(state_dir: PathBuf, team: String, op: ControlOp) -> CliResult {
+    tokio::task::spawn_blocking(move || steer::control(&state_dir, &team, op))
+        .await
+        .unwrap_or_else(|e| Err((EXIT_INTERNAL, format!("the control client stopped: {e}"))))
+}
+
 async fn dispatch(cli: Cli) -> u8 {
     let state_dir = cli.state_dir;
     let result = match cli.command {
@@ -361,6 +419,13 @@ async fn dispatch(cli: Cli) -> u8 {
             Ok(EXIT_OK)
         }
         Command::Teammate(args) => Ok(teammate::main(args).await),
+        Command::Send { team, to, text } => blocking(state_dir, team, ControlOp::Send { to, text }).await,
+        Command::Stop { team, teammate } => blocking(state_dir, team, ControlOp::Stop { teammate }).await,
+        Command::Attach { team } => blocking(state_dir, team, ControlOp::Attach).await,
+        Command::Pending { team } => blocking(state_dir, team, ControlOp::Pending).await,
+        Command::Answer { team, request, decision } => {
+            blocking(state_dir, team, ControlOp::Answer { request, grant: decision == Decision::Grant }).await
+        }
         Command::Worker(args) => worker::main(args).await,
     };
     result.unwrap_or_else(|(code, message)| {

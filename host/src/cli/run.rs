@@ -69,6 +69,7 @@ pub async fn run(state_dir: &Path, team: &Path, fresh: bool, saved: Option<&Path
         .map_err(|e| (EXIT_INTERNAL, format!("cannot keep the team's state: {e}")))?;
     // Held until the run is over: one coordinator per team.
     let _lock = state.lock().map_err(config_error)?;
+    let rules = Some(crate::coordinator::steer::ChangeRules::new(&loaded));
     // What `resume` needs to call the same models: names of key variables
     // and paths of key files, never a key.
     if !args.dry_run {
@@ -77,7 +78,7 @@ pub async fn run(state_dir: &Path, team: &Path, fresh: bool, saved: Option<&Path
             .write_models(settings.as_ref())
             .map_err(|e| (EXIT_INTERNAL, format!("cannot keep the team's state: {e}")))?;
     }
-    execute(&plan, state, None, planner, models, args).await
+    execute(&plan, state, None, (planner, rules), models, args).await
 }
 
 /// The team file's planner (or lead), loaded for the closing text of a run
@@ -125,14 +126,20 @@ pub async fn resume(state_dir: &Path, team: &str, allow_changed_plugins: bool, a
         }
         None => None,
     };
-    execute(&plan, state, Some(restored), None, models, args).await
+    // The team file is not kept with the state: a resumed run has no lead
+    // and no rules for a lead's changes.
+    execute(&plan, state, Some(restored), (None, None), models, args).await
 }
+
+/// The planner (or lead) with the team's goal, and the rules the lead's
+/// changes are checked against (none in a resumed run).
+type Lead = (Option<(Planner, String)>, Option<crate::coordinator::steer::ChangeRules>);
 
 async fn execute(
     plan: &Plan,
     state: StateDir,
     restored: Option<Restored>,
-    planner: Option<(Planner, String)>,
+    planner: Lead,
     models: Option<Arc<crate::llm::Models>>,
     args: RunArgs,
 ) -> CliResult {
@@ -266,7 +273,7 @@ async fn execute_logged(
     plan: &Plan,
     state: StateDir,
     restored: Option<Restored>,
-    planner: Option<(Planner, String)>,
+    (planner, rules): Lead,
     models: Option<Arc<crate::llm::Models>>,
     args: &RunArgs,
 ) -> Result<RunReport, (u8, String)> {
@@ -305,17 +312,10 @@ async fn execute_logged(
     let planner = planner.map(|(p, goal)| (Arc::new(p), goal));
     let lead = planner.as_ref().filter(|(p, _)| p.is_lead()).map(|(p, goal)| {
         let (p, goal, team) = (p.clone(), goal.clone(), plan.team.clone());
-        LeadHook(Arc::new(move |from: String, body: String| {
-            let (p, goal, team) = (p.clone(), goal.clone(), team.clone());
-            Box::pin(async move {
-                match p.on_message(&team, &goal, &from, &body).await {
-                    Ok(answer) => answer,
-                    Err(e) => {
-                        tracing::warn!(teammate = %from, "the lead could not answer: {e}");
-                        None
-                    }
-                }
-            })
+        LeadHook(Arc::new(move |mut input: crate::sandbox::planner::SteerInput| {
+            let p = p.clone();
+            (input.team, input.goal) = (team.clone(), goal.clone());
+            Box::pin(async move { p.steer(input).await.map_err(|e| e.to_string()) })
         }))
     });
     let options = RunOptions {
@@ -327,6 +327,8 @@ async fn execute_logged(
         restored,
         observer,
         lead,
+        rules,
+        control: Some(state.path().to_path_buf()),
         diffs: true,
         dry_run: args.dry_run,
     };
@@ -364,6 +366,8 @@ async fn execute_logged(
         if let Some(m) = &models {
             report.llm_usage = Some(m.usage());
         }
+        report.lead_usage =
+            report.llm_usage.as_ref().and_then(|u| u.teammates.get(crate::sandbox::planner::PLANNER_ID).copied());
         match synthesis {
             Ok(text) => report.synthesis = Some(text),
             Err(e) => tracing::warn!("the planner's synthesis failed: {e}"),

@@ -5,7 +5,11 @@
 //! [`Baseline::changes`] diffs exactly those files against the tree as it
 //! is then. A dry run's writes are all in its overlay, over a root that did
 //! not change: the overlay's files are diffed against the root's. Ownership
-//! is disjoint, so a changed file was changed by the one task that owns it.
+//! is disjoint, so a changed file was changed by the one task that owns it:
+//! the tasks as they are at the end of the run, so a task the lead added
+//! and a file granted to a task are attributed too (a file granted from a
+//! finished task to another has one diff, under the task that owns it at
+//! the end).
 //!
 //! Memory is bounded: one file is held at a time, and a file over
 //! [`MAX_DIFF_FILE`] bytes or binary (a NUL byte, or not UTF-8) is hashed,
@@ -77,30 +81,27 @@ pub struct Baseline {
     /// diffs are taken.
     writes: Writes,
     policy: Arc<Policy>,
-    /// Owned file → task.
-    owners: BTreeMap<String, String>,
 }
 
 impl Baseline {
     /// The changes of a run over `root` whose teammates keep files in
     /// `keep` before writing them; `policy` decides which task a new file
     /// belongs to. Reads nothing.
-    pub fn kept(root: &Path, keep: Keep, tasks: &[TaskSpec], policy: Arc<Policy>) -> Self {
-        Self::new(root, Writes::Kept(keep), tasks, policy)
+    pub fn kept(root: &Path, keep: Keep, policy: Arc<Policy>) -> Self {
+        Self { root: root.to_path_buf(), writes: Writes::Kept(keep), policy }
     }
 
     /// The changes of a dry run over `root` whose writes land in `overlay`.
-    pub fn dry_run(root: &Path, overlay: Overlay, tasks: &[TaskSpec], policy: Arc<Policy>) -> Self {
-        Self::new(root, Writes::Overlay(overlay), tasks, policy)
+    pub fn dry_run(root: &Path, overlay: Overlay, policy: Arc<Policy>) -> Self {
+        Self { root: root.to_path_buf(), writes: Writes::Overlay(overlay), policy }
     }
 
-    fn new(root: &Path, writes: Writes, tasks: &[TaskSpec], policy: Arc<Policy>) -> Self {
-        let owners = tasks.iter().flat_map(|t| t.owned_files.iter().map(|rel| (rel.clone(), t.id.clone()))).collect();
-        Self { root: root.to_path_buf(), writes, policy, owners }
-    }
-
-    /// Every task's changed files, diffed, in path order per task.
-    pub fn changes(&self) -> BTreeMap<String, Vec<FileDiff>> {
+    /// Every task's changed files, diffed, in path order per task; a file
+    /// belongs to the one of `tasks` (as they are at the end of the run)
+    /// that owns it.
+    pub fn changes(&self, tasks: &[TaskSpec]) -> BTreeMap<String, Vec<FileDiff>> {
+        let owners: BTreeMap<&str, &str> =
+            tasks.iter().flat_map(|t| t.owned_files.iter().map(|rel| (rel.as_str(), t.id.as_str()))).collect();
         // (file, where it was before: `None` = it did not exist, where it is now)
         let files: Vec<(String, Option<PathBuf>, PathBuf)> = match &self.writes {
             Writes::Overlay(overlay) => files_under(overlay.path())
@@ -119,7 +120,7 @@ impl Baseline {
         };
         let mut out: BTreeMap<String, Vec<FileDiff>> = BTreeMap::new();
         for (rel, before, after) in files {
-            let Some(task) = self.owner(&rel) else {
+            let Some(task) = self.owner(&owners, &rel) else {
                 tracing::warn!(file = %rel, "a changed file no task owns is left out of the diffs");
                 continue;
             };
@@ -142,9 +143,9 @@ impl Baseline {
 
     /// The task `rel` belongs to: the one that owns it, or the one whose
     /// patterns alone let it create it.
-    fn owner(&self, rel: &str) -> Option<String> {
-        if let Some(task) = self.owners.get(rel) {
-            return Some(task.clone());
+    fn owner(&self, owners: &BTreeMap<&str, &str>, rel: &str) -> Option<String> {
+        if let Some(task) = owners.get(rel) {
+            return Some((*task).to_string());
         }
         let owners = self.policy.creation().owners(rel);
         let [task] = owners.keys().collect::<Vec<_>>()[..] else {
@@ -308,7 +309,7 @@ mod tests {
             let holder = Holder { task: Some(task), owned: &owned[task] };
             ws.write(path, contents, &holder).unwrap();
         };
-        (Baseline::kept(r, keep, tasks, policy), write)
+        (Baseline::kept(r, keep, policy), write)
     }
 
     #[test]
@@ -328,7 +329,7 @@ mod tests {
         write("b", "src/gen/new.rs", b"fn x() {}\n");
         // A file changed behind the workspace's back is not a task's change.
         std::fs::write(r.join("src/b.rs"), "changed by someone else\n").unwrap();
-        let changes = base.changes();
+        let changes = base.changes(&tasks);
         let a = &changes["a"];
         assert_eq!(a.len(), 1, "a file written back unchanged has no diff: {a:?}");
         assert_eq!(
@@ -346,6 +347,26 @@ mod tests {
     }
 
     #[test]
+    fn files_are_attributed_by_the_tasks_at_the_end_of_the_run_an_added_task_and_a_granted_file_included() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        for f in ["a.rs", "b.rs", "c.rs"] {
+            std::fs::write(r.join(f), "old\n").unwrap();
+        }
+        // At the end: `a` was granted `c.rs`, and `b` was added by the lead.
+        let end = [task("a", &["a.rs", "c.rs"], &[]), task("b", &["b.rs"], &[])];
+        let (base, write) = kept(r, &end);
+        write("a", "c.rs", b"granted\n");
+        write("b", "b.rs", b"added\n");
+        let plan = [task("a", &["a.rs"], &[])];
+        assert!(!base.changes(&plan).contains_key("b"), "the plan's tasks alone do not know `b`");
+        let changes = base.changes(&end);
+        let paths = |t: &str| changes[t].iter().map(|d| d.path.clone()).collect::<Vec<_>>();
+        assert_eq!(paths("a"), ["c.rs"]);
+        assert_eq!(paths("b"), ["b.rs"]);
+    }
+
+    #[test]
     fn binary_and_large_files_get_a_note_instead_of_a_diff_and_are_left_out_of_the_patch() {
         let dir = tempfile::tempdir().unwrap();
         let r = dir.path();
@@ -357,7 +378,7 @@ mod tests {
         write("t", "bin", b"a\0c");
         write("t", "big", b"small now\n");
         write("t", "same.bin", b"\0");
-        let diffs = &base.changes()["t"];
+        let diffs = &base.changes(&tasks)["t"];
         let notes: Vec<(&str, &str)> =
             diffs.iter().map(|d| (d.path.as_str(), d.note.as_deref().unwrap_or(""))).collect();
         assert_eq!(notes.len(), 2, "{notes:?}");
@@ -374,12 +395,12 @@ mod tests {
         std::fs::write(root.path().join("a.txt"), "a\n").unwrap();
         std::fs::write(root.path().join("b.txt"), "b\n").unwrap();
         let tasks = [task("t", &["a.txt", "b.txt"], &["new/*"])];
-        let base = Baseline::dry_run(root.path(), overlay, &tasks, policy(root.path(), &tasks));
+        let base = Baseline::dry_run(root.path(), overlay, policy(root.path(), &tasks));
         std::fs::write(above.join("a.txt"), "A\n").unwrap();
         std::fs::write(above.join("b.txt"), "b\n").unwrap();
         std::fs::create_dir(above.join("new")).unwrap();
         std::fs::write(above.join("new/c.txt"), "c\n").unwrap();
-        let paths: Vec<String> = base.changes()["t"].iter().map(|d| d.path.clone()).collect();
+        let paths: Vec<String> = base.changes(&tasks)["t"].iter().map(|d| d.path.clone()).collect();
         assert_eq!(paths, ["a.txt", "new/c.txt"]);
         drop(base);
         assert!(!above.exists(), "the overlay is removed with the baseline");

@@ -122,6 +122,14 @@ pub struct TeamFile {
     /// Team-wide model call settings.
     #[serde(default)]
     pub llm: Option<Spanned<LlmEntry>>,
+    /// What a teammate's request for a file its task does not own gets:
+    /// `deny` (the default), `grant-unowned` or `ask`.
+    #[serde(default)]
+    pub ownership_requests: crate::coordinator::steer::RequestPolicy,
+    /// How long an `ask` request waits for a person before it is denied
+    /// (default [`crate::coordinator::steer::DEFAULT_ASK_TIMEOUT`]).
+    #[serde(default, with = "humantime_serde")]
+    pub ask_timeout: Option<std::time::Duration>,
 }
 
 /// One model alias of `[models]`. It names where its key is (a variable or

@@ -10,6 +10,7 @@ pub mod plan;
 pub mod report;
 pub mod run;
 pub mod state;
+pub mod steer;
 pub mod verdict;
 
 pub use config::{ConfigError, Loaded};

@@ -15,6 +15,7 @@ mod graph;
 pub mod lead;
 pub mod limits;
 pub mod owns;
+pub mod runtime;
 mod walk;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -88,6 +89,12 @@ pub struct Plan {
     /// The team file's `timeout` for the whole run, if any.
     #[serde(default, with = "humantime_serde")]
     pub timeout: Option<std::time::Duration>,
+    /// The team file's `ownership_requests` policy.
+    #[serde(default)]
+    pub ownership_requests: super::steer::RequestPolicy,
+    /// The team file's `ask_timeout`.
+    #[serde(default, with = "humantime_serde")]
+    pub ask_timeout: Option<std::time::Duration>,
     /// A lead's proposals, in order, when a lead planned from a goal: each
     /// rejected one with its problems, the last one the plan validated
     /// from ([`lead::Proposal`]).
@@ -614,6 +621,8 @@ impl Plan {
             teammates,
             tasks,
             warnings: Vec::new(),
+            ownership_requests: team.ownership_requests,
+            ask_timeout: team.ask_timeout,
         })
     }
 }

@@ -31,6 +31,9 @@ use super::events::{EventBook, Kind as EventKind, Log};
 use super::plan::Plan;
 use super::report::{Denial, LeadMessage, RunReport, StopCause};
 use super::state::{RunInfo, StateDir, StateError};
+use super::steer::Steering;
+use super::steer::control::{ControlEvent, ControlServer};
+use super::steer::lead::{LEAD_QUEUE, LeadWorker, PERSON};
 use crate::backend::detect::Kind;
 use crate::backend::native::Launcher;
 use crate::backend::server::{HEARTBEAT_TIMEOUT, LinkServer, SocketDir, SocketError};
@@ -132,48 +135,18 @@ pub struct RunOptions {
     /// outside the root ([`Overlay`]) and nothing under the root changes;
     /// the report's diffs (always computed then) are the output.
     pub dry_run: bool,
-    /// Answers teammates' messages to `team-lead` (a lead component);
-    /// `None`: they are only logged and reported.
+    /// The lead component, for messages to `team-lead` while the team runs
+    /// ([`super::steer::lead`]); `None`: they are only logged and reported.
     pub lead: Option<LeadHook>,
+    /// Checks the lead's changes (the team file's rules); `None` refuses
+    /// every change.
+    pub rules: Option<super::steer::ChangeRules>,
+    /// The team's state directory, where the control socket's pointer file
+    /// goes; `None`: no control socket.
+    pub control: Option<std::path::PathBuf>,
 }
 
-/// Answers a teammate's message to `team-lead`: `(sender, body)` to the
-/// answer for the sender, if any. Messages reach it one at a time, in the
-/// order they arrived; the answer is delivered as a message from
-/// `team-lead`.
-#[derive(Clone)]
-pub struct LeadHook(
-    pub Arc<dyn Fn(String, String) -> futures_util::future::BoxFuture<'static, Option<String>> + Send + Sync>,
-);
-
-impl std::fmt::Debug for LeadHook {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("LeadHook")
-    }
-}
-
-/// Messages waiting for the lead, at most; more are logged and reported
-/// but not answered.
-const LEAD_QUEUE: usize = 64;
-
-/// Feeds teammates' messages to `hook` one at a time and delivers its
-/// answers; ends when the run drops the sender.
-fn lead_worker(hook: LeadHook, team: Arc<Team>) -> mpsc::Sender<(String, String)> {
-    let (tx, mut rx) = mpsc::channel::<(String, String)>(LEAD_QUEUE);
-    tokio::spawn(async move {
-        while let Some((from, body)) = rx.recv().await {
-            let Some(answer) = (hook.0)(from.clone(), body).await else {
-                continue;
-            };
-            let msg = Incoming::Message { sender: crate::mailbox::TEAM_LEAD.to_string(), body: answer, summary: None };
-            match team.mailbox.send(&from, msg) {
-                Ok(()) => tracing::info!(teammate = %from, "the lead answered"),
-                Err(e) => tracing::warn!(teammate = %from, "the lead's answer was not delivered: {e}"),
-            }
-        }
-    });
-    tx
-}
+pub use super::steer::lead::LeadHook;
 
 /// A callback that looks at the team after each change.
 #[derive(Clone)]
@@ -197,6 +170,8 @@ impl Default for RunOptions {
             diffs: true,
             dry_run: false,
             lead: None,
+            rules: None,
+            control: None,
         }
     }
 }
@@ -495,15 +470,11 @@ struct WriteSide {
 
 impl WriteSide {
     fn create(plan: &Plan, options: &RunOptions, policy: &Arc<Policy>) -> Result<Self, StartError> {
-        let (root, tasks, policy) = (&plan.root, &plan.tasks, policy.clone());
+        let (root, policy) = (&plan.root, policy.clone());
         if options.dry_run {
             let overlay = Overlay::create(root)?;
             let path = Some(overlay.path().to_path_buf());
-            return Ok(Self {
-                overlay: path,
-                keep: None,
-                baseline: Some(Baseline::dry_run(root, overlay, tasks, policy)),
-            });
+            return Ok(Self { overlay: path, keep: None, baseline: Some(Baseline::dry_run(root, overlay, policy)) });
         }
         if !options.diffs {
             return Ok(Self::default());
@@ -511,7 +482,7 @@ impl WriteSide {
         match Keep::create(root) {
             Ok(keep) => {
                 let path = Some(keep.path().to_path_buf());
-                Ok(Self { overlay: None, keep: path, baseline: Some(Baseline::kept(root, keep, tasks, policy)) })
+                Ok(Self { overlay: None, keep: path, baseline: Some(Baseline::kept(root, keep, policy)) })
             }
             Err(e) => {
                 tracing::warn!("the report will have no diffs: {e}");
@@ -553,7 +524,8 @@ async fn run_with<B: TeammateBackend>(
     let team = backend.team().clone();
     let resumes = options.restored.as_ref().map_or(0, |r| r.resumes);
     let mut persisted = Persisted::open(options.state.take(), &team, resumes)?;
-    let mut running = Running::new(backend, team);
+    let steering = Steering::new(team.clone(), plan.ownership_requests, plan.ask_timeout);
+    let mut running = Running::new(backend, team, steering);
     if let Err(e) = running.spawn_all(plan).await {
         if let Some(p) = persisted {
             p.abandon().await;
@@ -570,11 +542,14 @@ async fn run_with<B: TeammateBackend>(
         None => running.team.tasks.finish(),
     };
     let scale_out = running.backend.scale_out();
+    // The tasks as the run left them (added ones, granted files): whose
+    // each changed file is.
+    let specs: Vec<crate::tasks::TaskSpec> = tasks.iter().map(|t| t.spec.clone()).collect();
     let mut report = running.report(plan, started.elapsed(), tasks);
     report.scale_out = scale_out;
     if let Some(baseline) = baseline {
         // Off the async workers: it reads every changed file.
-        match tokio::task::spawn_blocking(move || baseline.changes()).await {
+        match tokio::task::spawn_blocking(move || baseline.changes(&specs)).await {
             Ok(changes) => super::changes::fill(&mut report, changes),
             Err(e) => tracing::warn!("the tasks' diffs could not be computed: {e}"),
         }
@@ -672,6 +647,9 @@ struct Running<B: TeammateBackend> {
     interrupted: Option<String>,
     stopped_by: Option<StopCause>,
     lead: Coordinator,
+    steering: Steering,
+    /// Messages the lead did not handle before the run ended.
+    unanswered: Vec<LeadMessage>,
     stoppers: JoinSet<crate::team::ExitReason>,
     shutting_down: bool,
     /// When the run started (unix ms): the report's timeline origin.
@@ -679,9 +657,11 @@ struct Running<B: TeammateBackend> {
 }
 
 impl<B: TeammateBackend> Running<B> {
-    fn new(backend: Arc<B>, team: Arc<Team>) -> Self {
+    fn new(backend: Arc<B>, team: Arc<Team>, steering: Steering) -> Self {
         let lead = Coordinator { team: team.clone(), messages: Vec::new(), book: EventBook::default() };
         Self {
+            steering,
+            unanswered: Vec::new(),
             backend,
             team,
             handles: HashMap::new(),
@@ -744,7 +724,24 @@ impl<B: TeammateBackend> Running<B> {
             }
         };
         tokio::pin!(timeout);
-        let to_lead = options.lead.clone().map(|hook| lead_worker(hook, self.team.clone()));
+        let groups: Vec<String> = {
+            let mut g: Vec<String> = self.team.roster.snapshot().into_iter().map(|m| m.group).collect();
+            g.sort();
+            g.dedup();
+            g
+        };
+        let to_lead = options
+            .lead
+            .clone()
+            .map(|hook| LeadWorker::start(hook, options.rules.clone(), self.steering.clone(), groups));
+        let (control_tx, mut control) = mpsc::channel(16);
+        let _server = options.control.as_deref().and_then(|dir| {
+            ControlServer::start(dir, self.steering.clone(), to_lead.is_some(), control_tx)
+                .inspect_err(|e| {
+                    tracing::warn!("no control socket (swarm-host send/stop/attach will not reach this run): {e}")
+                })
+                .ok()
+        });
         loop {
             self.stop_when_done(options.shutdown_grace);
             if self.live.is_empty() {
@@ -759,18 +756,23 @@ impl<B: TeammateBackend> Running<B> {
             tokio::select! {
                 ev = events.recv() => match ev {
                     Some(Event::Message(msg)) => {
-                        if let (Some(tx), TeammateMessage::Message { from, body, .. }) = (&to_lead, &msg)
-                            && tx.try_send((from.clone(), body.clone())).is_err()
+                        if let TeammateMessage::Message { from, body, .. } = &msg {
+                            self.steering.tell(format!("{from} to team-lead: {}", sanitize::line(body)));
+                        }
+                        if let (Some(lead), TeammateMessage::Message { from, body, .. }) = (&to_lead, &msg)
+                            && !lead.offer(from, body)
                         {
                             tracing::warn!(teammate = %from, "the lead is busy ({LEAD_QUEUE} messages wait): this one is reported, not answered");
                         }
                         self.lead.on_message(msg);
                     }
                     Some(Event::Exited { id, reason }) => self.on_exit(&id, &reason),
+                    Some(Event::FileRequest(req)) => self.steering.on_file_request(req),
                     // Every teammate holds a sender through the team; this
                     // only happens once all are gone, which `live` tracks.
                     None => break,
                 },
+                Some(ev) = control.recv() => self.on_control(ev, to_lead.as_ref(), options.shutdown_grace),
                 () = &mut timeout, if self.interrupted.is_none() && !self.shutting_down => {
                     let after = deadline.map(|(_, t)| humantime::format_duration(t).to_string()).unwrap_or_default();
                     tracing::warn!("the run's timeout of {after} passed: stopping the team gracefully");
@@ -781,6 +783,13 @@ impl<B: TeammateBackend> Running<B> {
                     Some(signal) => self.on_interrupt(signal),
                     None => interrupts_open = false,
                 },
+            }
+        }
+        self.steering.deny_pending();
+        if let Some(lead) = to_lead {
+            self.unanswered = lead.finish().await;
+            for m in &self.unanswered {
+                tracing::warn!(teammate = %m.from, "not answered by the lead (the run ended): {}", sanitize::line(&m.body));
             }
         }
         self.stoppers.shutdown().await;
@@ -830,6 +839,40 @@ impl<B: TeammateBackend> Running<B> {
         self.lead.wake_idle();
     }
 
+    /// A request from the control socket.
+    fn on_control(&mut self, ev: ControlEvent, lead: Option<&LeadWorker>, grace: Duration) {
+        match ev {
+            ControlEvent::StopTeam if self.interrupted.is_none() => {
+                self.steering.say("a person stopped the team: stopping gracefully".to_string());
+                self.interrupted = Some("stopped by a person (swarm-host stop)".into());
+                self.stopped_by = Some(StopCause::Interrupt);
+            }
+            ControlEvent::StopTeam => {}
+            ControlEvent::StopTeammate(id) => {
+                let Some(handle) = self.handles.get(&id).filter(|_| self.live.contains(&id)).cloned() else {
+                    self.steering.say(format!("{id} is not running: nothing to stop"));
+                    return;
+                };
+                self.steering.say(format!("a person stopped {id}: stopping it gracefully"));
+                let backend = self.backend.clone();
+                let request_id = format!("shutdown-{id}");
+                self.stoppers.spawn(async move {
+                    backend.stop(&handle, &request_id, "stopped by a person (swarm-host stop)", grace).await
+                });
+            }
+            ControlEvent::ToLead(text) => {
+                self.lead.messages.push(LeadMessage {
+                    from: PERSON.to_string(),
+                    body: text.clone(),
+                    at_unix_ms: Some(crate::tasks::unix_ms()),
+                });
+                if !lead.is_some_and(|l| l.offer(PERSON, &text)) {
+                    self.steering.say("the lead is busy: the person's message is reported, not answered".into());
+                }
+            }
+        }
+    }
+
     /// A signal: the first stops the team gracefully, the next kills it.
     fn on_interrupt(&mut self, signal: Interrupt) {
         if self.interrupted.is_none() {
@@ -869,6 +912,9 @@ impl<B: TeammateBackend> Running<B> {
             state_errors: Vec::new(),
         });
         report.started_unix_ms = Some(self.started_unix_ms);
+        report.file_requests = self.steering.decisions();
+        report.lead_changes = self.steering.changes();
+        report.lead_unanswered = self.unanswered;
         (report.traffic, report.traffic_dropped) = self.team.mailbox.traffic();
         report.lead_plan = super::report::LeadPlan::of(plan);
         super::report::describe_rules(&mut report, plan);
@@ -1051,10 +1097,6 @@ impl Coordinator {
 
     /// Wakes every idle teammate that could claim a task now.
     fn wake_idle(&self) {
-        let idle: Vec<_> = self.team.roster.snapshot().into_iter().filter(|m| m.state == Liveness::Idle).collect();
-        // One pass over the tasks for all of them, not one per teammate.
-        for id in self.team.tasks.who_can_claim(idle.iter().map(|m| (m.id.as_str(), m.group.as_str()))) {
-            let _ = self.team.mailbox.send(id, Incoming::TasksAvailable);
-        }
+        super::steer::wake_idle(&self.team);
     }
 }

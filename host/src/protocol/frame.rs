@@ -141,6 +141,14 @@ pub enum Call {
         /// Why.
         reason: String,
     },
+    /// Ask for a file for the held task (since the teammate WIT 0.1.3);
+    /// answered with `done`.
+    RequestFile {
+        /// The file, clean and relative.
+        path: String,
+        /// Why.
+        reason: String,
+    },
     /// A guest's model call, made by the coordinator (which holds the keys).
     Model {
         /// The call.

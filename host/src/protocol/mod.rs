@@ -10,6 +10,7 @@
 //! this module on its own and feeds arbitrary bytes to [`frame::FrameReader`]
 //! and [`frame::decode`].
 
+pub mod control;
 pub mod frame;
 pub mod wire;
 

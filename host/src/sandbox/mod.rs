@@ -12,6 +12,7 @@ pub mod events;
 pub mod host;
 pub mod limits;
 pub mod llm;
+pub mod ownership;
 pub mod planner;
 mod precompiled;
 pub mod workspace;
@@ -128,7 +129,7 @@ pub enum LoadError {
     },
     /// The component imports something the host does not provide, or does
     /// not export the `teammate` world.
-    #[error("plugin {path} does not fit the swarm:teammate@0.1.2 world: {message}")]
+    #[error("plugin {path} does not fit the swarm:teammate@0.1.3 world: {message}")]
     Incompatible {
         /// The plugin path.
         path: PathBuf,

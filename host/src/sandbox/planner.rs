@@ -40,7 +40,9 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::{InstanceLimiter, LimitHit, Limits, LoadError};
 pub mod lead;
+pub mod steer;
 pub use lead::{FileInfo, GoalInput, TaskOutcome, TeammateInfo, TreeAccess};
+pub use steer::{LeadAction, SteerInput, TaskView};
 
 /// Generated bindings for the `planner` world of `wit/`.
 #[allow(missing_docs)]
@@ -218,8 +220,10 @@ pub struct Planner {
 enum Pre {
     /// `planner`: `plan` and `synthesize`.
     Planner(bindings::PlannerPre<PlannerState>),
-    /// `lead`: `plan-goal` and `synthesize-run`.
-    Lead(lead::bindings::LeadPre<PlannerState>),
+    /// `lead`: `plan-goal` and `synthesize-run`; with the second, the
+    /// component is of world `steering-lead` (since 0.1.3) and exports
+    /// `steer` too.
+    Lead(lead::bindings::LeadPre<PlannerState>, Option<steer::bindings::SteeringLeadPre<PlannerState>>),
 }
 
 impl std::fmt::Debug for Planner {
@@ -252,7 +256,8 @@ impl Planner {
         lead::bindings::swarm::teammate::tree::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(compile)?;
         let pre = linker.instantiate_pre(&component).map_err(incompatible)?;
         let pre = match lead::bindings::LeadPre::new(pre.clone()) {
-            Ok(lead) => Pre::Lead(lead),
+            // A steering lead is a lead too: both views share the instance pre.
+            Ok(lead) => Pre::Lead(lead, steer::bindings::SteeringLeadPre::new(pre).ok()),
             Err(_) => Pre::Planner(bindings::PlannerPre::new(pre).map_err(incompatible)?),
         };
         let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
@@ -285,13 +290,22 @@ impl Planner {
 
     /// True for a lead (world `lead`), false for a planner (world `planner`).
     pub fn is_lead(&self) -> bool {
-        matches!(self.pre, Pre::Lead(_))
+        matches!(self.pre, Pre::Lead(..))
+    }
+
+    /// The world of the component: `planner`, `lead` or `steering-lead`.
+    pub fn world(&self) -> &'static str {
+        match &self.pre {
+            Pre::Planner(_) => "planner",
+            Pre::Lead(_, None) => "lead",
+            Pre::Lead(_, Some(_)) => "steering-lead",
+        }
     }
 
     fn planner_pre(&self, call: &'static str) -> Result<&bindings::PlannerPre<PlannerState>, PlannerError> {
         match &self.pre {
             Pre::Planner(pre) => Ok(pre),
-            Pre::Lead(_) => Err(PlannerError::WrongWorld {
+            Pre::Lead(..) => Err(PlannerError::WrongWorld {
                 path: self.path.clone(),
                 call,
                 is: "a lead (world lead)",
@@ -371,7 +385,7 @@ impl Planner {
         };
         let engine = match &self.pre {
             Pre::Planner(pre) => pre.engine(),
-            Pre::Lead(pre) => pre.engine(),
+            Pre::Lead(pre, _) => pre.engine(),
         };
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limiter);

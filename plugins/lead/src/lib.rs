@@ -10,13 +10,16 @@
 //! problem listed, which the first message then shows.
 //!
 //! `on-message` answers a teammate's message to `team-lead` with the model's
-//! text, or answers nothing when the model says `NO-ANSWER`.
+//! text, or answers nothing when the model says `NO-ANSWER`. The lead is of
+//! world `steering-lead` (WIT 0.1.3): the host calls `steer` instead, whose
+//! actions come from the model's tool calls ([`steer`]).
 //!
 //! `synthesize-run` asks the model for the closing text from every task's
 //! outcome ([`prompt::synthesis_message`]); if the call fails, the text
 //! says so after the counts.
 
 pub mod prompt;
+pub mod steer;
 
 // The generated export glue is `unsafe` (it is the component ABI).
 #[cfg(target_arch = "wasm32")]
@@ -28,17 +31,18 @@ mod guest {
     #[allow(unsafe_code, missing_docs, clippy::all)]
     mod bindings {
         wit_bindgen::generate!({
-            world: "lead",
+            world: "steering-lead",
             path: "../../wit",
             with: {
-                "swarm:teammate/log@0.1.2": swarm_guest_sdk::bindings::swarm::teammate::log,
-                "swarm:teammate/llm@0.1.2": swarm_guest_sdk::bindings::swarm::teammate::llm,
-                "swarm:teammate/planning@0.1.2": swarm_guest_sdk::planner::bindings::swarm::teammate::planning,
+                "swarm:teammate/log@0.1.3": swarm_guest_sdk::bindings::swarm::teammate::log,
+                "swarm:teammate/llm@0.1.3": swarm_guest_sdk::bindings::swarm::teammate::llm,
+                "swarm:teammate/planning@0.1.3": swarm_guest_sdk::planner::bindings::swarm::teammate::planning,
             },
         });
     }
 
     use bindings::swarm::teammate::leading::{GoalRequest, TaskOutcome};
+    use bindings::swarm::teammate::steering::{Action, Incoming, Reassignment};
     use bindings::swarm::teammate::tree;
     use swarm_guest_sdk::planner::{PlannedTask, TaskStatus};
 
@@ -115,6 +119,46 @@ mod guest {
 
         fn on_message(team: String, goal: String, sender: String, body: String) -> Option<String> {
             answer(&team, &goal, &sender, &body)
+        }
+
+        fn steer(msg: Incoming) -> Vec<Action> {
+            use super::steer::{self as s, Step};
+            let lines: Vec<s::TaskLine<'_>> = msg
+                .tasks
+                .iter()
+                .map(|t| s::TaskLine {
+                    id: &t.id,
+                    subject: &t.subject,
+                    owner: t.owner.as_deref(),
+                    status: &t.status,
+                    owns: &t.owns,
+                })
+                .collect();
+            let text = s::steer_message(&msg.team, &msg.goal, &msg.sender, &msg.body, &lines, &msg.teammates);
+            let mut request = Request::new(vec![Message::user(text)]).system(s::STEER_SYSTEM);
+            for (name, description, schema) in s::tools() {
+                request = request.tool(name, description, schema);
+            }
+            let answer = match llm::complete(None, &request) {
+                Ok(a) => a,
+                Err(e) => return vec![Action::Answer(format!("the lead could not answer: {}", e.describe()))],
+            };
+            let mut actions = Vec::new();
+            for call in answer.tool_calls() {
+                actions.push(match s::step_of(&call.name, &call.arguments) {
+                    Ok(Step::Answer(t)) => Action::Answer(t),
+                    Ok(Step::Broadcast(t)) => Action::Broadcast(t),
+                    Ok(Step::AddTask(t)) => Action::AddTask(planned(t)),
+                    Ok(Step::Reassign(task, owner)) => Action::Reassign(Reassignment { task, owner }),
+                    Err(e) => Action::Answer(format!("the lead's tool call was malformed: {e}")),
+                });
+            }
+            if actions.is_empty()
+                && let Some(text) = prompt::answer_of(&answer.text())
+            {
+                actions.push(Action::Answer(text));
+            }
+            actions
         }
 
         fn synthesize_run(team: String, goal: String, outcomes: Vec<TaskOutcome>) -> String {

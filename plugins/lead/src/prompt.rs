@@ -210,22 +210,38 @@ struct SubmittedTask {
     blocked_by: Vec<String>,
 }
 
+/// One task in a tool call's arguments (an `add_task` call's whole input).
+pub fn parse_task(arguments: &str) -> Result<Task, String> {
+    let t: SubmittedTask =
+        serde_json::from_str(arguments).map_err(|e| format!("add_task arguments are not a valid task: {e}"))?;
+    Ok(task_of(t))
+}
+
+fn task_of(t: SubmittedTask) -> Task {
+    Task {
+        id: t.id,
+        subject: t.subject,
+        instructions: t.instructions,
+        owns: t.owns,
+        owner: t.owner.filter(|o| !o.is_empty()),
+        blocked_by: t.blocked_by,
+    }
+}
+
+/// The schema of one task (an item of `submit_plan`'s `tasks`, and
+/// `add_task`'s input).
+pub fn task_schema() -> serde_json::Value {
+    serde_json::from_str::<serde_json::Value>(&submit_schema())
+        .map(|v| v["properties"]["tasks"]["items"].clone())
+        .unwrap_or_default()
+}
+
 /// The plan in a `submit_plan` call's arguments; `Err` says what is wrong
 /// with them, for the model to fix.
 pub fn parse_plan(arguments: &str) -> Result<Vec<Task>, String> {
     let s: Submitted =
         serde_json::from_str(arguments).map_err(|e| format!("submit_plan arguments are not a valid plan: {e}"))?;
-    Ok(s.tasks
-        .into_iter()
-        .map(|t| Task {
-            id: t.id,
-            subject: t.subject,
-            instructions: t.instructions,
-            owns: t.owns,
-            owner: t.owner.filter(|o| !o.is_empty()),
-            blocked_by: t.blocked_by,
-        })
-        .collect())
+    Ok(s.tasks.into_iter().map(task_of).collect())
 }
 
 /// The path in a `read_file` call's arguments.

@@ -385,6 +385,21 @@ impl TeamPort for JobPort {
         Box::pin(std::future::ready(Ok(self.finish(&task_id, outcome))))
     }
 
+    fn request_file<'a>(
+        &'a self,
+        _id: &'a str,
+        path: String,
+        _reason: String,
+    ) -> PortFuture<'a, Result<Result<(), String>, PortError>> {
+        // A worker's writes are checked against the task's files as the job
+        // carried them; a file granted now would not reach that check.
+        Box::pin(std::future::ready(Ok(Err(format!(
+            "cannot request `{}`: ownership requests are not served to teammates on NATS workers (run --nats); \
+             the task keeps the files it was given",
+            crate::sanitize::line(&path)
+        )))))
+    }
+
     fn emit(&self, msg: TeammateMessage) -> PortFuture<'static, ()> {
         // The answer to the worker's own shutdown request stays here.
         if matches!(&msg, TeammateMessage::ShutdownResponse { request_id, .. } if request_id == DONE_REQUEST) {

@@ -290,6 +290,21 @@ pub struct RunReport {
     /// per teammate and per task (when the team file has `[models]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub llm_usage: Option<crate::llm::UsageReport>,
+    /// What the lead's model calls (planning, messages, synthesis) used, on
+    /// its own: what coordinating the team cost. Also counted in
+    /// `llm_usage` (as teammate `planner`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lead_usage: Option<crate::llm::UsageTotals>,
+    /// Teammates' requests for files their task did not own, and what was
+    /// decided.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub file_requests: Vec<crate::coordinator::steer::FileDecision>,
+    /// The lead's changes to the running team, applied or refused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lead_changes: Vec<String>,
+    /// Messages to `team-lead` the lead did not handle before the run ended.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lead_unanswered: Vec<LeadMessage>,
     /// What the NATS workers did (`run --nats`): executions, duplicates,
     /// results fenced off, dead letters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -371,6 +386,10 @@ impl RunReport {
             rules: BTreeMap::new(),
             synthesis: None,
             llm_usage: None,
+            lead_usage: None,
+            file_requests: Vec::new(),
+            lead_changes: Vec::new(),
+            lead_unanswered: Vec::new(),
             scale_out: None,
         }
     }
@@ -493,6 +512,10 @@ pub(super) mod fixtures {
             denial_counts: BTreeMap::from([("ws-runner".into(), 1)]),
             synthesis: None,
             llm_usage: None,
+            lead_usage: None,
+            file_requests: Vec::new(),
+            lead_changes: Vec::new(),
+            lead_unanswered: Vec::new(),
             scale_out: None,
             warnings: Vec::new(),
             rules: BTreeMap::new(),

@@ -82,6 +82,31 @@ impl RunReport {
                 let _ = writeln!(out, "planner: {}", s(line));
             }
         }
+        for r in &self.file_requests {
+            let verb = if r.granted { "granted" } else { "denied" };
+            let _ = writeln!(
+                out,
+                "file request {}: {} asked for {} (task {}): {verb} by {}",
+                s(&r.id),
+                s(&r.teammate),
+                s(&r.path),
+                s(&r.task),
+                s(&r.decided_by)
+            );
+        }
+        for c in &self.lead_changes {
+            let _ = writeln!(out, "lead change {}", s(c));
+        }
+        for m in &self.lead_unanswered {
+            let _ = writeln!(out, "not answered by the lead (the run ended): from {}: {}", s(&m.from), s(&m.body));
+        }
+        if let Some(u) = &self.lead_usage {
+            let _ = writeln!(
+                out,
+                "lead usage (coordination): {} calls, {} tokens in, {} out, ~${:.4}",
+                u.calls, u.input_tokens, u.output_tokens, u.usd
+            );
+        }
         if let Some(u) = self.llm_usage.as_ref().filter(|u| !u.is_empty()) {
             let line = |t: &crate::llm::UsageTotals| {
                 format!("{} calls, {} tokens in, {} out, ~${:.4}", t.calls, t.input_tokens, t.output_tokens, t.usd)

@@ -167,9 +167,9 @@ impl tree::Host for PlannerState {
 impl leading::Host for PlannerState {}
 
 impl Planner {
-    fn lead_pre(&self, call: &'static str) -> Result<&bindings::LeadPre<PlannerState>, PlannerError> {
+    pub(super) fn lead_pre(&self, call: &'static str) -> Result<&bindings::LeadPre<PlannerState>, PlannerError> {
         match &self.pre {
-            super::Pre::Lead(pre) => Ok(pre),
+            super::Pre::Lead(pre, _) => Ok(pre),
             super::Pre::Planner(_) => Err(PlannerError::WrongWorld {
                 path: self.path.clone(),
                 call,
@@ -239,17 +239,20 @@ impl Planner {
             Ok(answer) => answer,
             Err(e) => return Err(self.trap(call, &e, store.data())),
         };
-        Ok(answer.map(|mut text| {
-            let max = self.limits.message_bytes();
-            if text.len() > max {
-                let mut cut = max;
-                while !text.is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                text.truncate(cut);
+        Ok(answer.map(|text| self.cut_message(text)))
+    }
+
+    /// `text` cut to `message_kib` (at a character boundary).
+    pub(super) fn cut_message(&self, mut text: String) -> String {
+        let max = self.limits.message_bytes();
+        if text.len() > max {
+            let mut cut = max;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
             }
-            text
-        }))
+            text.truncate(cut);
+        }
+        text
     }
 
     /// Runs the lead's `synthesize-run` in a fresh sandbox and returns its

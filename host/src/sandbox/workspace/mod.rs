@@ -263,6 +263,25 @@ impl Workspace {
         Ok(created)
     }
 
+    /// Checks a file asked for with `ownership.request-file`: a clean path
+    /// to an existing regular file (no symlink) the policy lets a teammate
+    /// write once its task owns it. Returns the clean path.
+    pub fn check_request(&self, raw: &str) -> Result<String, FsError> {
+        let rel = clean(raw)?;
+        if rel.is_empty() {
+            return Err(FsError::InvalidPath(format!("{}: is a directory", printable(raw))));
+        }
+        self.policy.check_request(&rel)?;
+        match self.root.symlink_metadata(&rel) {
+            Ok(m) if m.is_file() => Ok(rel),
+            Ok(_) => Err(FsError::Denied(format!("{}: not a regular file", printable(raw)))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(FsError::NotFound(format!("{}: only an existing file may be asked for", printable(raw))))
+            }
+            Err(e) => Err(FsError::Io(e.to_string())),
+        }
+    }
+
     /// Lists a directory. With `read = "owned"`, only the held task's files
     /// and the directories leading to them are shown; in any scope, only
     /// what the policy lets a teammate see.

@@ -329,6 +329,20 @@ impl Policy {
         Ok(())
     }
 
+    /// Whether the file `rel` may be asked for (`ownership.request-file`):
+    /// one a teammate could write if its task owned it, not excluded and
+    /// not on the built-in deny list.
+    pub fn check_request(&self, rel: &str) -> Result<(), FsError> {
+        self.check_write(rel)?;
+        if let Some(entry) = Self::deny_entry(rel, deny_set(), DENY_LIST) {
+            return Err(FsError::Denied(format!("{}: on the built-in deny list (`{entry}`)", printable(rel))));
+        }
+        if self.excluded(rel) {
+            return Err(FsError::Denied(format!("{}: excluded by the team file's `exclude`", printable(rel))));
+        }
+        Ok(())
+    }
+
     /// Whether the held task `task` may create the new file `rel` (it does
     /// not own it; whether it exists is the caller's to find out).
     pub fn check_create(&self, rel: &str, task: Option<&str>) -> Result<(), FsError> {

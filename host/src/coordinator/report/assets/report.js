@@ -53,6 +53,7 @@ window.addEventListener("error", (e) => document.documentElement.setAttribute("d
   const usageLine = (u) => `${u.calls} call(s), ${u.input_tokens} tokens in, ${u.output_tokens} out, ~$${u.usd.toFixed(4)}`;
   if (usage && usage.total && usage.total.calls > 0) {
     app.append(el("h2", { text: "Model usage" }), el("p", { id: "usage-total", text: "In total: " + usageLine(usage.total) }));
+    if (r.lead_usage) app.append(el("p", { id: "usage-lead", text: "The lead (coordination): " + usageLine(r.lead_usage) }));
     const ub = el("tbody");
     for (const [who, u] of Object.entries(usage.teammates || {})) {
       ub.append(el("tr", null, el("td", { text: who }), el("td", { class: "num", text: String(u.calls) }),
