@@ -92,6 +92,8 @@ struct Running {
     dir: PathBuf,
     run: Option<Child>,
     attach: Option<Child>,
+    /// What a person types into `attach`.
+    typed: Option<std::process::ChildStdin>,
     lines: mpsc::Receiver<String>,
     seen: Vec<String>,
 }
@@ -114,8 +116,14 @@ impl Running {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut r =
-            Running { dir: dir.to_path_buf(), run: Some(run), attach: None, lines: mpsc::channel().1, seen: vec![] };
+        let mut r = Running {
+            dir: dir.to_path_buf(),
+            run: Some(run),
+            attach: None,
+            typed: None,
+            lines: mpsc::channel().1,
+            seen: vec![],
+        };
         let pointer = dir.join("state/steer/control.json");
         let started = Instant::now();
         while !pointer.exists() {
@@ -126,7 +134,9 @@ impl Running {
             assert!(started.elapsed() < WAIT, "no control socket pointer at {} after {WAIT:?}", pointer.display());
             std::thread::sleep(Duration::from_millis(20));
         }
-        let mut attach = command(dir).args(["attach", "steer"]).stdout(Stdio::piped()).spawn().unwrap();
+        let mut attach =
+            command(dir).args(["attach", "steer"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+        r.typed = attach.stdin.take();
         let (tx, rx) = mpsc::channel();
         let stdout = attach.stdout.take().unwrap();
         std::thread::spawn(move || {
@@ -331,6 +341,24 @@ fn under_ask_a_person_grants_a_request_from_another_process_with_answer() {
     let answered = team.cli(&["answer", "steer", "r1", "grant"]);
     assert_eq!(answered.status.code(), Some(0), "{}", text(&answered.stderr));
     assert_eq!(text(&answered.stdout).trim(), "granted r1");
+    let (out, r) = team.finish();
+    assert_eq!(out.status.code(), Some(0), "{r:#}\n{}", text(&out.stderr));
+    assert_eq!(task(&r, "take")["summary"], "granted and wrote free.txt", "{r:#}");
+    assert_eq!(r["file_requests"][0]["granted"], true, "{r:#}");
+    assert_eq!(r["file_requests"][0]["decided_by"], "a person", "{r:#}");
+}
+
+#[test]
+fn under_ask_a_person_attached_answers_by_typing_grant_after_a_refused_answer() {
+    let dir = requester("ownership_requests = \"ask\"\nask_timeout = \"10m\"");
+    let mut team = Running::start(dir.path());
+    team.line("ask r1: writer-1 (task take) asks for free.txt");
+    // An answer to a request that is not waiting is refused (on attach's
+    // stderr) and the next line is still read.
+    let typed = team.typed.as_mut().unwrap();
+    typed.write_all(b"deny r7\ngrant r1\n").unwrap();
+    typed.flush().unwrap();
+    team.line("granted r1");
     let (out, r) = team.finish();
     assert_eq!(out.status.code(), Some(0), "{r:#}\n{}", text(&out.stderr));
     assert_eq!(task(&r, "take")["summary"], "granted and wrote free.txt", "{r:#}");

@@ -309,7 +309,8 @@ pub enum Command {
         teammate: Option<String>,
     },
     /// Follow a running team's events and the ownership requests waiting
-    /// for a person (answer them with `swarm-host answer`), until it ends.
+    /// for a person, until it ends; answer a request by typing `grant <id>`
+    /// or `deny <id>` (or with `swarm-host answer` from anywhere).
     Attach {
         /// The team name.
         team: String,

@@ -22,7 +22,8 @@ use crate::protocol::control::{
 const EXIT_REFUSED: u8 = EXIT_CONFIG;
 
 /// Sends `op` to the running coordinator of `team`; prints its answer (for
-/// `attach`, every event until the run ends).
+/// `attach`, every event until the run ends, while answers typed on stdin
+/// are sent).
 pub fn control(state_dir: &Path, team: &str, op: ControlOp) -> CliResult {
     let dir = socket_dir(state_dir, team)?;
     let token = std::fs::read_to_string(dir.join("token"))
@@ -43,6 +44,9 @@ pub fn request(socket: &Path, team: &str, token: &str, op: ControlOp) -> CliResu
         )
     })?;
     let attach = op == ControlOp::Attach;
+    if attach {
+        answer_from_stdin(socket.to_path_buf(), team.to_string(), token.to_string());
+    }
     let mut line = serde_json::to_vec(&ControlRequest { v: CONTROL_VERSION, token: token.to_string(), op })
         .map_err(|e| (EXIT_CONFIG, e.to_string()))?;
     line.push(b'\n');
@@ -72,6 +76,28 @@ pub fn request(socket: &Path, team: &str, token: &str, op: ControlOp) -> CliResu
         return Ok(EXIT_OK);
     }
     Err((EXIT_CONFIG, format!("the coordinator of `{team}` closed the connection without an answer")))
+}
+
+/// While attached, a person answers a pending ownership request by typing
+/// `grant <id>` or `deny <id>` on a line of its own; each is sent as an
+/// `answer` request of its own, and its outcome printed with the events.
+fn answer_from_stdin(socket: PathBuf, team: String, token: String) {
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines().map_while(Result::ok) {
+            let op = match line.split_whitespace().collect::<Vec<_>>()[..] {
+                [] => continue,
+                ["grant", id] => ControlOp::Answer { request: id.to_string(), grant: true },
+                ["deny", id] => ControlOp::Answer { request: id.to_string(), grant: false },
+                _ => {
+                    eprintln!("not an answer: type `grant <id>` or `deny <id>` (e.g. `grant r1`)");
+                    continue;
+                }
+            };
+            if let Err((_, message)) = request(&socket, &team, &token, op) {
+                eprintln!("{message}");
+            }
+        }
+    });
 }
 
 /// The control socket's directory of `team`, checked private.
