@@ -207,14 +207,12 @@ impl WorkerProc {
 
     /// `kill -9`.
     pub fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        crate::proc::kill9(&mut self.child);
     }
 
     /// Sends `signal` (`STOP`, `CONT`) with kill(1).
     pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill").arg(format!("-{signal}")).arg(self.child.id().to_string()).status().unwrap();
-        assert!(status.success(), "kill -{signal} {} failed", self.child.id());
+        crate::proc::send_signal(&self.child, signal);
     }
 }
 

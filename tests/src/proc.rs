@@ -80,15 +80,25 @@ impl Proc {
 impl Proc {
     /// `kill -9`.
     pub fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        kill9(&mut self.child);
     }
 
     /// Sends `signal` (`STOP`, `CONT`) with kill(1).
     pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill").arg(format!("-{signal}")).arg(self.child.id().to_string()).status().unwrap();
-        assert!(status.success(), "kill -{signal} {} failed", self.child.id());
+        send_signal(&self.child, signal);
     }
+}
+
+/// `kill -9` of `child`, reaped.
+pub fn kill9(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Sends `signal` (`STOP`, `CONT`) to `child` with kill(1).
+pub fn send_signal(child: &Child, signal: &str) {
+    let status = Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status().unwrap();
+    assert!(status.success(), "kill -{signal} {} failed", child.id());
 }
 
 impl Drop for Proc {
