@@ -31,11 +31,12 @@ use sha2::{Digest, Sha256};
 use similar::TextDiff;
 
 use super::report::{FileDiff, RunReport};
-use crate::sandbox::workspace::{Keep, Overlay, Policy, files_under};
+use crate::sandbox::workspace::{KEEP_WHOLE_UP_TO, Keep, Kept, Overlay, Policy, files_under};
 use crate::tasks::TaskSpec;
 
 /// Largest file diffed, in bytes (before or after): larger ones are noted.
-pub const MAX_DIFF_FILE: u64 = 1024 * 1024;
+/// The same as the largest file the workspace keeps whole before a write.
+pub const MAX_DIFF_FILE: u64 = KEEP_WHOLE_UP_TO;
 /// Longest time spent finding a minimal diff of one file; past it the diff
 /// is still correct, only less minimal.
 const DIFF_TIMEOUT: Duration = Duration::from_secs(1);
@@ -102,18 +103,17 @@ impl Baseline {
     pub fn changes(&self, tasks: &[TaskSpec]) -> BTreeMap<String, Vec<FileDiff>> {
         let owners: BTreeMap<&str, &str> =
             tasks.iter().flat_map(|t| t.owned_files.iter().map(|rel| (rel.as_str(), t.id.as_str()))).collect();
-        // (file, where it was before: `None` = it did not exist, where it is now)
-        let files: Vec<(String, Option<PathBuf>, PathBuf)> = match &self.writes {
+        // (file, how it was before: `None` = it did not exist, where it is now)
+        let files: Vec<(String, Option<Kept>, PathBuf)> = match &self.writes {
             Writes::Overlay(overlay) => files_under(overlay.path())
                 .into_iter()
                 .map(|rel| {
                     let (before, after) = (self.root.join(&rel), overlay.path().join(&rel));
-                    (rel, Some(before), after)
+                    (rel, Some(Kept::Whole(before)), after)
                 })
                 .collect(),
             Writes::Kept(keep) => {
-                let replaced = keep.replaced().into_iter().map(|rel| (keep.before_of(&rel), rel));
-                let replaced = replaced.map(|(before, rel)| (self.root.join(&rel), rel, Some(before)));
+                let replaced = keep.replaced().into_iter().map(|(rel, kept)| (self.root.join(&rel), rel, Some(kept)));
                 let created = keep.created().into_iter().map(|rel| (self.root.join(&rel), rel, None));
                 replaced.chain(created).map(|(after, rel, before)| (rel, before, after)).collect()
             }
@@ -124,8 +124,12 @@ impl Baseline {
                 tracing::warn!(file = %rel, "a changed file no task owns is left out of the diffs");
                 continue;
             };
-            let read = |path: Option<&Path>| path.map_or(Ok(None), read_contents);
-            let diff = match (read(before.as_deref()), read(Some(&after))) {
+            let before = match before {
+                None => Ok(None),
+                Some(Kept::Whole(path)) => read_contents(&path),
+                Some(Kept::Digest(digest)) => Ok(Some(Contents { digest, text: Err(Unheld::TooLarge) })),
+            };
+            let diff = match (before, read_contents(&after)) {
                 (Ok(before), Ok(after)) => diff_of(&rel, before.as_ref(), after.as_ref()),
                 (Err(e), _) | (_, Err(e)) => {
                     Some(FileDiff::noted(&rel, format!("could not be read for the diff: {e}")))

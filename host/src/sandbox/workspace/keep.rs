@@ -16,8 +16,11 @@
 
 use std::path::{Path, PathBuf};
 
+use std::io::Write as _;
+
 use cap_fs_ext::{FollowSymlinks, OpenOptionsFollowExt};
 use cap_std::fs::{Dir, OpenOptions};
+use sha2::{Digest as _, Sha256};
 
 use super::overlay::{OverlayError, private_dir};
 use super::walk;
@@ -29,6 +32,22 @@ const BEFORE: &str = "before";
 const CREATED: &str = "created";
 /// Subdirectory of copies being made.
 const COPYING: &str = "copying";
+/// Subdirectory of the sha256 of replaced files too large to keep whole.
+const DIGESTS: &str = "digests";
+
+/// Largest file kept whole before its first write; a larger one is kept as
+/// its sha256 only (the report then says that it changed, without a diff).
+/// The report's diff limit is the same.
+pub const KEEP_WHOLE_UP_TO: u64 = 1024 * 1024;
+
+/// How a replaced file was kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kept {
+    /// Its contents before the run, at this path.
+    Whole(PathBuf),
+    /// Only the sha256 of its contents (it was over [`KEEP_WHOLE_UP_TO`]).
+    Digest([u8; 32]),
+}
 
 /// The keep directory of one run; removed on drop.
 #[derive(Debug)]
@@ -48,19 +67,33 @@ impl Keep {
         &self.path
     }
 
-    /// Files replaced in the run (relative, `/`-separated, sorted).
-    pub fn replaced(&self) -> Vec<String> {
-        files_under(&self.path.join(BEFORE))
+    /// Files replaced in the run (relative, `/`-separated, sorted) and
+    /// how each was kept.
+    pub fn replaced(&self) -> Vec<(String, Kept)> {
+        let whole = self.path.join(BEFORE);
+        let mut out: Vec<(String, Kept)> = files_under(&whole)
+            .into_iter()
+            .map(|rel| {
+                let at = whole.join(&rel);
+                (rel, Kept::Whole(at))
+            })
+            .collect();
+        let digests = self.path.join(DIGESTS);
+        for rel in files_under(&digests) {
+            match std::fs::read(digests.join(&rel)).map(<[u8; 32]>::try_from) {
+                Ok(Ok(digest)) => out.push((rel, Kept::Digest(digest))),
+                _ => {
+                    tracing::warn!(file = %rel, "the kept digest of a large file is unreadable; left out of the diffs")
+                }
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
     }
 
     /// Files created in the run (relative, `/`-separated, sorted).
     pub fn created(&self) -> Vec<String> {
         files_under(&self.path.join(CREATED))
-    }
-
-    /// Where the contents of replaced file `rel` before the run are.
-    pub fn before_of(&self, rel: &str) -> PathBuf {
-        self.path.join(BEFORE).join(rel)
     }
 }
 
@@ -73,9 +106,13 @@ impl Drop for Keep {
 }
 
 /// Keeps `rel` as it is under `root` before a write to it: its contents if
-/// it is a file, a created marker if nothing is there. Only the first call
-/// for a path keeps anything.
+/// it is a file (its sha256 if it is over [`KEEP_WHOLE_UP_TO`]), a created
+/// marker if nothing is there. Only the first call for a path keeps
+/// anything: a file the run created or already wrote is kept already.
 pub(super) fn before_write(root: &Dir, keep: &Dir, rel: &str) -> Result<(), FsError> {
+    if kept(keep, rel) {
+        return Ok(());
+    }
     let (parts, name) = walk::split(rel);
     let source = match walk::open_dir(root, &parts, false) {
         Err(FsError::NotFound(_)) => None,
@@ -92,10 +129,25 @@ pub(super) fn before_write(root: &Dir, keep: &Dir, rel: &str) -> Result<(), FsEr
             }
         },
     };
-    match source {
-        Some(mut file) => place(keep, BEFORE, rel, |out| std::io::copy(&mut file, out).map(drop)),
-        None => created(keep, rel),
+    let Some(mut file) = source else { return created(keep, rel) };
+    let len = file.metadata().map_err(|e| walk::io_error(rel, e))?.len();
+    if len <= KEEP_WHOLE_UP_TO {
+        return place(keep, BEFORE, rel, |out| std::io::copy(&mut file, out).map(drop));
     }
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher).map_err(|e| walk::io_error(rel, e))?;
+    let digest: [u8; 32] = hasher.finalize().into();
+    place(keep, DIGESTS, rel, |out| out.write_all(&digest))
+}
+
+/// Whether `rel` is kept already, in any form.
+fn kept(keep: &Dir, rel: &str) -> bool {
+    let (parts, name) = walk::split(rel);
+    [BEFORE, DIGESTS, CREATED].into_iter().any(|side| {
+        let mut path = vec![side];
+        path.extend(&parts);
+        walk::open_dir(keep, &path, false).is_ok_and(|dir| dir.symlink_metadata(name).is_ok())
+    })
 }
 
 /// Marks `rel` as created in the run.
@@ -186,8 +238,15 @@ mod tests {
         // An owned file that did not exist is created by its first write.
         assert_eq!(ws.write("src/missing.rs", b"m\n", &me), Ok(Written::Replaced));
 
-        assert_eq!(keep.replaced(), ["src/a.rs"], "only the written file is kept, once");
-        assert_eq!(std::fs::read_to_string(keep.before_of("src/a.rs")).unwrap(), "original\n");
+        // A file the run created, written again (the task owns it now), is
+        // still only created.
+        let mut now = mine.clone();
+        now.insert("src/gen/c.rs".into());
+        assert_eq!(ws.write("src/gen/c.rs", b"c2\n", &Holder { task: Some("t"), owned: &now }), Ok(Written::Replaced));
+
+        let before = keep.path().join(BEFORE).join("src/a.rs");
+        assert_eq!(keep.replaced(), [("src/a.rs".to_string(), Kept::Whole(before.clone()))], "kept once");
+        assert_eq!(std::fs::read_to_string(before).unwrap(), "original\n");
         assert_eq!(keep.created(), ["src/gen/c.rs", "src/missing.rs"]);
         assert_eq!(std::fs::read_to_string(r.join("src/a.rs")).unwrap(), "second\n");
         let left: Vec<_> = std::fs::read_dir(keep.path().join(COPYING)).unwrap().collect();
@@ -205,8 +264,25 @@ mod tests {
         std::fs::create_dir_all(keep.path().join(COPYING)).unwrap();
         std::fs::write(keep.path().join(COPYING).join(walk::temp_name()), "orig").unwrap();
         before_write(&Workspace::open_root(root.path()).unwrap(), &dir, "a.txt").unwrap();
-        assert_eq!(std::fs::read_to_string(keep.before_of("a.txt")).unwrap(), "original\n");
-        assert_eq!(keep.replaced(), ["a.txt"], "the cut-off copy is not a kept file");
+        let before = keep.path().join(BEFORE).join("a.txt");
+        assert_eq!(std::fs::read_to_string(&before).unwrap(), "original\n");
+        assert_eq!(keep.replaced(), [("a.txt".to_string(), Kept::Whole(before))], "the cut-off copy is not kept");
+    }
+
+    #[test]
+    fn a_file_over_the_limit_is_kept_as_its_digest_and_a_later_write_keeps_nothing_more() {
+        let root = tempfile::tempdir().unwrap();
+        let big = vec![b'x'; KEEP_WHOLE_UP_TO as usize + 1];
+        std::fs::write(root.path().join("big.txt"), &big).unwrap();
+        let keep = Keep::create(root.path()).unwrap();
+        let (r, dir) = (Workspace::open_root(root.path()).unwrap(), Workspace::open_root(keep.path()).unwrap());
+        before_write(&r, &dir, "big.txt").unwrap();
+        // The file is small now; its next write must not keep it again.
+        std::fs::write(root.path().join("big.txt"), "small\n").unwrap();
+        before_write(&r, &dir, "big.txt").unwrap();
+        let digest: [u8; 32] = Sha256::digest(&big).into();
+        assert_eq!(keep.replaced(), [("big.txt".to_string(), Kept::Digest(digest))]);
+        assert!(!keep.path().join(BEFORE).join("big.txt").exists(), "not copied whole");
     }
 
     #[test]

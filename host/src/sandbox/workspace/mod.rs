@@ -53,7 +53,7 @@ use cap_std::fs::Dir;
 use serde::{Deserialize, Serialize};
 
 pub use creation::{CreationRules, Refusal};
-pub use keep::{Keep, files_under};
+pub use keep::{KEEP_WHOLE_UP_TO, Keep, Kept, files_under};
 pub use overlay::{Overlay, OverlayError};
 pub use policy::{DENY_LIST, Policy, PolicyError, PolicySpec};
 pub use walk::Written;
