@@ -15,6 +15,7 @@ pub mod llm;
 pub mod ownership;
 pub mod planner;
 mod precompiled;
+pub use precompiled::loaded_digest;
 pub mod workspace;
 
 use std::collections::HashMap;

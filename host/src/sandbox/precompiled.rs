@@ -75,7 +75,9 @@ impl Precompiled {
         path: &Path,
         timeout: Duration,
     ) -> Result<Component, LoadError> {
-        let file = self.dir.join(file_name(engine, &bytes));
+        let digest: [u8; 32] = Sha256::digest(&bytes).into();
+        remember_loaded(path, digest);
+        let file = self.dir.join(file_name(engine, &digest));
         if file.is_file() {
             match map(engine, &file) {
                 Ok(component) => {
@@ -102,9 +104,28 @@ impl Precompiled {
     }
 }
 
-/// The file name of `bytes` compiled by `engine`.
-fn file_name(engine: &Engine, bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
+/// The sha256 of the bytes this process loaded as a plugin from each path
+/// (absolute), recorded when the cache named its file by it: the state pins
+/// the plugin that actually ran without reading and hashing the file again
+/// (18 MB for a Python plugin).
+static LOADED: std::sync::Mutex<std::collections::BTreeMap<PathBuf, [u8; 32]>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+fn remember_loaded(path: &Path, digest: [u8; 32]) {
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    LOADED.lock().unwrap_or_else(|e| e.into_inner()).insert(path, digest);
+}
+
+/// The sha256 of the bytes this process last loaded as a plugin from
+/// `path` through the compiled-plugin cache, if it did.
+pub fn loaded_digest(path: &Path) -> Option<[u8; 32]> {
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    LOADED.lock().unwrap_or_else(|e| e.into_inner()).get(&path).copied()
+}
+
+/// The file name of a component whose bytes have sha256 `digest`, compiled
+/// by `engine`.
+fn file_name(engine: &Engine, digest: &[u8; 32]) -> String {
     let mut hex = String::with_capacity(64);
     for b in digest {
         use std::fmt::Write as _;
@@ -251,6 +272,21 @@ mod tests {
         assert_eq!(std::fs::metadata(&files[0]).unwrap().ino(), inode, "a hit maps the file, it does not rewrite it");
         let mode = std::fs::metadata(&cache.dir).unwrap().mode() & 0o777;
         assert_eq!(mode, 0o700, "the directory is owner-only");
+    }
+
+    #[test]
+    fn a_load_remembers_the_digest_of_the_bytes_it_loaded() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = Precompiled::open(tmp.path()).unwrap();
+        let plugin = tmp.path().join("ping.wasm");
+        std::fs::write(&plugin, ping()).unwrap();
+        cache.load(&engine(), ping(), &plugin, LONG).unwrap();
+        // The file changes after the load: the digest is still that of what
+        // was loaded.
+        std::fs::write(&plugin, b"changed").unwrap();
+        let loaded: [u8; 32] = Sha256::digest(ping()).into();
+        assert_eq!(loaded_digest(&plugin), Some(loaded));
+        assert_eq!(loaded_digest(&tmp.path().join("never-loaded.wasm")), None);
     }
 
     #[test]

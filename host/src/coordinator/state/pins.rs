@@ -35,7 +35,9 @@ pub struct SavedPlan {
 }
 
 impl SavedPlan {
-    /// Pins the plugins of `plan` (reading each once).
+    /// Pins the plugins of `plan`: the sha256 of the bytes this process
+    /// loaded from each (see [`crate::sandbox::loaded_digest`]), else of the
+    /// file, read once.
     pub fn of(plan: &Plan) -> Result<Self, StateError> {
         let mut plan = plan.clone();
         let mut plugins = BTreeMap::new();
@@ -43,7 +45,10 @@ impl SavedPlan {
             t.plugin =
                 std::path::absolute(&t.plugin).map_err(|source| StateError::Io { path: t.plugin.clone(), source })?;
             if !plugins.contains_key(&t.group) {
-                let sha256 = sha256_of(&t.plugin)?;
+                let sha256 = match crate::sandbox::loaded_digest(&t.plugin) {
+                    Some(digest) => hex(&digest),
+                    None => sha256_of(&t.plugin)?,
+                };
                 plugins.insert(t.group.clone(), PluginPin { path: t.plugin.clone(), sha256 });
             }
         }
@@ -64,7 +69,11 @@ pub fn sha256_of(path: &Path) -> Result<String, StateError> {
         }
         hasher.update(&buf[..n]);
     }
-    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hex(&hasher.finalize()))
+}
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl StateDir {
