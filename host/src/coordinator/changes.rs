@@ -113,9 +113,15 @@ impl Baseline {
                 })
                 .collect(),
             Writes::Kept(keep) => {
-                let replaced = keep.replaced().into_iter().map(|(rel, kept)| (self.root.join(&rel), rel, Some(kept)));
-                let created = keep.created().into_iter().map(|rel| (self.root.join(&rel), rel, None));
-                replaced.chain(created).map(|(after, rel, before)| (rel, before, after)).collect()
+                let replaced = keep.replaced().into_iter().map(|(rel, kept)| (rel, Some(kept)));
+                let created = keep.created().into_iter().map(|rel| (rel, None));
+                replaced
+                    .chain(created)
+                    .map(|(rel, before)| {
+                        let after = self.root.join(&rel);
+                        (rel, before, after)
+                    })
+                    .collect()
             }
         };
         let mut out: BTreeMap<String, Vec<FileDiff>> = BTreeMap::new();
