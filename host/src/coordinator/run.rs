@@ -756,15 +756,21 @@ impl<B: TeammateBackend> Running<B> {
             tokio::select! {
                 ev = events.recv() => match ev {
                     Some(Event::Message(msg)) => {
-                        if let TeammateMessage::Message { from, body, .. } = &msg {
+                        let to_team_lead = match &msg {
+                            TeammateMessage::Message { from, body, .. } => Some((from.clone(), body.clone())),
+                            _ => None,
+                        };
+                        if let Some((from, body)) = &to_team_lead {
                             self.steering.tell(format!("{from} to team-lead: {}", sanitize::line(body)));
                         }
-                        if let (Some(lead), TeammateMessage::Message { from, body, .. }) = (&to_lead, &msg)
+                        // Recorded (and stamped) before the lead can answer
+                        // it, so the report never shows the answer first.
+                        self.lead.on_message(msg);
+                        if let (Some(lead), Some((from, body))) = (&to_lead, &to_team_lead)
                             && !lead.offer(from, body)
                         {
                             tracing::warn!(teammate = %from, "the lead is busy ({LEAD_QUEUE} messages wait): this one is reported, not answered");
                         }
-                        self.lead.on_message(msg);
                     }
                     Some(Event::Exited { id, reason }) => self.on_exit(&id, &reason),
                     Some(Event::FileRequest(req)) => self.steering.on_file_request(req),
