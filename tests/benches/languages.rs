@@ -15,10 +15,17 @@
 //! on the same input (200 files of 200 lines); the second run of a whole
 //! team (cached load, spawn, that task, shutdown); and the second run of the
 //! same team over one short file, which is its start-up (set-up, cached
-//! load, spawn, shutdown) with next to no task. The floor of every row is
-//! the Rust plugin, measured in the same run: the ratio says what the
+//! load, spawn, shutdown) with next to no task. Last, what a user waits
+//! for: that one-file team run by the release `swarm-host run` (in-process,
+//! a fresh state directory each run, the compiled-plugin cache warm), the
+//! languages taking turns within each of [`CLI_ROUNDS`] rounds; its ratio is
+//! the median of the ratios within rounds. The floor of every row is the
+//! Rust plugin, measured in the same run: the ratio says what the
 //! interpreter adds. The target: the second run of a Python team
 //! starts within 2× of a Rust team.
+//!
+//! The `swarm-host run` row needs the release binary: `cargo build
+//! --release -p swarm-host` first (else the row says so).
 
 #[allow(dead_code)]
 #[path = "swarm/common.rs"]
@@ -39,6 +46,8 @@ const IDLE: usize = 20;
 const SPAWNS: usize = 50;
 const LOADS: usize = 10;
 const FILES: usize = 200;
+/// Rounds of `swarm-host run` per language (after one untimed run each).
+const CLI_ROUNDS: usize = 15;
 
 /// The limits a Python or JavaScript teammate needs (see docs/GUIDE.md).
 fn limits() -> Limits {
@@ -56,6 +65,9 @@ struct Figures {
     second_run: Duration,
     /// The second run over one short file: the team's start-up.
     start: Duration,
+    /// The one-file team's file and compiled-plugin cache.
+    start_team: PathBuf,
+    cache: PathBuf,
 }
 
 fn main() {
@@ -91,10 +103,58 @@ fn main() {
         );
         all.push(figures);
     }
+    let cli = swarm_tests::release_swarm_host().map(|exe| cli_starts(&exe, &all, base.path()));
     println!("{}", Line::header());
-    for line in lines(&all) {
+    for line in lines(&all, &cli) {
         println!("{}", line.render());
     }
+}
+
+/// `swarm-host run` of each language's one-file team: the median time per
+/// language, and the median of the ratios to Rust within rounds.
+struct CliStarts {
+    median: Vec<Duration>,
+    ratio: Vec<f64>,
+}
+
+fn cli_starts(exe: &Path, all: &[Figures], base: &Path) -> CliStarts {
+    let run = |f: &Figures, k: usize| -> Duration {
+        let state = base.join(format!("cli-state-{k}"));
+        let started = Instant::now();
+        let out = std::process::Command::new(exe)
+            .arg("--state-dir")
+            .arg(&state)
+            .args(["run", "--backend", "in-process", "--cache-dir"])
+            .arg(&f.cache)
+            .arg(&f.start_team)
+            .current_dir(base)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("start swarm-host run");
+        let took = started.elapsed();
+        assert!(out.status.success(), "{:?}: swarm-host run failed: {}", f.lang, String::from_utf8_lossy(&out.stderr));
+        std::fs::remove_dir_all(&state).expect("remove the state directory");
+        took
+    };
+    let mut k = 0;
+    let mut times = vec![Vec::new(); all.len()];
+    for round in 0..=CLI_ROUNDS {
+        for (i, f) in all.iter().enumerate() {
+            k += 1;
+            let took = run(f, k);
+            // The first round is untimed: the page cache and the cache's
+            // record of each plugin (sandbox::precompiled) warm up.
+            if round > 0 {
+                times[i].push(took);
+            }
+        }
+    }
+    let median_ratio = |i: usize| {
+        let mut r: Vec<f64> =
+            times[i].iter().zip(&times[0]).map(|(x, rust)| x.as_secs_f64() / rust.as_secs_f64()).collect();
+        stats::median_f64(&mut r)
+    };
+    CliStarts { median: times.iter().map(|t| median(t)).collect(), ratio: (0..all.len()).map(median_ratio).collect() }
 }
 
 fn build(lang: Lang, dir: &Path) -> Result<PathBuf, String> {
@@ -147,26 +207,30 @@ fn measure(lang: Lang, wasm: &Path, input: &Path, cache: &Path) -> Figures {
 
     // One task over the same input, in a team run (first run untimed: it
     // warms the page cache and the plugin cache is already filled).
-    let (second_run, task) = team_runs(&rt, lang, wasm, input, cache, FILES * 4);
+    let (second_run, task, _) = team_runs(&rt, lang, wasm, input, cache, FILES * 4);
     // The same team over one short file: what starting it costs.
     let tiny = input.parent().unwrap().join("tiny");
     std::fs::create_dir_all(tiny.join("src")).unwrap();
     std::fs::write(tiny.join("src/a.md"), format!("{}\n", "x".repeat(120))).unwrap();
-    let (start, _) = team_runs(&rt, lang, wasm, &tiny, cache, 1);
-    Figures { lang, size, compile, cached: median(&loads), spawn, idle_kib, task, second_run, start }
+    let (start, _, start_team) = team_runs(&rt, lang, wasm, &tiny, cache, 1);
+    Figures {
+        lang,
+        size,
+        compile,
+        cached: median(&loads),
+        spawn,
+        idle_kib,
+        task,
+        second_run,
+        start,
+        start_team,
+        cache: cache.to_path_buf(),
+    }
 }
 
-/// Median wall time of three cached in-process team runs of `wasm` over
-/// `root` (after one untimed), and the median time of its one task; every
-/// run must find `expected` long lines.
-fn team_runs(
-    rt: &tokio::runtime::Runtime,
-    lang: Lang,
-    wasm: &Path,
-    root: &Path,
-    cache: &Path,
-    expected: usize,
-) -> (Duration, Duration) {
+/// Writes the team file of one long-lines teammate over `root`, where
+/// `expected` long lines are.
+fn team_file(lang: Lang, wasm: &Path, root: &Path, expected: usize) -> PathBuf {
     let team_file = root.parent().unwrap().join(format!("team-{lang:?}-{expected}.toml"));
     std::fs::write(
         &team_file,
@@ -179,6 +243,21 @@ fn team_runs(
         ),
     )
     .unwrap();
+    team_file
+}
+
+/// Median wall time of three cached in-process team runs of `wasm` over
+/// `root` (after one untimed), and the median time of its one task; every
+/// run must find `expected` long lines; and the team file.
+fn team_runs(
+    rt: &tokio::runtime::Runtime,
+    lang: Lang,
+    wasm: &Path,
+    root: &Path,
+    cache: &Path,
+    expected: usize,
+) -> (Duration, Duration, PathBuf) {
+    let team_file = team_file(lang, wasm, root, expected);
     let plan = Plan::build(&Loaded::read(&team_file).unwrap()).unwrap();
     let mut runs = Vec::new();
     let mut tasks = Vec::new();
@@ -197,19 +276,15 @@ fn team_runs(
             tasks.push(report.tasks[0].attempts[0].duration.expect("the attempt ended"));
         }
     }
-    (median(&runs), median(&tasks))
+    (median(&runs), median(&tasks), team_file)
 }
 
-fn lines(all: &[Figures]) -> Vec<Line> {
+fn lines(all: &[Figures], cli: &Result<CliStarts, String>) -> Vec<Line> {
     let rust = &all[0];
     assert_eq!(rust.lang, Lang::Rust);
     let mut out = Vec::new();
     for f in all {
-        let name = match f.lang {
-            Lang::Rust => "Rust",
-            Lang::Python => "Python",
-            Lang::Js => "JavaScript",
-        };
+        let name = name(f.lang);
         let vs = |a: f64, b: f64| {
             if f.lang == Lang::Rust { "1× (floor)".to_string() } else { format!("{} of Rust", ratio(a, b)) }
         };
@@ -268,7 +343,35 @@ fn lines(all: &[Figures]) -> Vec<Line> {
         }
         out.push(start);
     }
+    let what = |f: &Figures| {
+        format!("{}: `swarm-host run` of the one-file team (release), median of {CLI_ROUNDS}", name(f.lang))
+    };
+    match cli {
+        Ok(cli) => {
+            for (i, f) in all.iter().enumerate() {
+                let vs = if f.lang == Lang::Rust {
+                    "1× (floor)".to_string()
+                } else {
+                    format!("{:.2}× of Rust (median of the ratios within rounds)", cli.ratio[i])
+                };
+                let mut line = Line::new("L cli start", what(f), dur(cli.median[i]), vs);
+                if f.lang == Lang::Python {
+                    line = line.target("≤ 2× Rust", cli.ratio[i] <= 2.0);
+                }
+                out.push(line);
+            }
+        }
+        Err(e) => out.push(Line::new("L cli start", "`swarm-host run` of the one-file team", "FAILED", e.clone())),
+    }
     out
+}
+
+fn name(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Rust => "Rust",
+        Lang::Python => "Python",
+        Lang::Js => "JavaScript",
+    }
 }
 
 /// `VmRSS` of this process, KiB.

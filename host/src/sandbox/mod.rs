@@ -390,13 +390,15 @@ impl Sandbox {
             return Ok(p.clone());
         }
         let started = Instant::now();
-        let bytes = read_component(path, limits)?;
         let entry = self
             .engine(engine_key)
             .map_err(|e| LoadError::Compile { path: path.to_path_buf(), message: format!("{e:#}") })?;
-        let component = match self.cache_dir.as_deref().and_then(precompiled::Precompiled::open) {
-            Some(cache) => cache.load(&entry.engine, bytes, path, limits.compile_timeout)?,
-            None => compile_component(&entry.engine, bytes, path, limits.compile_timeout)?,
+        let (component, how) = match self.cache_dir.as_deref().and_then(precompiled::Precompiled::open) {
+            Some(cache) => cache.load(&entry.engine, path, limits)?,
+            None => (
+                compile_component(&entry.engine, read_component(path, limits)?, path, limits.compile_timeout)?,
+                precompiled::Loaded::Compiled,
+            ),
         };
         let incompatible =
             |e: wasmtime::Error| LoadError::Incompatible { path: path.to_path_buf(), message: format!("{e:#}") };
@@ -410,7 +412,7 @@ impl Sandbox {
             path: path.to_path_buf(),
             load_time: started.elapsed(),
         };
-        tracing::debug!(plugin = %path.display(), "loaded in {:.1?}", plugin.load_time);
+        tracing::debug!(plugin = %path.display(), "loaded in {:.1?} ({how:?})", plugin.load_time);
         self.plugins.lock().unwrap_or_else(|e| e.into_inner()).insert(key, plugin.clone());
         Ok(plugin)
     }
@@ -419,12 +421,24 @@ impl Sandbox {
 /// Reads a plugin file after checking it against `plugin_mib`, and checks
 /// that it is a component.
 pub(crate) fn read_component(path: &Path, limits: &Limits) -> Result<Vec<u8>, LoadError> {
-    let read_err = |source| LoadError::Read { path: path.to_path_buf(), source };
-    let size = std::fs::metadata(path).map_err(read_err)?.len();
+    checked_metadata(path, limits)?;
+    read_checked(path)
+}
+
+/// A plugin file's metadata, after checking its size against `plugin_mib`.
+pub(crate) fn checked_metadata(path: &Path, limits: &Limits) -> Result<std::fs::Metadata, LoadError> {
+    let meta = std::fs::metadata(path).map_err(|source| LoadError::Read { path: path.to_path_buf(), source })?;
+    let size = meta.len();
     if size > limits.plugin_bytes() {
         return Err(LoadError::TooLarge { path: path.to_path_buf(), size, limit_mib: limits.plugin_mib });
     }
-    let bytes = std::fs::read(path).map_err(read_err)?;
+    Ok(meta)
+}
+
+/// Reads a plugin file whose size was checked, and checks that it is a
+/// component.
+pub(crate) fn read_checked(path: &Path) -> Result<Vec<u8>, LoadError> {
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Read { path: path.to_path_buf(), source })?;
     check_component_header(&bytes).map_err(|why| LoadError::NotAComponent { path: path.to_path_buf(), why })?;
     Ok(bytes)
 }

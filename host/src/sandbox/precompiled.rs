@@ -24,6 +24,20 @@
 //! Size: at most [`MAX_FILES`] files and [`MAX_BYTES`] in all; storing a new
 //! file removes the least recently used ones (a hit refreshes a file's
 //! modification time).
+//!
+//! Finding the file without reading the plugin: naming the file needs the
+//! plugin's sha256, and reading and hashing an 18 MB Python component was
+//! most of a warm start. So `ids/` keeps, per plugin file, its identity
+//! (device, inode, size, modification and change times, in nanoseconds)
+//! and the digest of the bytes it had. A load whose plugin still has that
+//! identity maps the precompiled file without reading the plugin. The change
+//! time (ctime) is set by the kernel on every write and cannot be set back
+//! by a user, so a plugin rewritten in place, even with its old size and
+//! modification time restored, has another identity and is read again.
+//! Timestamps are coarse (a few ms), so an identity is only recorded when
+//! its change time is at least [`SETTLE`] older than the moment the read
+//! began: a write after the read then always changes it (the rule git's
+//! index uses for "racily clean" files). At most [`MAX_IDS`] are kept.
 
 use std::fs::File;
 use std::hash::{Hash, Hasher};
@@ -36,16 +50,34 @@ use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-use super::{LoadError, compile_component};
+use super::{Limits, LoadError, checked_metadata, compile_component, read_checked};
 
 /// Most precompiled files kept.
 pub const MAX_FILES: usize = 64;
 /// Most bytes of precompiled files kept (a Python teammate is about 60 MB).
 pub const MAX_BYTES: u64 = 2 << 30;
 
+/// Most plugin identities kept in `ids/`.
+pub const MAX_IDS: usize = 256;
+/// How much older than a read a plugin's change time must be for its
+/// identity to be recorded.
+pub const SETTLE: Duration = Duration::from_secs(2);
+
 /// The precompiled cache under a cache directory.
 pub(crate) struct Precompiled {
     dir: PathBuf,
+}
+
+/// How [`Precompiled::load`] got a component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Loaded {
+    /// Mapped a precompiled file found by the plugin's recorded identity,
+    /// without reading the plugin.
+    MappedUnread,
+    /// Read and hashed the plugin, then mapped its precompiled file.
+    Mapped,
+    /// Read, hashed and compiled the plugin (and stored its code).
+    Compiled,
 }
 
 impl Precompiled {
@@ -65,25 +97,49 @@ impl Precompiled {
         }
     }
 
-    /// The component in `bytes` (read from `path`): mapped from its
-    /// precompiled file if there is a good one, else compiled (within
-    /// `timeout`) and stored for the next run.
-    pub(crate) fn load(
+    /// The component in the plugin at `path` (checked against `limits`):
+    /// mapped from its precompiled file if there is a good one, else
+    /// compiled (within `compile_timeout`) and stored for the next run. The
+    /// plugin is only read if its identity was not recorded (module doc).
+    pub(crate) fn load(&self, engine: &Engine, path: &Path, limits: &Limits) -> Result<(Component, Loaded), LoadError> {
+        self.load_at(engine, path, limits, SystemTime::now())
+    }
+
+    /// [`Self::load`], with `now` as the moment the read begins.
+    fn load_at(
         &self,
         engine: &Engine,
-        bytes: Vec<u8>,
         path: &Path,
-        timeout: Duration,
-    ) -> Result<Component, LoadError> {
+        limits: &Limits,
+        now: SystemTime,
+    ) -> Result<(Component, Loaded), LoadError> {
+        let before = checked_metadata(path, limits)?;
+        let id = Identity::of(&before);
+        if let Some(digest) = id.as_ref().and_then(|id| self.recorded(id)) {
+            let file = self.dir.join(file_name(engine, &digest));
+            if file.is_file()
+                && let Ok(component) = map(engine, &file)
+            {
+                remember_loaded(path, digest);
+                touch(&file);
+                return Ok((component, Loaded::MappedUnread));
+            }
+        }
+        let bytes = read_checked(path)?;
         let digest: [u8; 32] = Sha256::digest(&bytes).into();
         remember_loaded(path, digest);
+        if let Some(id) = id
+            && id.changed_before(now)
+            && std::fs::metadata(path).ok().and_then(|m| Identity::of(&m)).as_ref() == Some(&id)
+        {
+            self.record(&id, &digest);
+        }
         let file = self.dir.join(file_name(engine, &digest));
         if file.is_file() {
             match map(engine, &file) {
                 Ok(component) => {
-                    // Refresh the file's place in the least-recently-used order.
-                    let _ = File::options().append(true).open(&file).and_then(|f| f.set_modified(SystemTime::now()));
-                    return Ok(component);
+                    touch(&file);
+                    return Ok((component, Loaded::Mapped));
                 }
                 Err(e) => {
                     tracing::warn!(
@@ -95,13 +151,112 @@ impl Precompiled {
                 }
             }
         }
-        let component = compile_component(engine, bytes, path, timeout)?;
+        let component = compile_component(engine, bytes, path, limits.compile_timeout)?;
         match component.serialize().map_err(std::io::Error::other).and_then(|code| store(&self.dir, &file, &code)) {
             Ok(()) => evict(&self.dir, &file),
             Err(e) => tracing::warn!("cannot store the precompiled {}: {e}", file.display()),
         }
-        Ok(component)
+        Ok((component, Loaded::Compiled))
     }
+
+    fn ids(&self) -> PathBuf {
+        self.dir.join("ids")
+    }
+
+    /// The digest recorded for a plugin file with identity `id`, if any.
+    fn recorded(&self, id: &Identity) -> Option<[u8; 32]> {
+        let text = std::fs::read_to_string(self.ids().join(id.file_name())).ok()?;
+        let (fields, hex) = text.trim_end().rsplit_once(' ')?;
+        (fields == id.fields()).then(|| from_hex(hex)).flatten()
+    }
+
+    /// Records that the plugin file with identity `id` has sha256 `digest`
+    /// (best effort: a failure only costs the next run a read).
+    fn record(&self, id: &Identity, digest: &[u8; 32]) {
+        let ids = self.ids();
+        let file = ids.join(id.file_name());
+        let line = format!("{} {}\n", id.fields(), to_hex(digest));
+        let stored = std::fs::create_dir_all(&ids).and_then(|()| store(&ids, &file, line.as_bytes()));
+        match stored {
+            Ok(()) => evict_ids(&ids, &file, MAX_IDS),
+            Err(e) => tracing::debug!("cannot record the identity of a plugin in {}: {e}", ids.display()),
+        }
+    }
+}
+
+/// What identifies a plugin file's contents without reading them: if any
+/// byte was written since, the change time differs (module doc).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Identity {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+}
+
+impl Identity {
+    #[cfg(unix)]
+    fn of(meta: &std::fs::Metadata) -> Option<Self> {
+        use std::os::unix::fs::MetadataExt as _;
+        let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
+        meta.is_file().then(|| Self {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.len(),
+            mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
+            ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
+        })
+    }
+
+    /// Without a change time the identity is not trusted: always read.
+    #[cfg(not(unix))]
+    fn of(_meta: &std::fs::Metadata) -> Option<Self> {
+        None
+    }
+
+    /// Whether the last change was at least [`SETTLE`] before `now`.
+    fn changed_before(&self, now: SystemTime) -> bool {
+        let Ok(now) = now.duration_since(SystemTime::UNIX_EPOCH) else { return false };
+        self.ctime_ns + SETTLE.as_nanos() as i128 <= now.as_nanos() as i128
+    }
+
+    fn fields(&self) -> String {
+        format!("{} {} {} {} {}", self.dev, self.ino, self.size, self.mtime_ns, self.ctime_ns)
+    }
+
+    /// One entry per file (device and inode); a rewrite replaces it.
+    fn file_name(&self) -> String {
+        #[allow(deprecated)]
+        let mut h = std::hash::SipHasher::new();
+        (self.dev, self.ino).hash(&mut h);
+        format!("{:016x}", h.finish())
+    }
+}
+
+/// Refreshes a precompiled file's place in the least-recently-used order.
+fn touch(file: &Path) {
+    let _ = File::options().append(true).open(file).and_then(|f| f.set_modified(SystemTime::now()));
+}
+
+fn to_hex(digest: &[u8; 32]) -> String {
+    let mut hex = String::with_capacity(64);
+    for b in digest {
+        use std::fmt::Write as _;
+        let _ = write!(hex, "{b:02x}");
+    }
+    hex
+}
+
+fn from_hex(hex: &str) -> Option<[u8; 32]> {
+    let mut digest = [0u8; 32];
+    if hex.len() != 64 {
+        return None;
+    }
+    for (i, b) in digest.iter_mut().enumerate() {
+        *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(digest)
 }
 
 /// The sha256 of the bytes this process loaded as a plugin from each path
@@ -126,11 +281,7 @@ pub fn loaded_digest(path: &Path) -> Option<[u8; 32]> {
 /// The file name of a component whose bytes have sha256 `digest`, compiled
 /// by `engine`.
 fn file_name(engine: &Engine, digest: &[u8; 32]) -> String {
-    let mut hex = String::with_capacity(64);
-    for b in digest {
-        use std::fmt::Write as _;
-        let _ = write!(hex, "{b:02x}");
-    }
+    let hex = to_hex(digest);
     // A fixed-key hasher: the same engine settings give the same name in
     // every process of this build.
     #[allow(deprecated)]
@@ -210,6 +361,23 @@ fn evict(dir: &Path, keep: &Path) {
     evict_to(dir, keep, MAX_FILES, MAX_BYTES);
 }
 
+/// Removes the least recently written identities (never `keep`) past `max`.
+fn evict_ids(ids: &Path, keep: &Path, max: usize) {
+    let Ok(entries) = std::fs::read_dir(ids) else { return };
+    let mut files: Vec<(SystemTime, PathBuf)> = entries
+        .flatten()
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    if files.len() <= max {
+        return;
+    }
+    files.sort_by_key(|(modified, path)| (path != keep, std::cmp::Reverse(*modified)));
+    for (_, path) in files.into_iter().skip(max) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
 fn evict_to(dir: &Path, keep: &Path, max_files: usize, max_bytes: u64) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     let mut files: Vec<(SystemTime, u64, PathBuf)> = entries
@@ -263,15 +431,80 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let cache = Precompiled::open(tmp.path()).unwrap();
         let (engine, path) = (engine(), Path::new(swarm_tests::PING));
-        cache.load(&engine, ping(), path, LONG).unwrap();
+        cache.load(&engine, path, &limits()).unwrap();
         let files = cwasm_files(&cache.dir);
         assert_eq!(files.len(), 1, "{files:?}");
         let inode = std::fs::metadata(&files[0]).unwrap().ino();
-        cache.load(&engine, ping(), path, LONG).unwrap();
+        cache.load(&engine, path, &limits()).unwrap();
         assert_eq!(cwasm_files(&cache.dir), files);
         assert_eq!(std::fs::metadata(&files[0]).unwrap().ino(), inode, "a hit maps the file, it does not rewrite it");
         let mode = std::fs::metadata(&cache.dir).unwrap().mode() & 0o777;
         assert_eq!(mode, 0o700, "the directory is owner-only");
+    }
+
+    fn limits() -> Limits {
+        Limits { compile_timeout: LONG, ..Limits::default() }
+    }
+
+    /// A moment long enough after every file made by the test for its
+    /// identity to be recorded.
+    fn later() -> SystemTime {
+        SystemTime::now() + SETTLE * 5
+    }
+
+    #[test]
+    fn a_warm_load_of_an_unchanged_plugin_maps_its_code_without_reading_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = Precompiled::open(tmp.path()).unwrap();
+        let plugin = tmp.path().join("ping.wasm");
+        std::fs::write(&plugin, ping()).unwrap();
+        let engine = engine();
+        let (_, how) = cache.load_at(&engine, &plugin, &limits(), later()).unwrap();
+        assert_eq!(how, Loaded::Compiled);
+        let (_, how) = cache.load_at(&engine, &plugin, &limits(), later()).unwrap();
+        assert_eq!(how, Loaded::MappedUnread, "the recorded identity names the precompiled file");
+        let loaded: [u8; 32] = Sha256::digest(ping()).into();
+        assert_eq!(loaded_digest(&plugin), Some(loaded), "the pin is still the digest of what runs");
+    }
+
+    #[test]
+    fn a_plugin_changed_within_the_settle_time_is_not_recorded() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = Precompiled::open(tmp.path()).unwrap();
+        let plugin = tmp.path().join("ping.wasm");
+        std::fs::write(&plugin, ping()).unwrap();
+        let engine = engine();
+        // The read begins in the same instant as the write: a write right
+        // after the read could keep the same (coarse) change time.
+        cache.load_at(&engine, &plugin, &limits(), SystemTime::now()).unwrap();
+        let (_, how) = cache.load_at(&engine, &plugin, &limits(), SystemTime::now()).unwrap();
+        assert_eq!(how, Loaded::Mapped, "read and hashed again, then mapped");
+    }
+
+    #[test]
+    fn a_plugin_rewritten_in_place_with_its_old_size_and_mtime_is_read_again() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = Precompiled::open(tmp.path()).unwrap();
+        let plugin = tmp.path().join("ping.wasm");
+        std::fs::write(&plugin, ping()).unwrap();
+        let engine = engine();
+        cache.load_at(&engine, &plugin, &limits(), later()).unwrap();
+        let before = std::fs::metadata(&plugin).unwrap();
+        // Same size, same inode, the old modification time put back: only
+        // the kernel-set change time tells.
+        let mut other = ping();
+        other[8..].fill(0);
+        let mut f = File::options().write(true).open(&plugin).unwrap();
+        f.write_all(&other).unwrap();
+        f.set_modified(before.modified().unwrap()).unwrap();
+        drop(f);
+        let after = std::fs::metadata(&plugin).unwrap();
+        assert_eq!(
+            (after.ino(), after.len(), after.modified().unwrap()),
+            (before.ino(), before.len(), before.modified().unwrap())
+        );
+        let err = cache.load_at(&engine, &plugin, &limits(), later()).err().expect("the new bytes are not a plugin");
+        assert!(matches!(err, LoadError::Compile { .. }), "the rewritten bytes were read and compiled: {err}");
     }
 
     #[test]
@@ -280,7 +513,7 @@ mod tests {
         let cache = Precompiled::open(tmp.path()).unwrap();
         let plugin = tmp.path().join("ping.wasm");
         std::fs::write(&plugin, ping()).unwrap();
-        cache.load(&engine(), ping(), &plugin, LONG).unwrap();
+        cache.load(&engine(), &plugin, &limits()).unwrap();
         // The file changes after the load: the digest is still that of what
         // was loaded.
         std::fs::write(&plugin, b"changed").unwrap();
@@ -294,10 +527,10 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let cache = Precompiled::open(tmp.path()).unwrap();
         let (engine, path) = (engine(), Path::new(swarm_tests::PING));
-        cache.load(&engine, ping(), path, LONG).unwrap();
+        cache.load(&engine, path, &limits()).unwrap();
         let file = cwasm_files(&cache.dir).remove(0);
         std::fs::write(&file, b"\x7fELF not really").unwrap();
-        cache.load(&engine, ping(), path, LONG).unwrap();
+        cache.load(&engine, path, &limits()).unwrap();
         assert!(map(&engine, &file).is_ok(), "the corrupt file was replaced by a good one");
     }
 
@@ -306,9 +539,9 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let cache = Precompiled::open(tmp.path()).unwrap();
         let path = Path::new(swarm_tests::PING);
-        cache.load(&engine(), ping(), path, LONG).unwrap();
+        cache.load(&engine(), path, &limits()).unwrap();
         let fuel = super::super::new_engine_with(1 << 20, None, true, None, None).unwrap();
-        cache.load(&fuel, ping(), path, LONG).unwrap();
+        cache.load(&fuel, path, &limits()).unwrap();
         assert_eq!(cwasm_files(&cache.dir).len(), 2, "fuel changes the code: a file of its own");
         let [plain, other] = [&cwasm_files(&cache.dir)[0], &cwasm_files(&cache.dir)[1]].map(|p| p.to_path_buf());
         // Even under the other name, wasmtime refuses code made for other settings.

@@ -7,13 +7,17 @@
 //! `describe_rules!` embeds one, `guest-sdk/lang-build.sh` appends one to a
 //! Python or JavaScript plugin). The coordinator reads it from the plugin
 //! file after the run ([`describe_rules`]), so describing rules costs no
-//! call into the guest and works alike on every backend. The text is
+//! call into the guest and works alike on every backend. It reads section
+//! headers only, seeking past every other section: a Python plugin is
+//! 18 MB, its table a few KB (reading the whole file took about half of a
+//! short Python team's `swarm-host run`). The text is
 //! untrusted: the section, the number of rules and each text are bounded
 //! and control characters are escaped. A rule no plugin describes gets a
 //! description naming the rule and the teammate that reported it, so every
 //! rule carries all three texts.
 
 use std::collections::BTreeMap;
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -42,9 +46,15 @@ pub struct RuleHelp {
     pub help: String,
 }
 
+/// How deep components nest in a plugin file before it is refused.
+const MAX_NESTING: u32 = 16;
+
 /// Why a component's rule table was not used.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RulesError {
+    /// The file could not be read.
+    #[error("cannot read it: {0}")]
+    Read(String),
     /// The component's binary does not parse.
     #[error("the component does not parse: {0}")]
     Wasm(String),
@@ -87,24 +97,16 @@ struct RuleFile {
 /// The rule table of a component: every [`RULES_SECTION`] custom section
 /// at any depth (a Rust plugin's sits in its core module), in order; the
 /// first description of a rule id wins. Empty if it has none.
-pub fn from_component(bytes: &[u8]) -> Result<BTreeMap<String, RuleHelp>, RulesError> {
-    let mut sections = Vec::new();
-    let mut total = 0;
-    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
-        let payload = payload.map_err(|e| RulesError::Wasm(e.to_string()))?;
-        if let wasmparser::Payload::CustomSection(section) = payload
-            && section.name() == RULES_SECTION
-        {
-            total += section.data().len();
-            if total > MAX_SECTION_BYTES {
-                return Err(RulesError::TooLarge(total));
-            }
-            sections.push(section.data());
-        }
-    }
+pub fn from_component(wasm: impl Read + Seek) -> Result<BTreeMap<String, RuleHelp>, RulesError> {
+    // Small reads: a section's header, then a seek past its body.
+    let mut reader = BufReader::with_capacity(64, wasm);
+    let end = reader.seek(SeekFrom::End(0)).map_err(|e| RulesError::Read(e.to_string()))?;
+    let mut walk = Walk { reader, sections: Vec::new(), total: 0 };
+    walk.binary(0, end, 0)?;
+    let sections = walk.sections;
     let mut table = BTreeMap::new();
     let mut count = 0;
-    for data in sections {
+    for data in &sections {
         let text = std::str::from_utf8(data).map_err(|e| RulesError::Parse(format!("not UTF-8: {e}")))?;
         let file: RuleFile = toml::from_str(text).map_err(|e| RulesError::Parse(first_line(&e.to_string())))?;
         for (i, entry) in file.rule.into_iter().enumerate() {
@@ -125,6 +127,108 @@ pub fn from_component(bytes: &[u8]) -> Result<BTreeMap<String, RuleHelp>, RulesE
         }
     }
     Ok(table)
+}
+
+/// A walk over the sections of a wasm binary that keeps the bodies of the
+/// [`RULES_SECTION`] custom sections and seeks past everything else.
+struct Walk<R> {
+    reader: BufReader<R>,
+    sections: Vec<Vec<u8>>,
+    total: usize,
+}
+
+impl<R: Read + Seek> Walk<R> {
+    /// The component or core module in bytes `start..end`; nested modules
+    /// and components are walked too.
+    fn binary(&mut self, start: u64, end: u64, depth: u32) -> Result<(), RulesError> {
+        self.reader.seek(SeekFrom::Start(start)).map_err(|e| RulesError::Read(e.to_string()))?;
+        let mut header = [0u8; 8];
+        self.exact(&mut header, start)?;
+        let component = match header {
+            [0, b'a', b's', b'm', 1, 0, 0, 0] => false,
+            [0, b'a', b's', b'm', 0x0d, 0, 1, 0] => true,
+            _ => return Err(RulesError::Wasm(format!("no wasm header at byte {start}"))),
+        };
+        let mut at = start + 8;
+        while at < end {
+            self.reader.seek(SeekFrom::Start(at)).map_err(|e| RulesError::Read(e.to_string()))?;
+            let id = self.byte(at)?;
+            let size = self.leb(at)?;
+            let body = self.reader.stream_position().map_err(|e| RulesError::Read(e.to_string()))?;
+            let next = body + size;
+            if next > end {
+                return Err(RulesError::Wasm(format!("the section at byte {at} runs past the end of its binary")));
+            }
+            match (component, id) {
+                (_, 0) => self.custom(at, next)?,
+                // A core module (1) or a nested component (4).
+                (true, 1 | 4) if depth < MAX_NESTING => self.binary(body, next, depth + 1)?,
+                (true, 1 | 4) => {
+                    return Err(RulesError::Wasm(format!("components nest deeper than {MAX_NESTING} at byte {at}")));
+                }
+                _ => {}
+            }
+            at = next;
+        }
+        Ok(())
+    }
+
+    /// A custom section whose name starts at the reader and whose body ends
+    /// at `next`: kept if it is a rule table.
+    fn custom(&mut self, at: u64, next: u64) -> Result<(), RulesError> {
+        let len = self.leb(at)?;
+        let start = self.reader.stream_position().map_err(|e| RulesError::Read(e.to_string()))?;
+        if start + len > next {
+            return Err(RulesError::Wasm(format!("the custom section at byte {at} has a name past its end")));
+        }
+        if len != RULES_SECTION.len() as u64 {
+            return Ok(());
+        }
+        let mut name = [0u8; RULES_SECTION.len()];
+        self.exact(&mut name, at)?;
+        if name != *RULES_SECTION.as_bytes() {
+            return Ok(());
+        }
+        let size = (next - start - len) as usize;
+        self.total += size;
+        if self.total > MAX_SECTION_BYTES {
+            return Err(RulesError::TooLarge(self.total));
+        }
+        let mut data = vec![0u8; size];
+        self.exact(&mut data, at)?;
+        self.sections.push(data);
+        Ok(())
+    }
+
+    fn exact(&mut self, buf: &mut [u8], at: u64) -> Result<(), RulesError> {
+        self.reader.read_exact(buf).map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => RulesError::Wasm(format!("cut short in the section at byte {at}")),
+            _ => RulesError::Read(e.to_string()),
+        })
+    }
+
+    fn byte(&mut self, at: u64) -> Result<u8, RulesError> {
+        let mut b = [0u8];
+        self.exact(&mut b, at)?;
+        Ok(b[0])
+    }
+
+    /// An unsigned LEB128 of at most 32 bits, as wasm's sizes are.
+    fn leb(&mut self, at: u64) -> Result<u64, RulesError> {
+        let mut value = 0u64;
+        for shift in (0..35).step_by(7) {
+            let b = self.byte(at)?;
+            value |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return if value > u64::from(u32::MAX) {
+                    Err(RulesError::Wasm(format!("a size over 32 bits in the section at byte {at}")))
+                } else {
+                    Ok(value)
+                };
+            }
+        }
+        Err(RulesError::Wasm(format!("a size longer than 5 bytes in the section at byte {at}")))
+    }
 }
 
 /// TOML's error text spans lines: where (the first), the input with a
@@ -169,8 +273,8 @@ pub fn describe_rules(report: &mut RunReport, plan: &Plan) {
         }
         let plugin = teammate.plugin.as_path();
         let table = by_plugin.entry(plugin).or_insert_with(|| {
-            let read = std::fs::read(plugin).map_err(|e| format!("cannot read it: {e}"));
-            match read.and_then(|bytes| from_component(&bytes).map_err(|e| e.to_string())) {
+            let read = std::fs::File::open(plugin).map_err(|e| format!("cannot read it: {e}"));
+            match read.and_then(|file| from_component(file).map_err(|e| e.to_string())) {
                 Ok(table) => Some(table),
                 Err(why) => {
                     let group = &teammate.group;
@@ -212,19 +316,76 @@ pub fn describe(report: &RunReport, rule: &str, teammates: &[&str]) -> RuleHelp 
 mod tests {
     use super::super::fixtures::report;
     use super::*;
+    use std::io::Cursor;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// A core module holding `sections` as `swarm-rules` custom sections.
-    fn module(sections: &[&[u8]]) -> Vec<u8> {
+    fn module(sections: &[&[u8]]) -> Cursor<Vec<u8>> {
+        Cursor::new(module_bytes(sections))
+    }
+
+    fn module_bytes(sections: &[&[u8]]) -> Vec<u8> {
         let mut wasm = b"\0asm\x01\0\0\0".to_vec();
         for data in sections {
             let mut body = vec![RULES_SECTION.len() as u8];
             body.extend_from_slice(RULES_SECTION.as_bytes());
             body.extend_from_slice(data);
-            wasm.push(0);
-            leb(&mut wasm, body.len());
-            wasm.extend(body);
+            section(&mut wasm, 0, &body);
         }
         wasm
+    }
+
+    fn section(wasm: &mut Vec<u8>, id: u8, body: &[u8]) {
+        wasm.push(id);
+        leb(wasm, body.len());
+        wasm.extend_from_slice(body);
+    }
+
+    /// Counts the bytes read through it.
+    struct Counting<R> {
+        inner: R,
+        read: Arc<AtomicUsize>,
+    }
+
+    impl<R: Read> Read for Counting<R> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.inner.read(buf)?;
+            self.read.fetch_add(n, Ordering::Relaxed);
+            Ok(n)
+        }
+    }
+
+    impl<R: Seek> Seek for Counting<R> {
+        fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+            self.inner.seek(pos)
+        }
+    }
+
+    #[test]
+    fn the_table_in_a_nested_module_is_found_reading_headers_only() {
+        // A component: a big section, then a core module holding a big
+        // section of its own and the table, then another custom section.
+        let mut core = module_bytes(&[]);
+        section(&mut core, 11, &vec![7u8; 4 << 20]);
+        let mut custom = vec![RULES_SECTION.len() as u8];
+        custom.extend_from_slice(RULES_SECTION.as_bytes());
+        custom.extend_from_slice(ONE);
+        section(&mut core, 0, &custom);
+        let mut component = b"\0asm\x0d\0\x01\0".to_vec();
+        section(&mut component, 3, &vec![9u8; 4 << 20]);
+        section(&mut component, 1, &core);
+        section(&mut component, 0, b"\x04name\x00\x01\x02");
+        let read = Arc::new(AtomicUsize::new(0));
+        let table = from_component(Counting { inner: Cursor::new(&component), read: read.clone() }).unwrap();
+        assert_eq!(table["r"].short, "S");
+        let read = read.load(Ordering::Relaxed);
+        assert!(read < 4096, "read {read} bytes of {}: the big sections were not skipped", component.len());
+        // A section that claims more bytes than its binary has.
+        let mut cut = component.clone();
+        cut.truncate(component.len() - 2);
+        let err = from_component(Cursor::new(cut)).unwrap_err().to_string();
+        assert!(err.contains("runs past the end"), "{err}");
     }
 
     fn leb(out: &mut Vec<u8>, mut n: usize) {
@@ -243,9 +404,9 @@ mod tests {
 
     #[test]
     fn a_component_without_a_table_has_none_and_the_first_description_wins() {
-        assert_eq!(from_component(&module(&[])).unwrap(), BTreeMap::new());
+        assert_eq!(from_component(module(&[])).unwrap(), BTreeMap::new());
         let other = b"[[rule]]\nid = \"r\"\nshort = \"x\"\nfull = \"x\"\nhelp = \"x\"\n";
-        let table = from_component(&module(&[ONE, other])).unwrap();
+        let table = from_component(module(&[ONE, other])).unwrap();
         assert_eq!(table["r"], RuleHelp { short: "S".into(), full: "F".into(), help: "H".into() });
     }
 
@@ -255,7 +416,7 @@ mod tests {
         let toml = format!(
             "[[rule]]\nid = \"r\"\nshort = \"a\\nb\\u001b[31m\\u202e\"\nfull = \"{long}\"\nhelp = \"</script>\"\n"
         );
-        let table = from_component(&module(&[toml.as_bytes()])).unwrap();
+        let table = from_component(module(&[toml.as_bytes()])).unwrap();
         let r = &table["r"];
         assert_eq!(r.short, "a b\\u{1b}[31m\\u{202e}", "line breaks become spaces, controls are escaped");
         assert_eq!(r.full.chars().count(), MAX_TEXT_CHARS + 1, "cut to the limit");
@@ -266,22 +427,22 @@ mod tests {
     #[test]
     fn broken_tables_are_errors_naming_what_was_wrong() {
         let big = vec![b' '; MAX_SECTION_BYTES + 1];
-        assert_eq!(from_component(&module(&[&big])), Err(RulesError::TooLarge(MAX_SECTION_BYTES + 1)));
+        assert_eq!(from_component(module(&[&big])), Err(RulesError::TooLarge(MAX_SECTION_BYTES + 1)));
         let many: String = (0..=MAX_RULES)
             .map(|i| format!("[[rule]]\nid = \"r{i}\"\nshort = \"s\"\nfull = \"f\"\nhelp = \"h\"\n"))
             .collect();
-        assert_eq!(from_component(&module(&[many.as_bytes()])), Err(RulesError::TooMany(MAX_RULES + 1)));
+        assert_eq!(from_component(module(&[many.as_bytes()])), Err(RulesError::TooMany(MAX_RULES + 1)));
         let empty = b"[[rule]]\nid = \"r\"\nshort = \"s\"\nfull = \" \"\nhelp = \"h\"\n";
-        let err = from_component(&module(&[empty])).unwrap_err();
+        let err = from_component(module(&[empty])).unwrap_err();
         assert_eq!(err, RulesError::Empty { index: 1, field: "full" });
         assert_eq!(err.to_string(), "rule 1 of its `swarm-rules` section has an empty `full`");
         let unknown = b"[[rule]]\nid = \"r\"\nshort = \"s\"\nfull = \"f\"\nhelp = \"h\"\nurl = \"u\"\n";
-        let err = from_component(&module(&[unknown])).unwrap_err().to_string();
+        let err = from_component(module(&[unknown])).unwrap_err().to_string();
         assert!(err.contains("line 6") && err.contains("unknown field `url`"), "{err}");
         let deep = format!("a = {}", "[".repeat(MAX_SECTION_BYTES - 8));
-        assert!(matches!(from_component(&module(&[deep.as_bytes()])), Err(RulesError::Parse(_))));
-        assert!(matches!(from_component(&module(&[b"\xff"])), Err(RulesError::Parse(_))));
-        assert!(matches!(from_component(b"\0asm\x01\0\0\0\x00\xff"), Err(RulesError::Wasm(_))));
+        assert!(matches!(from_component(module(&[deep.as_bytes()])), Err(RulesError::Parse(_))));
+        assert!(matches!(from_component(module(&[b"\xff"])), Err(RulesError::Parse(_))));
+        assert!(matches!(from_component(std::io::Cursor::new(b"\0asm\x01\0\0\0\x00\xff")), Err(RulesError::Wasm(_))));
     }
 
     #[test]
