@@ -503,7 +503,9 @@ mod tests {
             (after.ino(), after.len(), after.modified().unwrap()),
             (before.ino(), before.len(), before.modified().unwrap())
         );
-        let err = cache.load_at(&engine, &plugin, &limits(), later()).err().expect("the new bytes are not a plugin");
+        let Err(err) = cache.load_at(&engine, &plugin, &limits(), later()) else {
+            panic!("the new bytes are not a plugin, yet the old code was mapped")
+        };
         assert!(matches!(err, LoadError::Compile { .. }), "the rewritten bytes were read and compiled: {err}");
     }
 
