@@ -26,14 +26,12 @@
 //! (`state_errors`) and `swarm-host run` exits 3, because a run whose state
 //! was not saved cannot be resumed safely.
 
+mod file;
 pub mod journal;
 pub mod lock;
 pub mod pins;
 
-use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::de::DeserializeOwned;
@@ -45,6 +43,8 @@ use crate::coordinator::report::RunReport;
 use crate::mailbox::MailboxState;
 use crate::tasks::TaskState;
 use crate::team::Member;
+use file::WriteError;
+pub use file::write_atomic;
 use journal::{JOURNAL_FILE, Journal};
 
 /// Distinct failed saves a run keeps for its report.
@@ -166,46 +166,6 @@ pub struct RunInfo {
     pub resumes: u32,
 }
 
-static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// Files up to this size are written indented, for people; larger ones
-/// (a report or task list with many findings) compact: no indentation to
-/// format and fsync at every nesting level of every finding.
-const PRETTY_UP_TO: usize = 256 * 1024;
-
-/// The JSON of a state file: indented when small, compact when large.
-fn encode<T: Serialize>(value: &T) -> serde_json::Result<Vec<u8>> {
-    let compact = serde_json::to_vec(value)?;
-    if compact.len() > PRETTY_UP_TO { Ok(compact) } else { serde_json::to_vec_pretty(value) }
-}
-
-/// Writes `bytes` to `dir/name` atomically and durably.
-pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    write_whole(dir, name, bytes, true)
-}
-
-/// Writes `bytes` to `dir/name` atomically: the file's contents are synced
-/// before the rename, so it is never torn; with `durable_rename`, the
-/// directory too, so that after a power loss it is the new version rather
-/// than possibly the previous one.
-fn write_whole(dir: &Path, name: &str, bytes: &[u8], durable_rename: bool) -> std::io::Result<()> {
-    let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, dir.join(name))?;
-        // Make the rename itself durable.
-        if durable_rename { File::open(dir)?.sync_all() } else { Ok(()) }
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
 /// The state directory of one team. Clones share the record of failed
 /// writes.
 #[derive(Debug, Clone)]
@@ -297,10 +257,12 @@ impl StateDir {
         durable_rename: bool,
     ) -> Result<(), StateError> {
         let env = Envelope { v: STATE_VERSION, kind: kind.to_string(), generation, data };
-        let bytes = encode(&env)
-            .map_err(|e| StateError::Invalid { path: self.dir.join(name), message: format!("cannot encode: {e}") })?;
-        write_whole(&self.dir, name, &bytes, durable_rename)
-            .map_err(|source| StateError::Io { path: self.dir.join(name), source })
+        file::write_json(&self.dir, name, &env, durable_rename).map_err(|e| match e {
+            WriteError::Encode(e) => {
+                StateError::Invalid { path: self.dir.join(name), message: format!("cannot encode: {e}") }
+            }
+            WriteError::Io(source) => StateError::Io { path: self.dir.join(name), source },
+        })
     }
 
     fn read<T: DeserializeOwned>(&self, name: &str, kind: &str) -> Result<T, StateError> {
@@ -460,6 +422,7 @@ mod tests {
     use crate::coordinator::Loaded;
     use crate::coordinator::run::team_of;
     use crate::tasks::TaskReport;
+    use std::io::Write as _;
     use std::time::Duration;
 
     /// A plan of two teammates (`scan`, with the plugin file `p.wasm`) and
@@ -559,25 +522,6 @@ mod tests {
         assert!(e.contains("--allow-changed-plugins"), "{e}");
         let warnings = state.check_plugins(true).unwrap();
         assert!(warnings[0].contains("allowed by --allow-changed-plugins"), "{warnings:?}");
-    }
-
-    #[test]
-    fn atomic_write_replaces_whole_files_and_leaves_no_temp() {
-        let dir = tempfile::tempdir().unwrap();
-        write_atomic(dir.path(), "f.json", b"one").unwrap();
-        write_atomic(dir.path(), "f.json", b"two").unwrap();
-        assert_eq!(std::fs::read(dir.path().join("f.json")).unwrap(), b"two");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-    }
-
-    #[test]
-    fn small_files_are_indented_and_large_ones_compact() {
-        let small = encode(&vec!["finding"; 10]).unwrap();
-        assert!(small.contains(&b'\n'), "{}", String::from_utf8_lossy(&small));
-        let many = vec!["finding"; PRETTY_UP_TO / 8];
-        let large = encode(&many).unwrap();
-        assert!(large.len() > PRETTY_UP_TO && !large.contains(&b'\n'), "a large file is one compact line");
-        assert_eq!(serde_json::from_slice::<Vec<String>>(&large).unwrap().len(), many.len());
     }
 
     #[test]
