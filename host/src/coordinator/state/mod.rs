@@ -2,7 +2,8 @@
 //!
 //! Every snapshot file is versioned JSON (`{"v":1,"kind":"tasks",...}`)
 //! written atomically: a temp file in the same directory, fsync, rename
-//! over the old file, fsync the directory. A `kill -9` at any instant leaves
+//! over the old file, fsync the directory (`state/file.rs`: a large one is encoded
+//! and written side by side). A `kill -9` at any instant leaves
 //! either the old or the new version of each file, never a torn one. What
 //! changes during a run goes to an append-only journal instead, one record
 //! per change, fsynced per batch by a writer thread ([`journal`] describes
