@@ -150,8 +150,9 @@ pub struct TaskState {
     pub holder: Option<String>,
     /// Every attempt, oldest first.
     pub attempts: Vec<Attempt>,
-    /// The report, once completed.
-    pub report: Option<TaskReport>,
+    /// The report, once completed: shared with the journal's record of the
+    /// completion, so recording it clones no finding under the list's lock.
+    pub report: Option<Arc<TaskReport>>,
     /// Why it failed for good.
     pub failure: Option<String>,
     /// The sandbox limit that failed it for good, when one did: its last
@@ -269,7 +270,7 @@ pub struct TaskChange {
     /// Every attempt, oldest first.
     pub attempts: Vec<Attempt>,
     /// The report, once completed.
-    pub report: Option<TaskReport>,
+    pub report: Option<Arc<TaskReport>>,
     /// Why it failed for good.
     pub failure: Option<String>,
     /// The limit that failed it for good.
@@ -653,7 +654,7 @@ impl TaskList {
         tasks.set_status(i, Status::Completed);
         tasks.completed(i);
         let t = &mut tasks.tasks[i];
-        t.report = Some(report);
+        t.report = Some(Arc::new(report));
         let elapsed = t.started.take().map(|s| s.elapsed());
         if let Some(a) = t.attempts.last_mut() {
             a.duration = elapsed;

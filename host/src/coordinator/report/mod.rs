@@ -331,7 +331,12 @@ impl RunReport {
         let tasks: Vec<TaskOutcome> = tasks
             .into_iter()
             .map(|t| {
-                let (summary, findings) = t.report.map(|r| (Some(r.summary), r.findings)).unwrap_or_default();
+                // The journal's records are gone by now: the report is not copied.
+                let (summary, findings) = t
+                    .report
+                    .map(std::sync::Arc::unwrap_or_clone)
+                    .map(|r| (Some(r.summary), r.findings))
+                    .unwrap_or_default();
                 // A task the stopped run left unfinished did not run (again):
                 // its last attempt, if any, says it was interrupted.
                 let not_run = interrupted.as_ref().filter(|_| t.status != Status::Failed);
