@@ -98,12 +98,7 @@ struct RuleFile {
 /// at any depth (a Rust plugin's sits in its core module), in order; the
 /// first description of a rule id wins. Empty if it has none.
 pub fn from_component(wasm: impl Read + Seek) -> Result<BTreeMap<String, RuleHelp>, RulesError> {
-    // Small reads: a section's header, then a seek past its body.
-    let mut reader = BufReader::with_capacity(64, wasm);
-    let end = reader.seek(SeekFrom::End(0)).map_err(|e| RulesError::Read(e.to_string()))?;
-    let mut walk = Walk { reader, sections: Vec::new(), total: 0 };
-    walk.binary(0, end, 0)?;
-    let sections = walk.sections;
+    let sections = rule_sections(wasm)?;
     let mut table = BTreeMap::new();
     let mut count = 0;
     for data in &sections {
@@ -127,6 +122,16 @@ pub fn from_component(wasm: impl Read + Seek) -> Result<BTreeMap<String, RuleHel
         }
     }
     Ok(table)
+}
+
+/// The bodies of every [`RULES_SECTION`] custom section, in order.
+fn rule_sections(wasm: impl Read + Seek) -> Result<Vec<Vec<u8>>, RulesError> {
+    // Small reads: a section's header, then a seek past its body.
+    let mut reader = BufReader::with_capacity(64, wasm);
+    let end = reader.seek(SeekFrom::End(0)).map_err(|e| RulesError::Read(e.to_string()))?;
+    let mut walk = Walk { reader, sections: Vec::new(), total: 0 };
+    walk.binary(0, end, 0)?;
+    Ok(walk.sections)
 }
 
 /// A walk over the sections of a wasm binary that keeps the bodies of the
@@ -362,20 +367,64 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_table_in_a_nested_module_is_found_reading_headers_only() {
-        // A component: a big section, then a core module holding a big
-        // section of its own and the table, then another custom section.
+    /// A component: a section of `big` bytes, then a core module holding a
+    /// data section of `big` bytes and the table, then another custom
+    /// section.
+    fn nested(big: usize) -> Vec<u8> {
         let mut core = module_bytes(&[]);
-        section(&mut core, 11, &vec![7u8; 4 << 20]);
+        section(&mut core, 11, &vec![7u8; big]);
         let mut custom = vec![RULES_SECTION.len() as u8];
         custom.extend_from_slice(RULES_SECTION.as_bytes());
         custom.extend_from_slice(ONE);
         section(&mut core, 0, &custom);
         let mut component = b"\0asm\x0d\0\x01\0".to_vec();
-        section(&mut component, 3, &vec![9u8; 4 << 20]);
+        section(&mut component, 0, &[&[5u8][..], b"other", &vec![9u8; big]].concat());
         section(&mut component, 1, &core);
         section(&mut component, 0, b"\x04name\x00\x01\x02");
+        component
+    }
+
+    /// The rule sections wasmparser finds, if it reads the whole binary.
+    fn wasmparser_sections(wasm: &[u8]) -> Option<Vec<Vec<u8>>> {
+        let mut found = Vec::new();
+        for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+            if let wasmparser::Payload::CustomSection(s) = payload.ok()?
+                && s.name() == RULES_SECTION
+            {
+                found.push(s.data().to_vec());
+            }
+        }
+        Some(found)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_get_an_answer_never_a_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
+            let _ = from_component(Cursor::new(bytes));
+        }
+
+        /// Differential: wherever wasmparser reads a mutated component
+        /// through, the walk finds the same tables.
+        #[test]
+        fn a_mutated_component_gives_the_tables_wasmparser_finds(
+            flips in proptest::collection::vec((proptest::prelude::any::<proptest::sample::Index>(), proptest::prelude::any::<u8>()), 1..4)
+        ) {
+            let mut wasm = nested(40);
+            for (at, byte) in flips {
+                let n = wasm.len();
+                wasm[at.index(n)] = byte;
+            }
+            let ours = rule_sections(Cursor::new(&wasm));
+            if let Some(theirs) = wasmparser_sections(&wasm) {
+                proptest::prop_assert_eq!(ours.ok(), Some(theirs));
+            }
+        }
+    }
+
+    #[test]
+    fn the_table_in_a_nested_module_is_found_reading_headers_only() {
+        let component = nested(4 << 20);
+        assert_eq!(wasmparser_sections(&nested(40)), Some(vec![ONE.to_vec()]), "the test's binary is well formed");
         let read = Arc::new(AtomicUsize::new(0));
         let table = from_component(Counting { inner: Cursor::new(&component), read: read.clone() }).unwrap();
         assert_eq!(table["r"].short, "S");
