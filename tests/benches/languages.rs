@@ -22,7 +22,10 @@
 //! the median of the ratios within rounds. The floor of every row is the
 //! Rust plugin, measured in the same run: the ratio says what the
 //! interpreter adds. The target: the second run of a Python team
-//! starts within 2× of a Rust team.
+//! starts within 2× of a Rust team. A second run is a second `swarm-host
+//! run`, so the `swarm-host run` row is the one the target is read on; the
+//! in-process start row carries the same target as a stricter reading
+//! (a fresh `Sandbox` in a process already running, a 1.5 ms floor).
 //!
 //! The `swarm-host run` row needs the release binary: `cargo build
 //! --release -p swarm-host` first (else the row says so).
