@@ -34,6 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Finding, LimitKind};
 
+mod compact;
 mod steer;
 
 /// A planned task.
@@ -269,7 +270,9 @@ pub struct TaskChange {
     pub holder: Option<String>,
     /// Every attempt, oldest first.
     pub attempts: Vec<Attempt>,
-    /// The report, once completed.
+    /// The report, once completed (its findings written as arrays, see
+    /// `tasks/compact.rs`).
+    #[serde(with = "compact")]
     pub report: Option<Arc<TaskReport>>,
     /// Why it failed for good.
     pub failure: Option<String>,

@@ -7,7 +7,10 @@
 //! Each line is `<crc32 of the JSON, 8 hex digits> <JSON record>\n`. The
 //! first record is `start` with the journal's *generation*; the others are
 //! `task` (one task's state after a change, [`TaskChange`]) and `mail` (a
-//! text message queued or delivered, [`MailChange`]).
+//! text message queued or delivered, [`MailChange`]). Since format v2 a
+//! task's findings are arrays `[file, line, rule, message, severity]`
+//! (about 40% fewer bytes to encode and sync before a completion is
+//! acknowledged); v1 journals, with objects, replay as well.
 //!
 //! ## Writing
 //!
@@ -60,8 +63,10 @@ use crate::tasks::{FlushFn, SaveFn, TaskChange, TaskState};
 /// The journal's file name in the team's state directory.
 pub const JOURNAL_FILE: &str = "journal.jsonl";
 
-/// Format version of the journal's records.
-pub const JOURNAL_VERSION: u32 = 1;
+/// Format version of the journal's records. Version 2 writes a report's
+/// findings as arrays (`tasks/compact.rs`); version 1 journals, with
+/// findings as objects, are read too.
+pub const JOURNAL_VERSION: u32 = 2;
 
 /// Most records the writer appends with one fsync.
 const MAX_BATCH: usize = 4096;
@@ -125,10 +130,10 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<Replay, StateError> {
         match decoded {
             Ok(record) => match record {
                 Record::Start { v, generation } if offset == 0 => {
-                    if v != JOURNAL_VERSION {
+                    if !(1..=JOURNAL_VERSION).contains(&v) {
                         return Err(StateError::Invalid {
                             path: path.to_path_buf(),
-                            message: format!("journal format v{v}, this build reads v{JOURNAL_VERSION}"),
+                            message: format!("journal format v{v}, this build reads v1 to v{JOURNAL_VERSION}"),
                         });
                     }
                     replay.generation = Some(generation);
@@ -395,6 +400,32 @@ mod tests {
                 .unwrap();
         let e = apply(path, replay, None, (&mut MailboxState::new(), 3)).unwrap_err().to_string();
         assert!(e.contains(&format!("corrupt journal record at byte {second}: a delivery to `a`")), "{e}");
+    }
+
+    /// A line as `encode` writes it, from raw JSON.
+    fn raw_line(json: &str) -> Vec<u8> {
+        format!("{:08x} {json}\n", crc32fast::hash(json.as_bytes())).into_bytes()
+    }
+
+    #[test]
+    fn a_v1_journal_with_findings_as_objects_replays_and_a_newer_one_is_refused() {
+        let path = Path::new("/state/t/journal.jsonl");
+        let task = r#"{"r":"task","d":{"index":0,"id":"a","status":"completed","holder":null,"attempts":[],
+            "report":{"summary":"1 marker","findings":[{"file":"f.rs","line":2,"rule":"todo","message":"m","severity":"note"}]},
+            "failure":null}}"#
+            .replace('\n', "");
+        let v1 = [raw_line(r#"{"r":"start","d":{"v":1,"generation":3}}"#), raw_line(&task)].concat();
+        let replay = parse(path, &v1).unwrap();
+        let Record::Task(change) = &replay.records[0].1 else { panic!("a task record: {:?}", replay.records) };
+        let report = change.report.as_deref().expect("the report");
+        assert_eq!((report.findings[0].line, report.findings[0].rule.as_str()), (Some(2), "todo"));
+        // Written again, the same change is v2's arrays, and reads back equal.
+        let again = lines(&[start(), Record::Task(change.clone())]);
+        assert!(String::from_utf8_lossy(&again).contains(r#"["f.rs",2,"todo","m","note"]"#));
+        assert_eq!(parse(path, &again).unwrap().records[0].1, Record::Task(change.clone()));
+        let v3 = raw_line(r#"{"r":"start","d":{"v":3,"generation":3}}"#);
+        let e = parse(path, &v3).unwrap_err().to_string();
+        assert!(e.contains("journal format v3, this build reads v1 to v2"), "{e}");
     }
 
     #[test]
