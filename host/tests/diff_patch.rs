@@ -115,7 +115,7 @@ fn git_apply(copy: &Path, patch: &Path, check: bool) {
 
 /// The changed paths of task `id` in `report`.
 fn changed(report: &serde_json::Value, id: &str) -> Vec<String> {
-    let t = report["tasks"].as_array().unwrap().iter().find(|t| t["id"] == id).unwrap();
+    let t = swarm_tests::report_task(report, id);
     assert_eq!(t["status"], "completed", "{t:#}");
     t["diffs"].as_array().map_or(Vec::new(), |d| d.iter().map(|d| d["path"].as_str().unwrap().to_string()).collect())
 }

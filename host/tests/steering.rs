@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use cli_run::{command, swarm_host, text};
 use lead_script::{step, submit};
 use serde_json::Value;
+use swarm_tests::report_task as task;
 
 /// Longest wait for a line or an exit (plugins compile on first use).
 const WAIT: Duration = Duration::from_secs(180);
@@ -74,16 +75,6 @@ fn run(dir: &Path) -> (Output, Value) {
     let out = swarm_host(dir, &["run", "--json", "--backend", "in-process", team_file.to_str().unwrap()]);
     let r = report(&out);
     (out, r)
-}
-
-/// The task `id` of `report`.
-fn task<'a>(report: &'a Value, id: &str) -> &'a Value {
-    report["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["id"] == id)
-        .unwrap_or_else(|| panic!("no task {id}: {report:#}"))
 }
 
 /// A team run in the background, and a follower of its events

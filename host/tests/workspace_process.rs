@@ -8,6 +8,7 @@
 
 use std::path::Path;
 use std::process::Command;
+use swarm_tests::report_task as task;
 
 const BIN: &str = env!("CARGO_BIN_EXE_swarm-host");
 
@@ -29,10 +30,6 @@ fn run_process(dir: &Path) -> serde_json::Value {
     let stdout = String::from_utf8_lossy(&out.stdout);
     serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("no JSON report ({e}): {stdout}\n{}", String::from_utf8_lossy(&out.stderr)))
-}
-
-fn task<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
-    report["tasks"].as_array().unwrap().iter().find(|t| t["id"] == id).unwrap_or_else(|| panic!("no task {id}"))
 }
 
 /// The `rule: message` of each finding of task `id`.

@@ -44,6 +44,29 @@ pub fn team_dir(name: &str, files: &[(&str, &str)], body: &str) -> tempfile::Tem
     dir
 }
 
+/// The task `id` of a JSON report (`swarm-host run --format json`, or
+/// `report.json`'s `data`); panics naming the id and showing the report if
+/// it has none.
+pub fn report_task<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    report["tasks"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no tasks in the report: {report:#}"))
+        .iter()
+        .find(|t| t["id"] == id)
+        .unwrap_or_else(|| panic!("no task {id}: {report:#}"))
+}
+
+/// A repeatable pseudo-random sequence from `seed` (xorshift64), for tests
+/// that choose what to disturb without a dependency.
+pub fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    }
+}
+
 /// The release `swarm-host` binary beside the running bench (where `cargo
 /// build --release -p swarm-host` puts it: `<target>/release/swarm-host`
 /// for a bench at `<target>/release/deps/<bench>-<hash>`), or the path in

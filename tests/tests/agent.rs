@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::{Value, json};
+use swarm_tests::report_task as task_of;
 
 /// The swarm-host CLI, built as a binary of this package.
 const SWARM_HOST: &str = env!("CARGO_BIN_EXE_swarm-host-under-test");
@@ -102,15 +103,6 @@ fn requests(dir: &Path, teammate: &str) -> Vec<Value> {
 /// The last message of a request.
 fn last_message(request: &Value) -> &Value {
     request["messages"].as_array().unwrap().last().unwrap()
-}
-
-fn task_of<'a>(report: &'a Value, id: &str) -> &'a Value {
-    report["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["id"] == id)
-        .unwrap_or_else(|| panic!("no task {id}: {report:#}"))
 }
 
 fn read(dir: &Path, path: &str) -> String {

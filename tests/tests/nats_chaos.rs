@@ -117,13 +117,7 @@ async fn chaos_through_the_cli_every_task_is_committed_once() {
     };
     let mut workers: Vec<Proc> = (0..CHAOS_WORKERS).map(|_| spawn()).collect();
     // A deterministic pseudo-random sequence (repeatable, no dependency).
-    let mut seed: u64 = 0x5eed_cafe;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut next = swarm_tests::xorshift(0x5eed_cafe);
     const ROUNDS: usize = 12;
     for round in 0..ROUNDS {
         // Chaos at random moments: the pause is the chaos, not a wait

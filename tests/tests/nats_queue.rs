@@ -238,13 +238,7 @@ async fn chaos_every_task_is_committed_exactly_once() {
     let mut workers: Vec<WorkerProc> = (0..WORKERS).map(|_| spawn(&mut spawned)).collect();
     let mut finished: Vec<WorkerProc> = Vec::new();
     // A deterministic pseudo-random sequence (no dependency, repeatable).
-    let mut seed: u64 = 0x5eed_cafe;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut next = swarm_tests::xorshift(0x5eed_cafe);
     for round in 0..ROUNDS {
         tokio::time::sleep(Duration::from_millis(300 + next() % 500)).await;
         let victim = (next() % WORKERS as u64) as usize;

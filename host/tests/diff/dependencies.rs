@@ -10,7 +10,7 @@ fn run(dir: &Path, backend: &str) -> serde_json::Value {
 }
 
 fn task<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
-    let t = report["tasks"].as_array().unwrap().iter().find(|t| t["id"] == id).unwrap();
+    let t = swarm_tests::report_task(report, id);
     assert_eq!(t["status"], "completed", "{t:#}");
     t
 }
