@@ -446,6 +446,15 @@ mod tests {
         Limits { compile_timeout: LONG, ..Limits::default() }
     }
 
+    /// A cache in a temp dir, and a copy of the ping plugin in the same dir.
+    fn cache_and_plugin() -> (tempfile::TempDir, Precompiled, PathBuf) {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = Precompiled::open(tmp.path()).unwrap();
+        let plugin = tmp.path().join("ping.wasm");
+        std::fs::write(&plugin, ping()).unwrap();
+        (tmp, cache, plugin)
+    }
+
     /// A moment long enough after every file made by the test for its
     /// identity to be recorded.
     fn later() -> SystemTime {
@@ -454,10 +463,7 @@ mod tests {
 
     #[test]
     fn a_warm_load_of_an_unchanged_plugin_maps_its_code_without_reading_it() {
-        let tmp = tempfile::tempdir().unwrap();
-        let cache = Precompiled::open(tmp.path()).unwrap();
-        let plugin = tmp.path().join("ping.wasm");
-        std::fs::write(&plugin, ping()).unwrap();
+        let (_tmp, cache, plugin) = cache_and_plugin();
         let engine = engine();
         let (_, how) = cache.load_at(&engine, &plugin, &limits(), later()).unwrap();
         assert_eq!(how, Loaded::Compiled);
@@ -469,10 +475,7 @@ mod tests {
 
     #[test]
     fn a_plugin_changed_within_the_settle_time_is_not_recorded() {
-        let tmp = tempfile::tempdir().unwrap();
-        let cache = Precompiled::open(tmp.path()).unwrap();
-        let plugin = tmp.path().join("ping.wasm");
-        std::fs::write(&plugin, ping()).unwrap();
+        let (_tmp, cache, plugin) = cache_and_plugin();
         let engine = engine();
         // The read begins in the same instant as the write: a write right
         // after the read could keep the same (coarse) change time.
@@ -483,10 +486,7 @@ mod tests {
 
     #[test]
     fn a_plugin_rewritten_in_place_with_its_old_size_and_mtime_is_read_again() {
-        let tmp = tempfile::tempdir().unwrap();
-        let cache = Precompiled::open(tmp.path()).unwrap();
-        let plugin = tmp.path().join("ping.wasm");
-        std::fs::write(&plugin, ping()).unwrap();
+        let (_tmp, cache, plugin) = cache_and_plugin();
         let engine = engine();
         cache.load_at(&engine, &plugin, &limits(), later()).unwrap();
         let before = std::fs::metadata(&plugin).unwrap();
@@ -511,10 +511,7 @@ mod tests {
 
     #[test]
     fn a_load_remembers_the_digest_of_the_bytes_it_loaded() {
-        let tmp = tempfile::tempdir().unwrap();
-        let cache = Precompiled::open(tmp.path()).unwrap();
-        let plugin = tmp.path().join("ping.wasm");
-        std::fs::write(&plugin, ping()).unwrap();
+        let (tmp, cache, plugin) = cache_and_plugin();
         cache.load(&engine(), &plugin, &limits()).unwrap();
         // The file changes after the load: the digest is still that of what
         // was loaded.
